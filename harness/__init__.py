@@ -1,0 +1,1 @@
+"""sockspec: a conformance suite for the Linux socket layer."""

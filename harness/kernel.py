@@ -1,0 +1,708 @@
+"""Raw socket-layer syscalls.
+
+Two backends share one interface, ``raw(nr, *args) -> (ret, errno)`` and
+``compat(nr, *args) -> (ret, errno)``: the compiled cffi module ``_sockspec_raw`` (built at
+install time) and a ctypes fallback for machines without a compiler. In both, errno is captured
+right after the call. A failing syscall never raises.
+
+``Kernel`` puts typed wrappers on top: arguments go to the kernel exactly as given (no
+rewriting: ``listen(fd, -1)`` passes -1), buffers come from ``harness.mem`` so the kernel can
+never write past Python-owned memory, and outputs come back decoded in ``Result.out``.
+The same wrappers issue calls in three ways: the native ABI, the i386 ABI through
+``int $0x80`` (``via="compat"``), and i386 ``socketcall`` (``via="socketcall"``).
+"""
+from __future__ import annotations
+
+import ctypes
+import errno as _errno
+import os
+import struct
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from . import abi as _abi
+from . import mem
+from .abi import linux as L
+from .mem import NULL, Buffer, Ptr
+
+BACKENDS = ("cffi", "ctypes")
+_LONG_MIN, _LONG_MAX = -(1 << 63), (1 << 64) - 1
+
+
+class BackendError(RuntimeError):
+    """The requested backend cannot be used here."""
+
+
+# =========================================================================== results
+
+@dataclass(frozen=True)
+class Result:
+    """What the kernel answered: the return value, errno (0 on success) and decoded outputs."""
+    ret: int
+    errno: int = 0
+    out: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.errno == 0
+
+    @property
+    def errname(self) -> str:
+        return errname(self.errno)
+
+    def __str__(self) -> str:
+        if self.errno:
+            return f"-1 {self.errname}"
+        return str(self.ret)
+
+
+# Where two names share a number, the one the socket man pages use.
+_PREFERRED_NAMES = {_errno.EOPNOTSUPP: "EOPNOTSUPP", _errno.EAGAIN: "EAGAIN"}
+
+
+def errname(err: int) -> str:
+    if err == 0:
+        return "OK"
+    return _PREFERRED_NAMES.get(err) or _errno.errorcode.get(err, f"E{err}")
+
+
+def errnum(name: str) -> int:
+    """The errno value for a name like ``"EINVAL"``."""
+    value = getattr(_errno, name, None)
+    if not isinstance(value, int) or not name.startswith("E"):
+        raise ValueError(f"unknown errno name {name!r}")
+    return value
+
+
+# =========================================================================== backends
+
+class CffiBackend:
+    name = "cffi"
+
+    def __init__(self):
+        try:
+            import _sockspec_raw
+        except ImportError as exc:
+            raise BackendError(f"compiled backend _sockspec_raw is not installed ({exc}); "
+                               "reinstall with a C compiler present, or use --backend ctypes") from None
+        self._lib = _sockspec_raw.lib
+        self._err = _sockspec_raw.ffi.new("int *")
+        self.has_compat = bool(self._lib.sockspec_has_compat())
+
+    def raw(self, nr: int, a0=0, a1=0, a2=0, a3=0, a4=0, a5=0) -> tuple[int, int]:
+        ret = self._lib.sockspec_raw(nr, a0, a1, a2, a3, a4, a5, self._err)
+        return ret, self._err[0]
+
+    def compat(self, nr: int, a0=0, a1=0, a2=0, a3=0, a4=0, a5=0) -> tuple[int, int]:
+        ret = self._lib.sockspec_compat(nr, a0, a1, a2, a3, a4, a5, self._err)
+        return ret, self._err[0]
+
+
+# x86_64 machine code for long compat(long nr, long a0, ..., long a5): the SysV arguments
+# (rdi, rsi, rdx, rcx, r8, r9, [rsp+8]) move to the i386 ones (eax, ebx, ecx, edx, esi, edi,
+# ebp), then int $0x80 and cdqe. Assembled from:
+#   push rbx; push rbp; mov rax,rdi; mov rbx,rsi; mov r10,rdx; mov rdx,rcx; mov rcx,r10;
+#   mov rsi,r8; mov rdi,r9; mov rbp,[rsp+24]; int 0x80; cdqe; pop rbp; pop rbx; ret
+_COMPAT_TRAMPOLINE_X86_64 = bytes.fromhex(
+    "53554889f84889f34989d24889ca4c89d14c89c64c89cf488b6c2418cd8048985d5bc3")
+
+
+class CtypesBackend:
+    name = "ctypes"
+
+    def __init__(self):
+        libc = ctypes.CDLL(None, use_errno=True)
+        self._syscall = libc.syscall
+        self._syscall.restype = ctypes.c_long
+        self._syscall.argtypes = [ctypes.c_long] * 7
+        self.has_compat = _abi.native().name == "x86_64"
+        self._compat_fn = None
+
+    def raw(self, nr: int, a0=0, a1=0, a2=0, a3=0, a4=0, a5=0) -> tuple[int, int]:
+        ctypes.set_errno(0)
+        ret = self._syscall(nr, a0, a1, a2, a3, a4, a5)
+        return ret, (ctypes.get_errno() if ret == -1 else 0)
+
+    def compat(self, nr: int, a0=0, a1=0, a2=0, a3=0, a4=0, a5=0) -> tuple[int, int]:
+        if not self.has_compat:
+            return -1, _errno.ENOSYS
+        if self._compat_fn is None:
+            self._compat_fn = self._load_trampoline()
+        ret = self._compat_fn(nr, a0, a1, a2, a3, a4, a5)
+        if -4096 < ret < 0:
+            return -1, -ret
+        return ret, 0
+
+    def _load_trampoline(self):
+        code = _COMPAT_TRAMPOLINE_X86_64
+        nr = _abi.native()
+        size = mem.PAGE_SIZE
+        addr, err = self.raw(nr.nr("mmap"), 0, size, L.PROT_READ | L.PROT_WRITE,
+                             L.MAP_PRIVATE | L.MAP_ANONYMOUS, -1, 0)
+        if err:
+            raise OSError(err, "mmap for the compat trampoline failed")
+        ctypes.memmove(addr, code, len(code))
+        _, err = self.raw(nr.nr("mprotect"), addr, size, L.PROT_READ | 4)  # PROT_EXEC
+        if err:
+            raise OSError(err, "mprotect(PROT_EXEC) for the compat trampoline failed")
+        proto = ctypes.CFUNCTYPE(ctypes.c_long, *([ctypes.c_long] * 7))
+        return proto(addr)
+
+
+def load_backend(name: str | None = None):
+    """``cffi``, ``ctypes``, or None/``auto`` for cffi when it is installed, else ctypes."""
+    if name in (None, "auto"):
+        try:
+            return CffiBackend()
+        except BackendError:
+            return CtypesBackend()
+    if name == "cffi":
+        return CffiBackend()
+    if name == "ctypes":
+        return CtypesBackend()
+    raise ValueError(f"unknown backend {name!r} (choose from: auto, {', '.join(BACKENDS)})")
+
+
+# =========================================================================== argument checks
+
+def _int(name: str, value, lo: int = _LONG_MIN, hi: int = _LONG_MAX) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, not {type(value).__name__}")
+    if not lo <= value <= hi:
+        raise ValueError(f"{name}={value} does not fit the C argument")
+    return value
+
+
+def _c_int(name: str, value) -> int:
+    return _int(name, value, -(1 << 31), (1 << 32) - 1)
+
+
+def _bytes(name: str, value) -> bytes:
+    if isinstance(value, str) or not isinstance(value, (bytes, bytearray, memoryview)):
+        raise TypeError(f"{name} must be bytes, not {type(value).__name__}")
+    return bytes(value)
+
+
+def _list(name: str, value) -> list:
+    if not isinstance(value, (list, tuple)):
+        raise TypeError(f"{name} must be a list, not {type(value).__name__}")
+    return list(value)
+
+
+# =========================================================================== the wrappers
+
+class Kernel:
+    """Typed wrappers over one backend and one way of issuing socket calls.
+
+    ``via``: ``"native"`` (the running ABI), ``"compat"`` (i386 direct socket syscalls through
+    int $0x80) or ``"socketcall"`` (i386 socketcall through int $0x80). Calls that are not
+    socket calls (close, dup, fcntl, fstat, readlink, mmap) always use the native ABI: the fd
+    table is shared, so the answer is the same.
+    """
+
+    VIAS = ("native", "compat", "socketcall")
+
+    def __init__(self, backend=None, via: str = "native", arena: mem.Arena | None = None):
+        if via not in self.VIAS:
+            raise ValueError(f"unknown call path {via!r} (choose from: {', '.join(self.VIAS)})")
+        self.backend = backend if backend is not None else load_backend()
+        self.native_abi = _abi.native()
+        self.via = via
+        if via == "native":
+            self.abi = self.native_abi
+            self._alloc = mem.HeapAllocator()
+        else:
+            compat = _abi.compat()
+            if compat is None or not self.backend.has_compat:
+                raise BackendError(f"no 32-bit compat path on {self.native_abi.name}")
+            self.abi = compat
+            self._alloc = arena if arena is not None else mem.Arena(Kernel(self.backend))
+        self._fault: Ptr | None = None
+
+    # ------------------------------------------------------------------ issuing
+
+    def raw(self, nr: int, *args) -> Result:
+        """A native syscall by number; arguments are ints or Ptr."""
+        ret, err = self.backend.raw(_int("nr", nr, 0, 4095), *self._words(args))
+        return Result(ret, err)
+
+    def compat_raw(self, nr: int, *args) -> Result:
+        """An i386 syscall by number through int $0x80 (x86_64 only)."""
+        ret, err = self.backend.compat(_int("nr", nr, 0, 4095), *self._words(args))
+        return Result(ret, err)
+
+    def _words(self, args) -> list[int]:
+        if len(args) > 6:
+            raise TypeError(f"a syscall takes at most 6 arguments ({len(args)} given)")
+        words = []
+        for i, a in enumerate(args):
+            if isinstance(a, (Ptr, Buffer)):
+                a = a.addr
+            words.append(_int(f"argument {i}", a))
+        return words
+
+    def _native(self, name: str, *args) -> Result:
+        return self.raw(self.native_abi.nr(name), *args)
+
+    def _socket_call(self, name: str, sys_call: int, *args) -> Result:
+        """Issue a socket call the way this Kernel was built for."""
+        if self.via == "native":
+            return self._native(name, *args)
+        if self.via == "compat":
+            return self.compat_raw(self.abi.nr(name), *args)
+        return self.socketcall(sys_call, list(args))
+
+    def socketcall(self, call: int, args) -> Result:
+        """i386 socketcall(call, args) through int $0x80. ``args`` is a list of words (ints or
+        Ptr, packed as a 32-bit array in low memory) or a Ptr to pass as the block itself."""
+        if self.via == "native":
+            raise BackendError("socketcall needs a Kernel built with via='socketcall' or 'compat'")
+        call = _c_int("call", call)
+        if isinstance(args, Ptr):
+            block = args
+        else:
+            args = _list("args", args)
+            if len(args) > 6:
+                raise TypeError(f"socketcall takes at most 6 argument words ({len(args)} given)")
+            words = [w & 0xFFFFFFFF for w in self._words(args)]
+            block = self._alloc.alloc(4 * len(words), struct.pack(f"={len(words)}I", *words))
+        return self.compat_raw(self.abi.nr("socketcall"), call, block)
+
+    def socketcall_tail(self, call: int, words) -> Result:
+        """socketcall with its block placed so that its last byte is the last readable one
+        before a PROT_NONE page: the kernel may read exactly len(words) words."""
+        words = [w & 0xFFFFFFFF for w in self._words(_list("words", words))]
+        block = self._alloc.tail(struct.pack(f"={len(words)}I", *words))
+        return self.compat_raw(self.abi.nr("socketcall"), _c_int("call", call), block)
+
+    def reset(self) -> None:
+        """Free the scratch buffers of previous calls (the compat arena)."""
+        self._alloc.reset()
+
+    # ------------------------------------------------------------------ memory helpers
+
+    def fault_page(self) -> Ptr:
+        """An address that faults on access (a PROT_NONE page, below 4 GiB where possible)."""
+        if self._fault is None:
+            flags = L.MAP_PRIVATE | L.MAP_ANONYMOUS
+            if self.native_abi.name == "x86_64":
+                flags |= L.MAP_32BIT
+            self._fault = Ptr(self.mmap(mem.PAGE_SIZE, L.PROT_NONE, flags), "PROT_NONE page")
+        return self._fault
+
+    def mmap(self, length: int, prot: int, flags: int) -> int:
+        r = self._native("mmap", 0, length, prot, flags, -1, 0)
+        if not r.ok:
+            raise OSError(r.errno, f"mmap failed: {r.errname}")
+        return r.ret
+
+    def mprotect(self, addr: int, length: int, prot: int) -> None:
+        r = self._native("mprotect", addr, length, prot)
+        if not r.ok:
+            raise OSError(r.errno, f"mprotect failed: {r.errname}")
+
+    def _in(self, data: bytes) -> Buffer:
+        return self._alloc.alloc(len(data), data)
+
+    def _sockaddr_arg(self, addr, addrlen) -> tuple[Any, int]:
+        """(pointer, length) for an input address: a sockaddr, raw bytes, a Ptr, or None."""
+        if addr is None:
+            return NULL, _c_int("addrlen", 0 if addrlen is None else addrlen)
+        if isinstance(addr, Ptr):
+            return addr, _c_int("addrlen", L.SOCKADDR_STORAGE_SIZE if addrlen is None else addrlen)
+        data = mem.encode_sockaddr(addr)
+        length = len(data) if addrlen is None else _c_int("addrlen", addrlen)
+        # the kernel copies min(addrlen, 128) bytes: make sure they are ours
+        buf = self._alloc.alloc(max(len(data), min(max(length, 0), L.SOCKADDR_STORAGE_SIZE)), data)
+        return buf, length
+
+    def _addr_out(self, addr, addrlen) -> tuple[Any, Any, Buffer | None, Buffer | None]:
+        """(addr ptr, addrlen ptr, addr buffer, len buffer) for an output address.
+
+        ``addr``: True (a buffer as large as addrlen, at least sockaddr_storage), False (NULL
+        for both), or a Ptr. ``addrlen``: the value *addrlen holds on entry, or a Ptr for the
+        length pointer itself."""
+        if addr is False:
+            return NULL, NULL, None, None
+        if isinstance(addrlen, Ptr):
+            lenptr, lenbuf = addrlen, None
+            value = L.SOCKADDR_STORAGE_SIZE
+        else:
+            value = L.SOCKADDR_STORAGE_SIZE if addrlen is None else _c_int("addrlen", addrlen)
+            lenbuf = self._alloc.alloc(4, struct.pack("=i", value))
+            lenptr = lenbuf
+        if isinstance(addr, Ptr):
+            return addr, lenptr, None, lenbuf
+        if addr is not True:
+            raise TypeError("addr must be True, False or a Ptr")
+        abuf = self._alloc.alloc(max(value, L.SOCKADDR_STORAGE_SIZE) if value > 0 else L.SOCKADDR_STORAGE_SIZE)
+        return abuf, lenptr, abuf, lenbuf
+
+    @staticmethod
+    def _addr_result(r: Result, abuf, lenbuf, out: dict) -> Result:
+        if lenbuf is not None:
+            n = struct.unpack("=i", lenbuf.read(4))[0]
+            out["addrlen"] = n
+            if r.ok and abuf is not None and n >= 0:
+                out["addr"] = mem.decode_sockaddr(abuf.read(min(n, abuf.size)))
+        return Result(r.ret, r.errno, out)
+
+    # ------------------------------------------------------------------ socket calls
+
+    def socket(self, family: int, type: int, protocol: int = 0) -> Result:
+        return self._socket_call("socket", L.SYS_SOCKET, _c_int("family", family),
+                                 _c_int("type", type), _c_int("protocol", protocol))
+
+    def socketpair(self, family: int, type: int, protocol: int = 0, sv: Ptr | None = None) -> Result:
+        buf = None
+        if sv is None:
+            buf = self._alloc.alloc(8, struct.pack("=ii", -1, -1))
+            sv = buf
+        elif not isinstance(sv, Ptr):
+            raise TypeError("sv must be None or a Ptr")
+        r = self._socket_call("socketpair", L.SYS_SOCKETPAIR, _c_int("family", family),
+                              _c_int("type", type), _c_int("protocol", protocol), sv)
+        out = {"fds": struct.unpack("=ii", buf.read(8))} if (r.ok and buf is not None) else {}
+        return Result(r.ret, r.errno, out)
+
+    def bind(self, fd: int, addr, addrlen: int | None = None) -> Result:
+        ptr, length = self._sockaddr_arg(addr, addrlen)
+        return self._socket_call("bind", L.SYS_BIND, _c_int("fd", fd), ptr, length)
+
+    def connect(self, fd: int, addr, addrlen: int | None = None) -> Result:
+        ptr, length = self._sockaddr_arg(addr, addrlen)
+        return self._socket_call("connect", L.SYS_CONNECT, _c_int("fd", fd), ptr, length)
+
+    def listen(self, fd: int, backlog: int) -> Result:
+        return self._socket_call("listen", L.SYS_LISTEN, _c_int("fd", fd), _c_int("backlog", backlog))
+
+    def accept(self, fd: int, addr=True, addrlen=None) -> Result:
+        aptr, lptr, abuf, lbuf = self._addr_out(addr, addrlen)
+        if self.via == "compat":      # i386 has no direct accept: accept4(..., 0) is its twin
+            r = self.compat_raw(self.abi.nr("accept4"), _c_int("fd", fd), aptr, lptr, 0)
+        else:
+            r = self._socket_call("accept", L.SYS_ACCEPT, _c_int("fd", fd), aptr, lptr)
+        return self._addr_result(r, abuf, lbuf, {})
+
+    def accept4(self, fd: int, flags: int, addr=True, addrlen=None) -> Result:
+        aptr, lptr, abuf, lbuf = self._addr_out(addr, addrlen)
+        r = self._socket_call("accept4", L.SYS_ACCEPT4, _c_int("fd", fd), aptr, lptr,
+                              _c_int("flags", flags))
+        return self._addr_result(r, abuf, lbuf, {})
+
+    def getsockname(self, fd: int, addr=True, addrlen=None) -> Result:
+        aptr, lptr, abuf, lbuf = self._addr_out(addr, addrlen)
+        r = self._socket_call("getsockname", L.SYS_GETSOCKNAME, _c_int("fd", fd), aptr, lptr)
+        return self._addr_result(r, abuf, lbuf, {})
+
+    def getpeername(self, fd: int, addr=True, addrlen=None) -> Result:
+        aptr, lptr, abuf, lbuf = self._addr_out(addr, addrlen)
+        r = self._socket_call("getpeername", L.SYS_GETPEERNAME, _c_int("fd", fd), aptr, lptr)
+        return self._addr_result(r, abuf, lbuf, {})
+
+    def shutdown(self, fd: int, how: int) -> Result:
+        return self._socket_call("shutdown", L.SYS_SHUTDOWN, _c_int("fd", fd), _c_int("how", how))
+
+    def _data_in(self, data, length):
+        if isinstance(data, Ptr):
+            return data, _int("length", 0 if length is None else length, 0)
+        data = _bytes("data", data)
+        if length is None:
+            length = len(data)
+        length = _int("length", length, 0)
+        if length > len(data):
+            raise ValueError(f"length {length} is larger than the {len(data)} bytes given")
+        return self._in(data), length
+
+    def sendto(self, fd: int, data, flags: int = 0, addr=None, addrlen: int | None = None,
+               length: int | None = None) -> Result:
+        buf, n = self._data_in(data, length)
+        aptr, alen = self._sockaddr_arg(addr, addrlen)
+        return self._socket_call("sendto", L.SYS_SENDTO, _c_int("fd", fd), buf, n,
+                                 _c_int("flags", flags), aptr, alen)
+
+    def send(self, fd: int, data, flags: int = 0, length: int | None = None) -> Result:
+        """send(2): socketcall has its own SYS_SEND; elsewhere it is sendto with no address."""
+        if self.via != "socketcall":
+            return self.sendto(fd, data, flags, None, 0, length)
+        buf, n = self._data_in(data, length)
+        return self.socketcall(L.SYS_SEND, [_c_int("fd", fd), buf, n, _c_int("flags", flags)])
+
+    def recvfrom(self, fd: int, size: int, flags: int = 0, addr=False, addrlen=None,
+                 buf: Ptr | None = None) -> Result:
+        size = _int("size", size, 0)
+        data = None
+        if buf is None:
+            data = self._alloc.alloc(size)
+            buf = data
+        elif not isinstance(buf, Ptr):
+            raise TypeError("buf must be None or a Ptr")
+        aptr, lptr, abuf, lbuf = self._addr_out(addr, addrlen)
+        r = self._socket_call("recvfrom", L.SYS_RECVFROM, _c_int("fd", fd), buf, size,
+                              _c_int("flags", flags), aptr, lptr)
+        out = {}
+        if r.ok and data is not None:
+            out["data"] = data.read(min(r.ret, size))
+        return self._addr_result(r, abuf, lbuf, out)
+
+    def recv(self, fd: int, size: int, flags: int = 0) -> Result:
+        if self.via != "socketcall":
+            return self.recvfrom(fd, size, flags)
+        size = _int("size", size, 0)
+        data = self._alloc.alloc(size)
+        r = self.socketcall(L.SYS_RECV, [_c_int("fd", fd), data, size, _c_int("flags", flags)])
+        return Result(r.ret, r.errno, {"data": data.read(min(r.ret, size))} if r.ok else {})
+
+    # msghdr builders -----------------------------------------------------
+
+    def _msghdr(self, iov, name=None, namelen=None, control=b"", flags=0, recv=False):
+        """Build a struct msghdr in user memory. For sends ``iov`` holds bytes, for receives
+        sizes. Returns (msghdr buffer, iov buffers, name buffer)."""
+        iov = _list("iov", iov)
+        bufs = []
+        for i, part in enumerate(iov):
+            if recv:
+                bufs.append(self._alloc.alloc(_int(f"iov[{i}] size", part, 0)))
+            elif isinstance(part, Ptr):
+                bufs.append(part)
+            else:
+                bufs.append(self._in(_bytes(f"iov[{i}]", part)))
+        layout = self.abi.iovec
+        iovarr = self._alloc.alloc(layout.size * max(len(bufs), 1))
+        for i, b in enumerate(bufs):
+            size = b.size if isinstance(b, Buffer) else 0
+            iovarr.write(layout.pack(b.addr, size), i * layout.size)
+        if recv:
+            nbuf = None
+            if name is False or name is None:
+                nptr, nlen = NULL, 0
+            else:
+                nlen = L.SOCKADDR_STORAGE_SIZE if namelen is None else _c_int("namelen", namelen)
+                nbuf = self._alloc.alloc(max(nlen, L.SOCKADDR_STORAGE_SIZE))
+                nptr = nbuf
+        else:
+            nptr, nlen = self._sockaddr_arg(name, namelen)
+            nbuf = None
+        control = _int("controllen", control, 0) if recv else _bytes("control", control)
+        if recv:
+            cbuf = self._alloc.alloc(control) if control else None
+            clen = control
+        else:
+            cbuf = self._in(control) if control else None
+            clen = len(control)
+        hdr = self._alloc.alloc(self.abi.msghdr.size,
+                                self.abi.msghdr.pack(nptr.addr, nlen, iovarr.addr if bufs else 0,
+                                                     len(bufs), cbuf.addr if cbuf else 0, clen,
+                                                     _c_int("msg_flags", flags) & 0xFFFFFFFF))
+        return hdr, bufs, nbuf
+
+    def _msghdr_out(self, hdr: Buffer, bufs, nbuf, total: int, base: int = 0) -> dict:
+        (_, namelen, _, _, _, controllen, flags) = self.abi.msghdr.unpack(
+            hdr.read(self.abi.msghdr.size))[:7]
+        data, left = b"", max(total, 0)
+        for b in bufs:
+            take = min(left, b.size)
+            data += b.read(take)
+            left -= take
+        out = {"data": data, "namelen": namelen, "controllen": controllen, "msg_flags": flags}
+        if nbuf is not None and namelen > 0:
+            out["name"] = mem.decode_sockaddr(nbuf.read(min(namelen, nbuf.size)))
+        return out
+
+    def sendmsg(self, fd: int, iov, flags: int = 0, name=None, namelen: int | None = None,
+                control: bytes = b"", msg: Ptr | None = None) -> Result:
+        if msg is None:
+            msg, _, _ = self._msghdr(iov, name, namelen, control)
+        return self._socket_call("sendmsg", L.SYS_SENDMSG, _c_int("fd", fd), msg,
+                                 _c_int("flags", flags))
+
+    def recvmsg(self, fd: int, iov, flags: int = 0, name=True, namelen: int | None = None,
+                controllen: int = 0, msg: Ptr | None = None) -> Result:
+        if msg is not None:
+            r = self._socket_call("recvmsg", L.SYS_RECVMSG, _c_int("fd", fd), msg, _c_int("flags", flags))
+            return r
+        hdr, bufs, nbuf = self._msghdr(iov, name, namelen, controllen, recv=True)
+        r = self._socket_call("recvmsg", L.SYS_RECVMSG, _c_int("fd", fd), hdr, _c_int("flags", flags))
+        out = self._msghdr_out(hdr, bufs, nbuf, r.ret) if r.ok else {}
+        return Result(r.ret, r.errno, out)
+
+    def sendmmsg(self, fd: int, msgs, flags: int = 0, vlen: int | None = None,
+                 msgvec: Ptr | None = None) -> Result:
+        """``msgs``: a list of messages, each a list of iov byte strings or a dict with iov,
+        name, namelen. Returns out["msg_len"]: each message's msg_len after the call."""
+        msgs = _list("msgs", msgs)
+        layout = self.abi.mmsghdr
+        vec = None
+        if msgvec is None:
+            vec = self._alloc.alloc(layout.size * max(len(msgs), 1))
+            for i, m in enumerate(msgs):
+                m = m if isinstance(m, dict) else {"iov": m}
+                hdr, _, _ = self._msghdr(m["iov"], m.get("name"), m.get("namelen"))
+                vec.write(hdr.read() + b"\0" * (layout.size - hdr.size), i * layout.size)
+            msgvec = vec
+        n = len(msgs) if vlen is None else _c_int("vlen", vlen)
+        r = self._socket_call("sendmmsg", L.SYS_SENDMMSG, _c_int("fd", fd), msgvec, n,
+                              _c_int("flags", flags))
+        out = {}
+        if vec is not None:
+            out["msg_len"] = [layout.unpack(vec.read(layout.size, i * layout.size))[-1]
+                              for i in range(len(msgs))]
+        return Result(r.ret, r.errno, out)
+
+    def recvmmsg(self, fd: int, msgs, flags: int = 0, vlen: int | None = None,
+                 timeout: tuple[int, int] | Ptr | None = None, msgvec: Ptr | None = None) -> Result:
+        """``msgs``: a list of messages, each a list of iov sizes. ``timeout``: (sec, nsec),
+        a Ptr, or None. Returns out["messages"]: per received message, data/msg_len/flags/name."""
+        msgs = _list("msgs", msgs)
+        layout = self.abi.mmsghdr
+        parts = []
+        vec = None
+        if msgvec is None:
+            vec = self._alloc.alloc(layout.size * max(len(msgs), 1))
+            for i, sizes in enumerate(msgs):
+                hdr, bufs, nbuf = self._msghdr(sizes, True, None, 0, recv=True)
+                vec.write(hdr.read() + b"\0" * (layout.size - hdr.size), i * layout.size)
+                parts.append((bufs, nbuf))
+            msgvec = vec
+        if timeout is None:
+            tptr = NULL
+        elif isinstance(timeout, Ptr):
+            tptr = timeout
+        else:
+            sec, nsec = timeout
+            tptr = self._alloc.alloc(self.abi.timespec.size, self.abi.timespec.pack(
+                _int("timeout sec", sec), _int("timeout nsec", nsec)))
+        n = len(msgs) if vlen is None else _c_int("vlen", vlen)
+        r = self._socket_call("recvmmsg", L.SYS_RECVMMSG, _c_int("fd", fd), msgvec, n,
+                              _c_int("flags", flags), tptr)
+        out = {}
+        if r.ok and vec is not None:
+            received = []
+            for i in range(min(r.ret, len(msgs))):
+                fields = layout.unpack(vec.read(layout.size, i * layout.size))
+                msg_len, namelen, flags_out = fields[-1], fields[1], fields[6]
+                bufs, nbuf = parts[i]
+                data, left = b"", msg_len
+                for b in bufs:
+                    take = min(left, b.size)
+                    data += b.read(take)
+                    left -= take
+                m = {"data": data, "msg_len": msg_len, "msg_flags": flags_out, "namelen": namelen}
+                if nbuf is not None and namelen > 0:
+                    m["name"] = mem.decode_sockaddr(nbuf.read(min(namelen, nbuf.size)))
+                received.append(m)
+            out["messages"] = received
+        return Result(r.ret, r.errno, out)
+
+    def setsockopt(self, fd: int, level: int, name: int, value=0, optlen: int | None = None) -> Result:
+        """``value``: an int (passed as a 4-byte int), bytes, a Ptr, or None (NULL)."""
+        if value is None:
+            ptr, n = NULL, 0
+        elif isinstance(value, Ptr):
+            ptr, n = value, 4
+        elif isinstance(value, int) and not isinstance(value, bool):
+            ptr, n = self._in(struct.pack("=i", _c_int("value", value))), 4
+        else:
+            data = _bytes("value", value)
+            ptr, n = self._in(data), len(data)
+        if optlen is not None:
+            optlen = _c_int("optlen", optlen)
+            if isinstance(ptr, Buffer) and optlen > ptr.size:
+                ptr = self._in(ptr.read().ljust(optlen, b"\0"))
+            n = optlen
+        return self._socket_call("setsockopt", L.SYS_SETSOCKOPT, _c_int("fd", fd),
+                                 _c_int("level", level), _c_int("name", name), ptr, n)
+
+    def getsockopt(self, fd: int, level: int, name: int, optlen=4, optval: Ptr | None = None) -> Result:
+        """``optlen``: the value *optlen holds on entry, or a Ptr for the length pointer.
+        Returns out["optlen"], out["value"] (the bytes) and out["int"] when 4 bytes came back."""
+        if isinstance(optlen, Ptr):
+            lptr, lbuf, size = optlen, None, 4
+        else:
+            size = _c_int("optlen", optlen)
+            lbuf = self._alloc.alloc(4, struct.pack("=i", size))
+            lptr = lbuf
+        vbuf = None
+        if optval is None:
+            vbuf = self._alloc.alloc(max(size, 4))
+            optval = vbuf
+        elif not isinstance(optval, Ptr):
+            raise TypeError("optval must be None or a Ptr")
+        r = self._socket_call("getsockopt", L.SYS_GETSOCKOPT, _c_int("fd", fd),
+                              _c_int("level", level), _c_int("name", name), optval, lptr)
+        out = {}
+        if lbuf is not None:
+            n = struct.unpack("=i", lbuf.read(4))[0]
+            out["optlen"] = n
+            if r.ok and vbuf is not None and 0 <= n:
+                value = vbuf.read(min(n, vbuf.size))
+                out["value"] = value
+                if len(value) == 4:
+                    out["int"] = struct.unpack("=i", value)[0]
+        return Result(r.ret, r.errno, out)
+
+    # ------------------------------------------------------------------ fd calls (native)
+
+    def close(self, fd: int) -> Result:
+        return self._native("close", _c_int("fd", fd))
+
+    def dup(self, fd: int) -> Result:
+        return self._native("dup", _c_int("fd", fd))
+
+    def dup2(self, oldfd: int, newfd: int) -> Result:
+        oldfd, newfd = _c_int("oldfd", oldfd), _c_int("newfd", newfd)
+        if "dup2" in self.native_abi.syscalls:
+            return self._native("dup2", oldfd, newfd)
+        if oldfd == newfd:   # dup3 refuses oldfd == newfd; dup2 checks oldfd and returns it
+            r = self.fcntl(oldfd, L.F_GETFD)
+            return r if not r.ok else Result(newfd)
+        return self._native("dup3", oldfd, newfd, 0)
+
+    def fcntl(self, fd: int, cmd: int, arg: int = 0) -> Result:
+        return self._native("fcntl", _c_int("fd", fd), _c_int("cmd", cmd), _int("arg", arg))
+
+    def fstat(self, fd: int) -> Result:
+        """out: st_mode and st_ino."""
+        buf = mem.HeapAllocator().alloc(256)
+        r = self._native("fstat", _c_int("fd", fd), buf)
+        if not r.ok:
+            return r
+        if self.native_abi.name == "x86_64":       # st_dev, st_ino, st_nlink (8 each), st_mode
+            ino, mode = struct.unpack_from("=8xQ8xI", buf.read(28))
+        else:                                       # asm-generic: st_dev, st_ino (8), st_mode (4)
+            ino, mode = struct.unpack_from("=8xQI", buf.read(20))
+        return Result(r.ret, 0, {"st_ino": ino, "st_mode": mode})
+
+    def readlink(self, path: str | bytes, size: int = 256) -> Result:
+        """out: target (str)."""
+        if isinstance(path, str):
+            path = path.encode()
+        path = _bytes("path", path)
+        if b"\0" in path:
+            raise ValueError("path contains a NUL byte")
+        heap = mem.HeapAllocator()
+        p, buf = heap.alloc(len(path) + 1, path + b"\0"), heap.alloc(_int("size", size, 1))
+        if "readlink" in self.native_abi.syscalls:
+            r = self._native("readlink", p, buf, size)
+        else:
+            r = self._native("readlinkat", -100, p, buf, size)   # AT_FDCWD
+        if not r.ok:
+            return r
+        return Result(r.ret, 0, {"target": buf.read(r.ret).decode(errors="replace")})
+
+    def getpid(self) -> int:
+        return self._native("getpid").ret
+
+    def getuid(self) -> int:
+        return self._native("getuid").ret
+
+
+_default: Kernel | None = None
+
+
+def default() -> Kernel:
+    """The process-wide native Kernel on the automatically chosen backend."""
+    global _default
+    if _default is None:
+        _default = Kernel()
+    return _default

@@ -1,0 +1,67 @@
+"""Capabilities: read them, and drop them (in a forked child) for the unprivileged branch.
+
+capable() and ns_capable() in the kernel test the *effective* set, so clearing one bit of the
+effective set is enough to take the unprivileged branch of a rule while staying uid 0.
+"""
+from __future__ import annotations
+
+import struct
+
+from .abi import linux as L
+from .kernel import Kernel, default
+
+_LINUX_CAPABILITY_VERSION_3 = 0x20080522
+
+CAP_NAMES = {
+    L.CAP_NET_BIND_SERVICE: "CAP_NET_BIND_SERVICE",
+    L.CAP_NET_BROADCAST: "CAP_NET_BROADCAST",
+    L.CAP_NET_ADMIN: "CAP_NET_ADMIN",
+    L.CAP_NET_RAW: "CAP_NET_RAW",
+    L.CAP_SYS_ADMIN: "CAP_SYS_ADMIN",
+}
+CAP_NUMBERS = {v: k for k, v in CAP_NAMES.items()}
+
+
+def _capget(k: Kernel) -> tuple[int, int, int]:
+    from .mem import HeapAllocator
+    heap = HeapAllocator()
+    hdr = heap.alloc(8, struct.pack("=Ii", _LINUX_CAPABILITY_VERSION_3, 0))
+    data = heap.alloc(24)
+    r = k.raw(k.native_abi.nr("capget"), hdr, data)
+    if not r.ok:
+        raise OSError(r.errno, f"capget failed: {r.errname}")
+    e0, p0, i0, e1, p1, i1 = struct.unpack("=6I", data.read(24))
+    return e0 | e1 << 32, p0 | p1 << 32, i0 | i1 << 32
+
+
+def _capset(k: Kernel, effective: int, permitted: int, inheritable: int) -> None:
+    from .mem import HeapAllocator
+    heap = HeapAllocator()
+    hdr = heap.alloc(8, struct.pack("=Ii", _LINUX_CAPABILITY_VERSION_3, 0))
+    m = 0xFFFFFFFF
+    data = heap.alloc(24, struct.pack("=6I", effective & m, permitted & m, inheritable & m,
+                                      effective >> 32, permitted >> 32, inheritable >> 32))
+    r = k.raw(k.native_abi.nr("capset"), hdr, data)
+    if not r.ok:
+        raise OSError(r.errno, f"capset failed: {r.errname}")
+
+
+def effective_caps(k: Kernel | None = None) -> int:
+    return _capget(k or default())[0]
+
+
+def has_cap(cap: int, k: Kernel | None = None) -> bool:
+    return bool(effective_caps(k) >> cap & 1)
+
+
+def drop_effective(caps, k: Kernel | None = None) -> None:
+    """Clear ``caps`` from the effective set of this process. Call it in a forked child."""
+    k = k or default()
+    eff, perm, inh = _capget(k)
+    for cap in caps:
+        eff &= ~(1 << cap)
+    _capset(k, eff, perm, inh)
+
+
+def cap_names(mask: int) -> list[str]:
+    return [name for num, name in sorted(CAP_NAMES.items()) if mask >> num & 1]

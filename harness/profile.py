@@ -1,0 +1,261 @@
+"""The session profile (ARCHITECTURE.md §1): what this kernel and process are, probed once,
+never assumed. It is an input of the model and is printed in every report."""
+from __future__ import annotations
+
+import datetime as _dt
+import errno
+import json
+import os
+import platform
+import re
+import resource
+import socket as _hostname_only  # gethostname() for the report header; no socket calls
+from dataclasses import asdict, dataclass, field
+
+from . import abi as _abi
+from . import netns, privilege
+from .abi import linux as L
+from .child import run_in_child
+from .kernel import Kernel, default
+
+FORMAT = 1
+
+# Families whose presence the model needs to know. The absent candidates never had an
+# implementation in mainline (or were removed), so probing them loads no module.
+PROBED_FAMILIES = (L.AF_UNIX, L.AF_INET, L.AF_INET6, L.AF_NETLINK, L.AF_PACKET,
+                   L.AF_DECnet, L.AF_NETBEUI, L.AF_SECURITY, L.AF_ASH, L.AF_ECONET, L.AF_IRDA)
+
+SYSCTLS = (
+    "net.core.somaxconn",
+    "net.ipv4.ip_local_port_range",
+    "net.ipv4.ip_unprivileged_port_start",
+    "net.core.rmem_max", "net.core.wmem_max", "net.core.rmem_default", "net.core.wmem_default",
+    "net.ipv4.tcp_rmem", "net.ipv4.tcp_wmem",
+    "net.ipv4.tcp_syncookies", "net.ipv4.tcp_max_syn_backlog",
+    "net.unix.max_dgram_qlen",
+    "net.ipv4.ping_group_range",
+)
+
+
+@dataclass(frozen=True)
+class Profile:
+    target: str
+    kernel_release: str
+    kernel_version: tuple[int, int, int]
+    kernel_build: str
+    arch: str
+    python: str
+    backend: str
+    uid: int
+    euid: int
+    capabilities: tuple[str, ...]
+    compat_available: bool
+    compat_reason: str
+    sysctls: dict
+    af_max: int | None
+    families: dict
+    netns_private: bool
+    netns_reason: str
+    rlimit_nofile: tuple[int, int]
+    hostname: str
+    date: str
+    format: int = FORMAT
+
+    # -- what the model asks -------------------------------------------------------
+    def has_cap(self, name: str) -> bool:
+        return name in self.capabilities
+
+    def family_available(self, family: int) -> bool | None:
+        """True/False where probed; None for a family the profile did not probe."""
+        return self.families.get(L.FAMILY_NAMES.get(family, str(family)))
+
+    def sysctl_int(self, name: str, default: int | None = None) -> int | None:
+        value = self.sysctls.get(name)
+        try:
+            return int(value)
+        except (TypeError, ValueError):
+            return default
+
+    def sysctl_ints(self, name: str) -> tuple[int, ...]:
+        value = self.sysctls.get(name)
+        return tuple(int(v) for v in value.split()) if value else ()
+
+    @property
+    def somaxconn(self) -> int:
+        return self.sysctl_int("net.core.somaxconn", 4096)
+
+    @property
+    def privileged(self) -> bool:
+        return "CAP_NET_RAW" in self.capabilities
+
+    # -- presentation ------------------------------------------------------------
+    def to_json(self) -> dict:
+        d = asdict(self)
+        d["kernel_version"] = list(self.kernel_version)
+        d["capabilities"] = list(self.capabilities)
+        d["rlimit_nofile"] = list(self.rlimit_nofile)
+        return d
+
+    @classmethod
+    def from_json(cls, d: dict) -> "Profile":
+        d = dict(d)
+        d["kernel_version"] = tuple(d["kernel_version"])
+        d["capabilities"] = tuple(d["capabilities"])
+        d["rlimit_nofile"] = tuple(d["rlimit_nofile"])
+        return cls(**d)
+
+    def summary(self) -> str:
+        compat = "compat path ok" if self.compat_available else f"compat path unavailable: {self.compat_reason}"
+        priv = "root" if self.euid == 0 else f"uid {self.euid}"
+        caps = ",".join(c.replace("CAP_", "").lower() for c in self.capabilities) or "none"
+        ns = "private netns" if self.netns_private else "host netns"
+        return (f"sockspec: {self.target} kernel {self.kernel_release} {self.arch}, {priv} "
+                f"(caps: {caps}), backend {self.backend}, {ns}, somaxconn {self.somaxconn}, "
+                f"AF_MAX {self.af_max}, {compat}")
+
+    def render(self) -> str:
+        rows = [
+            ("target", self.target),
+            ("kernel", f"{self.kernel_release} ({self.kernel_build})"),
+            ("arch", self.arch),
+            ("python", self.python),
+            ("backend", self.backend),
+            ("uid / euid", f"{self.uid} / {self.euid}"),
+            ("capabilities", ", ".join(self.capabilities) or "none"),
+            ("compat path", "available" if self.compat_available else "unavailable"),
+            ("  why", self.compat_reason),
+            ("network namespace", "private" if self.netns_private else "host"),
+            ("  why", self.netns_reason),
+            ("AF_MAX", str(self.af_max)),
+            ("families", ", ".join(f"{k}={'yes' if v else 'no'}" for k, v in self.families.items())),
+            ("RLIMIT_NOFILE", f"{self.rlimit_nofile[0]} / {self.rlimit_nofile[1]}"),
+        ]
+        rows += [(name, str(value)) for name, value in self.sysctls.items()]
+        rows += [("host", self.hostname), ("date", self.date)]
+        width = max(len(k) for k, _ in rows)
+        return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
+
+
+def parse_version(release: str) -> tuple[int, int, int]:
+    m = re.match(r"(\d+)\.(\d+)(?:\.(\d+))?", release)
+    if not m:
+        return (0, 0, 0)
+    return int(m.group(1)), int(m.group(2)), int(m.group(3) or 0)
+
+
+def probe_compat(k: Kernel) -> tuple[bool, str]:
+    """Is the 32-bit int $0x80 path there, and does it reach i386 socketcall? Probed in a
+    forked child: without IA32 emulation int $0x80 kills the caller with SIGSEGV, and
+    User-Mode Linux treats int $0x80 numbers as 64-bit ones (102 runs getuid)."""
+    if _abi.compat() is None:
+        return False, f"no 32-bit compat ABI on {_abi.native().name}"
+    if not k.backend.has_compat:
+        return False, f"backend {k.backend.name} has no compat entry"
+
+    def probe():
+        kc = Kernel(k.backend, via="socketcall")
+        bad = kc.socketcall(0, [])
+        if bad.errno != errno.EINVAL:
+            return (f"int $0x80 socketcall(0, ...) returned {bad} instead of EINVAL: "
+                    "syscall numbers are not routed as i386 ones")
+        pid = kc.compat_raw(kc.abi.nr("getpid"))
+        if pid.ret != os.getpid():
+            return f"int $0x80 getpid returned {pid}, not {os.getpid()}"
+        return None
+
+    res = run_in_child(probe, timeout=10)
+    if not res.ok:
+        why = res.describe()
+        if res.signal is not None:
+            why += " (IA32 emulation disabled?)"
+        return False, f"probe child {why}"
+    if res.value is not None:
+        return False, res.value
+    return True, "int $0x80 reaches i386 socketcall (EINVAL for call 0, getpid matches)"
+
+
+def probe_af_max(k: Kernel) -> int | None:
+    """__sock_create checks the family range (EAFNOSUPPORT) before the type range (EINVAL), so
+    with an out-of-range type the first family answering EAFNOSUPPORT is NPROTO = AF_MAX.
+    Nothing is created and no module is loaded."""
+    for family in range(0, 256):
+        r = k.socket(family, L.SOCK_MAX, 0)
+        if r.ok:                                  # cannot happen on Linux; be safe
+            k.close(r.ret)
+        if r.errno == errno.EAFNOSUPPORT:
+            return family
+    return None
+
+
+def probe_families(k: Kernel) -> dict:
+    found = {}
+    for family in PROBED_FAMILIES:
+        available = False
+        for type_ in (L.SOCK_DGRAM, L.SOCK_STREAM, L.SOCK_RAW, L.SOCK_SEQPACKET):
+            r = k.socket(family, type_ | L.SOCK_CLOEXEC, 0)
+            if r.ok:
+                k.close(r.ret)
+            if r.errno != errno.EAFNOSUPPORT:
+                available = True
+                break
+        found[L.FAMILY_NAMES[family]] = available
+    return found
+
+
+def probe(k: Kernel | None = None, target: str = "host") -> Profile:
+    k = k or default()
+    uname = os.uname()
+    caps = privilege.effective_caps(k)
+    compat_ok, compat_reason = probe_compat(k)
+    ns = netns.status()
+    if not ns["private"]:
+        possible, why = netns.can_unshare()
+        ns_reason = f"not entered ({why})"
+    else:
+        ns_reason = ns["reason"]
+    sysctls = {}
+    for name in SYSCTLS:
+        value = netns.read_sysctl(name)
+        if value is not None:
+            sysctls[name] = " ".join(value.split())
+    return Profile(
+        target=target,
+        kernel_release=uname.release,
+        kernel_version=parse_version(uname.release),
+        kernel_build=uname.version,
+        arch=_abi.native().name,
+        python=platform.python_version(),
+        backend=k.backend.name,
+        uid=os.getuid(),
+        euid=os.geteuid(),
+        capabilities=tuple(privilege.cap_names(caps)),
+        compat_available=compat_ok,
+        compat_reason=compat_reason,
+        sysctls=sysctls,
+        af_max=probe_af_max(k),
+        families=probe_families(k),
+        netns_private=ns["private"],
+        netns_reason=ns_reason,
+        rlimit_nofile=tuple(resource.getrlimit(resource.RLIMIT_NOFILE)),
+        hostname=_hostname_only.gethostname(),
+        date=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    )
+
+
+def main(args) -> int:
+    from .kernel import load_backend
+    k = Kernel(load_backend(args.backend))
+    if args.netns:
+        netns.enter_private(k)
+    p = probe(k, target=args.target)
+    print(json.dumps(p.to_json(), indent=2) if args.json else p.render())
+    return 0
+
+
+def add_parser(sub) -> None:
+    ap = sub.add_parser("profile", help="probe and print the session profile")
+    ap.add_argument("--json", action="store_true", help="print JSON")
+    ap.add_argument("--netns", action="store_true",
+                    help="probe inside a private network namespace, as the suite does")
+    ap.add_argument("--target", default="host", help="label for this target (default: host)")
+    ap.set_defaults(func=main)
