@@ -40,6 +40,7 @@ SYSCTLS = (
 @dataclass(frozen=True)
 class Profile:
     target: str
+    target_kind: str          # "linux" (must agree with the model) or "sandbox" (findings)
     kernel_release: str
     kernel_version: tuple[int, int, int]
     kernel_build: str
@@ -115,7 +116,7 @@ class Profile:
 
     def render(self) -> str:
         rows = [
-            ("target", self.target),
+            ("target", f"{self.target} ({self.target_kind})"),
             ("kernel", f"{self.kernel_release} ({self.kernel_build})"),
             ("arch", self.arch),
             ("python", self.python),
@@ -202,7 +203,7 @@ def probe_families(k: Kernel) -> dict:
     return found
 
 
-def probe(k: Kernel | None = None, target: str = "host") -> Profile:
+def probe(k: Kernel | None = None, target: str = "host", target_kind: str = "linux") -> Profile:
     k = k or default()
     uname = os.uname()
     caps = privilege.effective_caps(k)
@@ -220,6 +221,7 @@ def probe(k: Kernel | None = None, target: str = "host") -> Profile:
             sysctls[name] = " ".join(value.split())
     return Profile(
         target=target,
+        target_kind=target_kind,
         kernel_release=uname.release,
         kernel_version=parse_version(uname.release),
         kernel_build=uname.version,
