@@ -1,0 +1,287 @@
+"""Run results as JSON lines (ARCHITECTURE.md §8): the one place that writes and reads them.
+
+A run lives in ``reports/<run-id>/`` (run id ``20261122-023000-host-ab12``: UTC start, target,
+four random hex digits); ``reports/latest`` is a symlink to the newest. Its results are
+``results.jsonl``, one JSON object per line, appended as the run goes so that a killed run
+keeps every record it wrote. Every record has a ``kind``:
+
+``header`` -- once, first, by the pytest controller::
+
+    {"kind": "header", "format": 1, "run_id": "20261122-023000-host-ab12",
+     "started": "<iso8601>", "profile": {...Profile.to_json()...},
+     "rules": [{"name": "listen.backlog_clamp", "syscall": "listen",
+                "result": "0 (backlog = min(backlog, somaxconn))", "description": "...",
+                "citation": "net/socket.c __sys_listen(); listen(2) NOTES",
+                "since": null, "until": null}, ...]}
+
+``check`` -- one per check (call on the kernel compared with the model's allowed set)::
+
+    {"kind": "check", "test_id": "suite/test_listen.py::test_backlog[inet6-stream-backlog=-1]",
+     "syscall": "listen", "call": "listen(3, -1)", "via": "native", "privilege": "root",
+     "rule": "listen.backlog_clamp",
+     "allowed": [{"rule": "listen.backlog_clamp", "result": "0", "citation": "..."}],
+     "observation": {"result": "0", "state": {"SO_ACCEPTCONN": 1}},
+     "verdict": "pass", "duration": 1.2e-05, "message": null, "reproducer": null}
+
+  ``verdict`` is "pass" or "fail". ``rule`` is the allowed outcome's rule that matched (on
+  pass) or null (on fail); on fail ``message`` explains and ``reproducer`` is a
+  self-contained Python script.
+
+``test`` -- one per pytest test::
+
+    {"kind": "test", "test_id": "...", "outcome": "passed|failed|skipped",
+     "duration": 0.01, "reason": null}
+
+``end`` -- last, by the controller; a run without it was interrupted::
+
+    {"kind": "end", "finished": "<iso8601>",
+     "counts": {"passed": 3, "failed": 0, "skipped": 1}, "exit_status": 0}
+
+Fields beyond the required ones below are kept and ignored. A rule is *exercised* by a check
+whose verdict is "pass" and whose ``rule`` is that rule.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import re
+import secrets
+from collections import Counter
+from dataclasses import dataclass, field
+
+FORMAT = 1
+RESULTS = "results.jsonl"
+
+# kind -> {field: check of its value}; a missing field or a failed check is a problem
+_STR = (str,)
+_OPT_STR = (str, type(None))
+REQUIRED = {
+    "header": {"format": (int,), "run_id": _STR, "started": _STR, "profile": (dict,),
+               "rules": (list,)},
+    "check": {"test_id": _STR, "syscall": _STR, "call": _STR, "rule": _OPT_STR,
+              "allowed": (list,), "observation": (dict, str), "verdict": ("pass", "fail")},
+    "test": {"test_id": _STR, "outcome": ("passed", "failed", "skipped")},
+    "end": {"finished": _STR, "counts": (dict,)},
+}
+KINDS = tuple(REQUIRED)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Something wrong in a results file, at a line (1-based); the rest of the file is used."""
+    path: str
+    line: int
+    message: str
+    truncated: bool = False       # the last line was cut short: what a killed run leaves
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}: {self.message}"
+
+
+def invalid(record) -> str | None:
+    """Why ``record`` is not a valid record of the current format, or None."""
+    if not isinstance(record, dict):
+        return f"not a JSON object: {type(record).__name__}"
+    kind = record.get("kind")
+    if kind not in REQUIRED:
+        return f"unknown kind {kind!r} (known: {', '.join(KINDS)})"
+    missing = [name for name in REQUIRED[kind] if name not in record]
+    if missing:
+        return f"{kind} record missing required field{'s' if len(missing) > 1 else ''}: {', '.join(missing)}"
+    for name, allowed in REQUIRED[kind].items():
+        value = record[name]
+        if isinstance(allowed[0], str):
+            if value not in allowed:
+                return f"{kind} record: {name} is {value!r}, not one of {', '.join(allowed)}"
+        elif not isinstance(value, allowed) or isinstance(value, bool) and bool not in allowed:
+            return f"{kind} record: {name} has type {type(value).__name__}"
+    if kind == "header":
+        if record["format"] != FORMAT:
+            return f"unknown format version {record['format']} (this sockspec reads format {FORMAT})"
+        bad = [i for i, r in enumerate(record["rules"]) if not (isinstance(r, dict) and isinstance(r.get("name"), str))]
+        if bad:
+            return f"header record: rules[{bad[0]}] has no name"
+    return None
+
+
+class ResultsWriter:
+    """Appends records to ``run_dir/results.jsonl``.
+
+    Each record is one line written with a single ``os.write`` on an O_APPEND descriptor: the
+    kernel appends it whole at the end of the file, so pytest-xdist workers (separate
+    processes, each with its own writer) can share the file, and nothing sits in a user-space
+    buffer when a run is killed.
+    """
+
+    def __init__(self, run_dir: str | os.PathLike):
+        os.makedirs(run_dir, exist_ok=True)
+        self.path = os.path.join(os.fspath(run_dir), RESULTS)
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+
+    def write(self, record: dict) -> None:
+        why = invalid(record)
+        if why:
+            raise ValueError(f"refusing to write an invalid record: {why}")
+        data = (json.dumps(record, ensure_ascii=False, separators=(",", ":"), default=str)
+                + "\n").encode("utf-8", "backslashreplace")
+        if self._fd is None:
+            raise ValueError(f"{self.path}: writer is closed")
+        done = os.write(self._fd, data)
+        while done < len(data):        # only on a full disk or a signal; keep what we can
+            done += os.write(self._fd, data[done:])
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def __enter__(self) -> "ResultsWriter":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def new_run_id(target: str = "host", now: _dt.datetime | None = None) -> str:
+    now = now or _dt.datetime.now(_dt.timezone.utc)
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "-", target).strip("-.") or "target"
+    return f"{now:%Y%m%d-%H%M%S}-{safe}-{secrets.token_hex(2)}"
+
+
+def new_run_dir(base: str | os.PathLike = "reports", target: str = "host") -> str:
+    """Create ``base/<run-id>/`` and point ``base/latest`` at it; return the run directory."""
+    base = os.fspath(base)
+    os.makedirs(base, exist_ok=True)
+    while True:
+        run_id = new_run_id(target)
+        path = os.path.join(base, run_id)
+        try:
+            os.mkdir(path)
+            break
+        except FileExistsError:
+            continue
+    tmp = os.path.join(base, f".latest-{secrets.token_hex(4)}")
+    try:
+        os.symlink(run_id, tmp)                     # relative: the tree can be moved
+        os.replace(tmp, os.path.join(base, "latest"))  # atomic: readers see old or new
+    except OSError:                                 # e.g. "latest" is a real directory
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+    return path
+
+
+def results_path(path: str | os.PathLike) -> str:
+    """The results file of a run directory (or the file itself)."""
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        return os.path.join(path, RESULTS)
+    return path
+
+
+def read_results(path: str | os.PathLike) -> tuple[list[dict], list[Problem]]:
+    """Read a results file (or a run directory): the valid records in order, and the problems
+    (bad JSON, a truncated last line, a missing field, an unknown kind or format version),
+    each naming the file and line. Raises FileNotFoundError if there is no file."""
+    path = results_path(path)
+    with open(path, "rb") as f:
+        data = f.read()
+    records, problems = [], []
+    lines = data.split(b"\n")
+    last = len(lines) - 1                             # "" after a final newline
+    seen_header = False
+    for i, raw in enumerate(lines):
+        if not raw.strip():
+            continue
+        lineno = i + 1
+        try:
+            record = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            if i == last:
+                problems.append(Problem(path, lineno, "truncated last line (the run was killed while writing it?)",
+                                        truncated=True))
+            else:
+                problems.append(Problem(path, lineno, f"not valid JSON: {exc}"))
+            continue
+        why = invalid(record)
+        if why is None and record["kind"] == "header":
+            if seen_header:
+                why = "a second header record; ignored"
+            seen_header = True
+        if why:
+            problems.append(Problem(path, lineno, why))
+            continue
+        records.append(record)
+    return records, problems
+
+
+@dataclass
+class Run:
+    """One run's records, sorted by kind."""
+    path: str
+    header: dict | None = None
+    checks: list[dict] = field(default_factory=list)
+    tests: list[dict] = field(default_factory=list)
+    end: dict | None = None
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def profile(self) -> dict:
+        return (self.header or {}).get("profile") or {}
+
+    @property
+    def rules(self) -> list[dict]:
+        return (self.header or {}).get("rules") or []
+
+    @property
+    def run_id(self) -> str:
+        return (self.header or {}).get("run_id") or os.path.basename(os.path.normpath(self.path))
+
+    @property
+    def complete(self) -> bool:
+        """The controller wrote its end record: the run was not interrupted."""
+        return self.end is not None
+
+    @property
+    def status(self) -> str:
+        """complete (end record), interrupted (none: killed, maybe mid-line) or broken (no
+        header, or bad lines other than a truncated last one)."""
+        if self.header is None or any(not p.truncated for p in self.problems):
+            return "broken"
+        return "complete" if self.complete else "interrupted"
+
+    def exercised(self) -> Counter:
+        """Rule name -> number of passing checks that matched it."""
+        return Counter(c["rule"] for c in self.checks if c["verdict"] == "pass" and c["rule"])
+
+    def failing_rules(self) -> set[str]:
+        """Rules listed in the allowed set of a failing check."""
+        return {a["rule"] for c in self.checks if c["verdict"] == "fail"
+                for a in c["allowed"] if isinstance(a, dict) and a.get("rule")}
+
+
+def load_run(run_dir: str | os.PathLike) -> Run:
+    """Read ``run_dir/results.jsonl`` into a Run; problems are kept in ``Run.problems``."""
+    run_dir = os.fspath(run_dir)
+    if not os.path.exists(run_dir):
+        raise FileNotFoundError(f"{run_dir}: no such run directory")
+    if not os.path.isdir(run_dir):
+        raise NotADirectoryError(f"{run_dir}: not a run directory")
+    path = os.path.join(run_dir, RESULTS)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{run_dir}: no {RESULTS} in this directory")
+    records, problems = read_results(path)
+    run = Run(path=run_dir, problems=problems)
+    for r in records:
+        kind = r["kind"]
+        if kind == "header":
+            run.header = r
+        elif kind == "check":
+            run.checks.append(r)
+        elif kind == "test":
+            run.tests.append(r)
+        else:
+            run.end = r
+    return run
