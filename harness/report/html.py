@@ -1,0 +1,205 @@
+"""The HTML report of one run: a self-contained page (inline CSS and JS, no fetches) rendered
+from ``results.jsonl``, readable from file://."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from collections import Counter, defaultdict
+
+import jinja2
+
+from .records import Run, load_run
+
+TEMPLATES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "templates")
+_TEST_FILE = re.compile(r"(?:^|/)test_([A-Za-z0-9_]+?)\.py(?:::|$)")
+
+
+def environment() -> jinja2.Environment:
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES),
+                             autoescape=True, undefined=jinja2.StrictUndefined,
+                             trim_blocks=True, lstrip_blocks=True)
+    env.filters["value"] = show_value
+    return env
+
+
+def show_value(value) -> str:
+    """A record value as short text: strings as they are, the rest as compact JSON."""
+    if value is None:
+        return "—"
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(", ", ": "))
+
+
+def show_observation(obs) -> str:
+    if isinstance(obs, dict):
+        parts = [show_value(obs.get("result"))] if "result" in obs else []
+        state = obs.get("state")
+        if isinstance(state, dict) and state:
+            parts.append(" ".join(f"{k}={show_value(v)}" for k, v in state.items()))
+        rest = {k: v for k, v in obs.items() if k not in ("result", "state")}
+        if rest:
+            parts.append(show_value(rest))
+        return "; ".join(parts) or "{}"
+    return show_value(obs)
+
+
+def show_allowed(allowed) -> list[str]:
+    out = []
+    for a in allowed:
+        if isinstance(a, dict):
+            out.append(f"{a.get('rule') or '?'}: {show_value(a.get('result'))}")
+        else:
+            out.append(show_value(a))
+    return out
+
+
+def test_syscall(test_id: str, check_syscalls: Counter | None = None) -> str:
+    """The syscall a test is about: the commonest among its checks, else from the file name
+    ``suite/test_<syscall>.py``, else "other"."""
+    if check_syscalls:
+        return check_syscalls.most_common(1)[0][0]
+    m = _TEST_FILE.search(test_id)
+    return m.group(1) if m else "other"
+
+
+def write_atomically(path: str, text: str) -> None:
+    """A reader (a browser reloading the page) sees the old file or the new, never half."""
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path) or ".", prefix=".tmp-")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def profile_rows(p: dict) -> list[tuple[str, str]]:
+    def get(key, default="?"):
+        v = p.get(key)
+        return default if v is None else v
+
+    euid = p.get("euid")
+    privilege = "root" if euid == 0 else (f"uid {p.get('uid', '?')} / euid {euid}" if euid is not None else "?")
+    caps = p.get("capabilities")
+    compat = p.get("compat_available")
+    netns = p.get("netns_private")
+    sysctls = p.get("sysctls") or {}
+    rows = [
+        ("target", f"{get('target')} ({get('target_kind')})"),
+        ("kernel", f"{get('kernel_release')}" + (f" ({p['kernel_build']})" if p.get("kernel_build") else "")),
+        ("arch", get("arch")),
+        ("privileges", privilege),
+        ("capabilities", ", ".join(caps) if caps else ("none" if caps is not None else "?")),
+        ("backend", get("backend")),
+        ("network namespace", ("private" if netns else "host") + (f" — {p['netns_reason']}" if p.get("netns_reason") else "")
+         if netns is not None else "?"),
+        ("compat path", ("available" if compat else "unavailable") + (f" — {p['compat_reason']}" if p.get("compat_reason") else "")
+         if compat is not None else "?"),
+        ("somaxconn", sysctls.get("net.core.somaxconn", "?")),
+        ("AF_MAX", get("af_max")),
+        ("python", get("python")),
+        ("host", get("hostname")),
+        ("date", get("date")),
+    ]
+    return [(k, str(v)) for k, v in rows]
+
+
+def report_context(run: Run) -> dict:
+    rules = {r["name"]: r for r in run.rules}
+    checks_by_test: dict[str, Counter] = defaultdict(Counter)
+    for c in run.checks:
+        checks_by_test[c["test_id"]][c["syscall"]] += 1
+
+    rows, failures = [], []
+    for i, c in enumerate(run.checks):
+        allowed = [a for a in c["allowed"]]
+        rule = c["rule"]
+        citation = (rules.get(rule) or {}).get("citation") if rule else None
+        if rule and not citation:
+            citation = next((a.get("citation") for a in allowed if isinstance(a, dict) and a.get("rule") == rule), None)
+        row = {
+            "n": i, "test_id": c["test_id"], "syscall": c["syscall"], "call": c["call"],
+            "via": c.get("via"), "privilege": c.get("privilege"), "rule": rule,
+            "citation": citation, "allowed": show_allowed(allowed),
+            "allowed_citations": sorted({a["citation"] for a in allowed
+                                         if isinstance(a, dict) and a.get("citation")}),
+            "observation": show_observation(c["observation"]), "verdict": c["verdict"],
+            "duration": c.get("duration"), "message": c.get("message"),
+            "reproducer": c.get("reproducer"),
+        }
+        rows.append(row)
+        if c["verdict"] == "fail":
+            failures.append(row)
+
+    sections: dict[str, list] = defaultdict(list)
+    for row in rows:
+        sections[row["syscall"]].append(row)
+    for name in sections:                              # failures first, then in run order
+        sections[name].sort(key=lambda r: (r["verdict"] != "fail", r["n"]))
+
+    tests = Counter(t["outcome"] for t in run.tests)
+    failing_tests = {r["test_id"] for r in failures}
+    failed_tests_without_check = [t for t in run.tests
+                                  if t["outcome"] == "failed" and t["test_id"] not in failing_tests]
+    skipped = [dict(t, syscall=test_syscall(t["test_id"], checks_by_test.get(t["test_id"])))
+               for t in run.tests if t["outcome"] == "skipped"]
+
+    chart = defaultdict(lambda: {"pass": 0, "fail": 0, "skip": 0})
+    for row in rows:
+        chart[row["syscall"]][row["verdict"]] += 1
+    for t in skipped:
+        chart[t["syscall"]]["skip"] += 1
+    chart_rows = [dict(name=name, **v, total=sum(v.values())) for name, v in sorted(chart.items())]
+    widest = max((r["total"] for r in chart_rows), default=0) or 1
+    for r in chart_rows:
+        x = 0.0
+        r["bars"] = []
+        for part in ("pass", "fail", "skip"):
+            w = 480.0 * r[part] / widest
+            if r[part]:
+                r["bars"].append({"part": part, "x": round(x, 2), "w": round(max(w, 1.0), 2), "n": r[part]})
+            x += w
+
+    exercised = run.exercised()
+    defined = list(rules)
+    never = sorted(name for name in defined if name not in exercised)
+    unknown_matched = sorted(name for name in exercised if name not in rules)
+
+    return {
+        "run": run,
+        "run_id": run.run_id,
+        "status": run.status,
+        "started": (run.header or {}).get("started"),
+        "finished": (run.end or {}).get("finished"),
+        "exit_status": (run.end or {}).get("exit_status"),
+        "end_counts": (run.end or {}).get("counts"),
+        "profile": profile_rows(run.profile),
+        "problems": [str(p) for p in run.problems],
+        "counts": {"tests": len(run.tests), "passed": tests["passed"], "failed": tests["failed"],
+                   "skipped": tests["skipped"], "checks": len(rows),
+                   "checks_passed": len(rows) - len(failures), "checks_failed": len(failures)},
+        "coverage": {"exercised": len(defined) - len(never), "defined": len(defined),
+                     "never": never, "unknown_matched": unknown_matched},
+        "failures": failures,
+        "failed_tests": failed_tests_without_check,
+        "skipped": skipped,
+        "sections": sorted(sections.items()),
+        "chart": chart_rows,
+        "chart_height": 24 * len(chart_rows) + 8,
+    }
+
+
+def render_run(run_dir: str | os.PathLike, run: Run | None = None) -> str:
+    """Render ``run_dir/report.html`` from ``run_dir/results.jsonl``; return its path.
+    Problems in the results file are shown on the page; call ``load_run`` first to see them."""
+    run_dir = os.fspath(run_dir)
+    run = run or load_run(run_dir)
+    html = environment().get_template("report.html.j2").render(**report_context(run))
+    path = os.path.join(run_dir, "report.html")
+    write_atomically(path, html)
+    return path
