@@ -1,0 +1,182 @@
+"""Several runs merged into a rule x target matrix (ARCHITECTURE.md §8, §9).
+
+Rows are rules (the union of the headers' rule lists, plus any rule a check matched that no
+header lists); columns are targets (profile target + kernel release). A cell is:
+
+- "fail" if a failing check of that run lists the rule in its allowed set;
+- else "pass" if the rule was exercised (a passing check matched it);
+- else "not exercised".
+
+Linux targets must agree with the model, so ``Matrix.failing_linux_targets`` names the Linux
+columns with failing checks; a sandbox's failing checks are its divergences (findings), and
+its conformance figure is checks agreeing / checks run.
+"""
+from __future__ import annotations
+
+import json
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+
+from .html import environment, show_observation, write_atomically
+from .records import Problem, Run, load_run
+
+PASS, FAIL, NOT_EXERCISED = "pass", "fail", "not exercised"
+MATRIX_FORMAT = 1
+
+
+@dataclass
+class Column:
+    key: str                      # unique column name: "<target> <kernel release>"
+    target: str
+    target_kind: str              # "linux" or "sandbox" (or "?" when the header is missing)
+    kernel_release: str
+    run_id: str
+    run_dir: str
+    complete: bool                # the run has its end record
+    status: str                   # complete | interrupted | broken
+    exit_status: int | None
+    problems: list[str]
+    checks_run: int
+    checks_agreeing: int
+    tests: dict
+    divergences: list[dict]       # the failing checks, with the rules they allowed
+
+    @property
+    def conformance(self) -> float | None:
+        return self.checks_agreeing / self.checks_run if self.checks_run else None
+
+    @property
+    def failed_checks(self) -> int:
+        return self.checks_run - self.checks_agreeing
+
+    def to_json(self) -> dict:
+        d = dict(self.__dict__)
+        d["conformance"] = self.conformance
+        d["failed_checks"] = self.failed_checks
+        return d
+
+
+@dataclass
+class Row:
+    rule: str
+    syscall: str
+    citation: str | None
+    description: str | None
+    since: str | None
+    until: str | None
+    listed: bool                  # in some header's rule list (else only matched by a check)
+    cells: dict[str, str]         # column key -> pass | fail | not exercised
+
+    @property
+    def differs(self) -> bool:
+        return len(set(self.cells.values())) > 1
+
+    def to_json(self) -> dict:
+        return dict(self.__dict__, differs=self.differs)
+
+
+@dataclass
+class Matrix:
+    columns: list[Column]
+    rows: list[Row]
+    problems: list[Problem] = field(default_factory=list)
+    json_path: str | None = None
+    html_path: str | None = None
+
+    @property
+    def differing(self) -> list[Row]:
+        return [r for r in self.rows if r.differs]
+
+    @property
+    def linux_failures(self) -> dict[str, int]:
+        """Linux column key -> number of failing checks, for the Linux columns that have any."""
+        return {c.key: c.failed_checks for c in self.columns
+                if c.target_kind == "linux" and c.failed_checks}
+
+    @property
+    def failing_linux_targets(self) -> list[str]:
+        return list(self.linux_failures)
+
+    @property
+    def incomplete(self) -> list[str]:
+        """Columns whose run was interrupted or broken."""
+        return [c.key for c in self.columns if c.status != "complete"]
+
+    def to_json(self) -> dict:
+        return {
+            "format": MATRIX_FORMAT,
+            "columns": [c.to_json() for c in self.columns],
+            "rows": [r.to_json() for r in self.rows],
+            "summary": {"rules": len(self.rows), "differing": len(self.differing),
+                        "failing_linux_targets": self.failing_linux_targets,
+                        "incomplete": self.incomplete},
+            "problems": [str(p) for p in self.problems],
+        }
+
+
+def _column(run: Run, taken: set[str]) -> Column:
+    p = run.profile
+    target = str(p.get("target") or os.path.basename(os.path.normpath(run.path)))
+    release = str(p.get("kernel_release") or "?")
+    key = f"{target} {release}"
+    if key in taken:
+        key = f"{key} ({run.run_id})"
+    n = 2
+    while key in taken:
+        key, n = f"{target} {release} ({run.run_id}) #{n}", n + 1
+    taken.add(key)
+    failing = [c for c in run.checks if c["verdict"] == "fail"]
+    return Column(
+        key=key, target=target, target_kind=str(p.get("target_kind") or "?"), kernel_release=release,
+        run_id=run.run_id, run_dir=os.path.abspath(run.path), complete=run.complete,
+        status=run.status, exit_status=(run.end or {}).get("exit_status"),
+        problems=[str(x) for x in run.problems], checks_run=len(run.checks),
+        checks_agreeing=len(run.checks) - len(failing),
+        tests=dict(Counter(t["outcome"] for t in run.tests)),
+        divergences=[{"test_id": c["test_id"], "syscall": c["syscall"], "call": c["call"],
+                      "rules": [a.get("rule") for a in c["allowed"] if isinstance(a, dict)],
+                      "observation": show_observation(c["observation"]),
+                      "message": c.get("message")} for c in failing],
+    )
+
+
+def matrix(runs: list[Run]) -> Matrix:
+    """The rule x target matrix of already-loaded runs (nothing written)."""
+    taken: set[str] = set()
+    columns = [_column(run, taken) for run in runs]
+    info: dict[str, dict] = {}
+    for run in runs:
+        for r in run.rules:
+            info.setdefault(r["name"], dict(r, listed=True))
+    for run in runs:                                     # matched rules no header lists
+        for c in run.checks:
+            for name in [c["rule"]] + [a.get("rule") for a in c["allowed"] if isinstance(a, dict)]:
+                if name and name not in info:
+                    info[name] = {"name": name, "syscall": c["syscall"], "listed": False}
+    per_run = [(col.key, run.failing_rules(), run.exercised()) for col, run in zip(columns, runs)]
+    rows = []
+    for name, r in info.items():
+        cells = {key: FAIL if name in failing else PASS if name in exercised else NOT_EXERCISED
+                 for key, failing, exercised in per_run}
+        rows.append(Row(rule=name, syscall=str(r.get("syscall") or name.split(".")[0]),
+                        citation=r.get("citation"), description=r.get("description"),
+                        since=r.get("since"), until=r.get("until"), listed=r["listed"], cells=cells))
+    rows.sort(key=lambda r: (r.syscall, r.rule))
+    problems = [p for run in runs for p in run.problems]
+    return Matrix(columns=columns, rows=rows, problems=problems)
+
+
+def merge(run_dirs, out_dir) -> Matrix:
+    """Load the runs, write ``out_dir/matrix.json`` and ``out_dir/matrix.html``; return the
+    Matrix. A missing run directory raises FileNotFoundError before anything is written; bad
+    lines in a results file are in ``Matrix.problems`` and the rest is merged."""
+    runs = [load_run(d) for d in run_dirs]
+    m = matrix(runs)
+    out_dir = os.fspath(out_dir)
+    os.makedirs(out_dir, exist_ok=True)
+    m.json_path = os.path.join(out_dir, "matrix.json")
+    m.html_path = os.path.join(out_dir, "matrix.html")
+    write_atomically(m.json_path, json.dumps(m.to_json(), indent=1, ensure_ascii=False) + "\n")
+    write_atomically(m.html_path, environment().get_template("matrix.html.j2").render(m=m))
+    return m
