@@ -1,0 +1,68 @@
+"""``sockspec report``: render a run's HTML page, write JUnit XML, merge runs into a matrix.
+
+Exit status: 0; 2 for bad input (a missing run directory: one line on stderr) or when a
+results file has bad lines (one line per problem on stderr; the output is still written
+from the valid records)."""
+from __future__ import annotations
+
+import os
+import sys
+
+DEFAULT_RUN = os.path.join("reports", "latest")
+
+
+def _report_problems(problems) -> int:
+    for p in problems:
+        print(f"sockspec: {p}", file=sys.stderr)
+    return 2 if problems else 0
+
+
+def show(args) -> int:
+    from .html import render_run
+    from .records import load_run
+    run = load_run(args.run_dir)
+    path = render_run(args.run_dir, run)
+    print(os.path.abspath(path))
+    return _report_problems(run.problems)
+
+
+def junit(args) -> int:
+    from .junit import write_junit
+    from .records import load_run
+    run = load_run(args.run_dir)
+    path = write_junit(run, args.output or os.path.join(args.run_dir, "junit.xml"))
+    print(os.path.abspath(path))
+    return _report_problems(run.problems)
+
+
+def merge(args) -> int:
+    from .merge import merge as merge_runs
+    m = merge_runs(args.run_dirs, args.output)
+    print(os.path.abspath(m.html_path))
+    print(f"{len(m.rows)} rules x {len(m.columns)} targets, {len(m.differing)} differing", file=sys.stderr)
+    for key, n in m.linux_failures.items():
+        print(f"sockspec: linux target {key}: {n} failing check{'s' if n != 1 else ''}", file=sys.stderr)
+    return _report_problems(m.problems)
+
+
+def add_parser(sub) -> None:
+    ap = sub.add_parser("report", help="render run results: HTML page, JUnit XML, cross-target matrix",
+                        description=__doc__)
+    rsub = ap.add_subparsers(dest="report_command", metavar="ACTION", parser_class=type(ap))
+    ap.set_defaults(func=lambda args: (ap.print_help(sys.stderr), 2)[1])
+
+    p = rsub.add_parser("show", help="render RUN_DIR/report.html and print its path")
+    p.add_argument("run_dir", metavar="RUN_DIR", nargs="?", default=DEFAULT_RUN,
+                   help=f"a run directory (default: {DEFAULT_RUN})")
+    p.set_defaults(func=show)
+
+    p = rsub.add_parser("junit", help="write JUnit XML from RUN_DIR/results.jsonl")
+    p.add_argument("run_dir", metavar="RUN_DIR", nargs="?", default=DEFAULT_RUN,
+                   help=f"a run directory (default: {DEFAULT_RUN})")
+    p.add_argument("-o", "--output", metavar="FILE", help="output file (default: RUN_DIR/junit.xml)")
+    p.set_defaults(func=junit)
+
+    p = rsub.add_parser("merge", help="merge runs into a rule x target matrix (matrix.json, matrix.html)")
+    p.add_argument("run_dirs", metavar="RUN_DIR", nargs="+", help="run directories, one per target")
+    p.add_argument("-o", "--output", metavar="OUT", required=True, help="output directory")
+    p.set_defaults(func=merge)
