@@ -1,0 +1,241 @@
+"""results.jsonl: the writer (append, unbuffered, several processes), the reader's problems,
+run directories. Records are built by hand; no kernel behaviour is involved."""
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import re
+import signal
+from pathlib import Path
+
+import pytest
+
+from harness.report import records
+from harness.report.records import Problem, ResultsWriter, load_run, new_run_dir, read_results
+
+
+def _sample():
+    path = Path(__file__).parent / "fixtures" / "report" / "sample.py"
+    spec = importlib.util.spec_from_file_location("sockspec_report_sample", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+S = _sample()
+
+
+def _wait(pid: int) -> int:
+    _, status = os.waitpid(pid, 0)
+    return status
+
+
+# -- writer ---------------------------------------------------------------------------------
+
+def test_writer_round_trip_one_line_per_record(tmp_path):
+    recs = S.standard_records()
+    with ResultsWriter(tmp_path) as w:
+        for r in recs:
+            w.write(r)
+    data = (tmp_path / "results.jsonl").read_bytes()
+    assert data.endswith(b"\n") and data.count(b"\n") == len(recs)
+    got, problems = read_results(tmp_path)
+    assert problems == []
+    assert got == recs
+
+
+def test_writer_appends_to_an_existing_file(tmp_path):
+    recs = S.standard_records()
+    with ResultsWriter(tmp_path) as w:
+        w.write(recs[0])
+    with ResultsWriter(tmp_path) as w:              # a second process opening the same run
+        w.write(recs[1])
+    got, problems = read_results(tmp_path / "results.jsonl")
+    assert problems == [] and got == recs[:2]
+
+
+def test_writer_record_is_on_disk_before_close(tmp_path):
+    w = ResultsWriter(tmp_path)
+    w.write(S.header())
+    got, _ = read_results(tmp_path)                 # no flush, no close: nothing is buffered
+    assert [r["kind"] for r in got] == ["header"]
+    w.close()
+
+
+def test_killed_writer_keeps_every_record(tmp_path):
+    pid = os.fork()
+    if pid == 0:                                    # child: write, then die without cleanup
+        try:
+            w = ResultsWriter(tmp_path)
+            for r in S.standard_records(with_end=False):
+                w.write(r)
+            os.kill(os.getpid(), signal.SIGKILL)
+        finally:
+            os._exit(1)
+    status = _wait(pid)
+    assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL
+    run = load_run(tmp_path)
+    assert run.problems == [] and run.status == "interrupted" and not run.complete
+    assert len(run.checks) == 5 and len(run.tests) == 6
+
+
+def test_concurrent_writers_never_interleave(tmp_path):
+    """Like pytest-xdist workers: several processes, one writer each, one file."""
+    procs, per_proc = 4, 250
+    r_go, w_go = os.pipe()
+    pids = []
+    for p in range(procs):
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                os.close(w_go)
+                os.read(r_go, 1)                    # start together
+                w = ResultsWriter(tmp_path)
+                for i in range(per_proc):
+                    # sizes from ~100 bytes to ~24 KiB, well past PIPE_BUF and a page
+                    blob = f"p{p}i{i}-" * (1 + (i * 397) % 3000)
+                    w.write(S.check(f"suite/test_x.py::t[{p}-{i}]", "listen", f"listen({p}, {i})", "fail",
+                                    allowed=[("listen.backlog_clamp", "0")], reproducer=blob))
+                code = 0
+            finally:
+                os._exit(code)
+        pids.append(pid)
+    os.close(r_go)
+    os.close(w_go)                                  # EOF releases every child at once
+    assert all(os.WIFEXITED(s) and os.WEXITSTATUS(s) == 0 for s in map(_wait, pids))
+    got, problems = read_results(tmp_path)
+    assert problems == []
+    assert len(got) == procs * per_proc
+    for p in range(procs):                          # each writer's records whole and in order
+        mine = [r for r in got if r["call"].startswith(f"listen({p}, ")]
+        assert [r["call"] for r in mine] == [f"listen({p}, {i})" for i in range(per_proc)]
+        assert all(r["reproducer"].startswith(f"p{p}i") for r in mine)
+
+
+def test_writer_refuses_an_invalid_record(tmp_path):
+    with ResultsWriter(tmp_path) as w:
+        with pytest.raises(ValueError, match="missing required field.*verdict"):
+            bad = S.check("t", "listen", "listen(3, 1)", "pass", allowed=[("a", "0")])
+            del bad["verdict"]
+            w.write(bad)
+    assert (tmp_path / "results.jsonl").read_bytes() == b""
+
+
+# -- reader ---------------------------------------------------------------------------------
+
+def test_reader_reports_each_problem_with_file_and_line_and_keeps_valid_records(tmp_path):
+    h = S.header()
+    c = S.check("suite/test_listen.py::t", "listen", "listen(3, 1)", "pass", allowed=[("listen.backlog_clamp", "0")])
+    missing = dict(c)
+    del missing["syscall"]
+    del missing["call"]
+    lines = [
+        json.dumps(h),                                          # 1
+        json.dumps(c),                                          # 2
+        "{not json",                                            # 3
+        json.dumps(missing),                                    # 4
+        json.dumps({"kind": "frobnicate", "x": 1}),             # 5
+        "",                                                     # 6 (blank: ignored)
+        json.dumps(dict(h, format=2)),                          # 7
+        json.dumps([1, 2]),                                     # 8
+        json.dumps(dict(c, verdict="maybe")),                   # 9
+        json.dumps(S.test("suite/test_listen.py::t", "passed")),  # 10
+    ]
+    path = tmp_path / "results.jsonl"
+    path.write_text("\n".join(lines) + "\n" + '{"kind": "check", "test_id": "suite/te')  # 11: cut
+    got, problems = read_results(path)
+    assert [r["kind"] for r in got] == ["header", "check", "test"]
+    by_line = {p.line: p for p in problems}
+    assert sorted(by_line) == [3, 4, 5, 7, 8, 9, 11]
+    assert all(p.path == str(path) for p in problems)
+    assert "not valid JSON" in by_line[3].message
+    assert "missing required fields: syscall, call" in by_line[4].message
+    assert "unknown kind 'frobnicate'" in by_line[5].message
+    assert "unknown format version 2" in by_line[7].message
+    assert "not a JSON object" in by_line[8].message
+    assert "verdict" in by_line[9].message and "'maybe'" in by_line[9].message
+    assert "truncated last line" in by_line[11].message and by_line[11].truncated
+    assert not any(p.truncated for p in problems if p.line != 11)
+    assert str(by_line[4]) == f"{path}:4: {by_line[4].message}"
+
+
+def test_reader_second_header_is_a_problem(tmp_path):
+    S.write_run(tmp_path, [S.header(), S.header(run_id="other")])
+    got, problems = read_results(tmp_path)
+    assert [r["run_id"] for r in got] == ["20261122-023000-host-ab12"]
+    assert [(p.line, "second header" in p.message) for p in problems] == [(2, True)]
+
+
+def test_reader_missing_file_raises(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        read_results(tmp_path / "nope.jsonl")
+
+
+@pytest.mark.parametrize("record, why", [
+    ({"kind": "header", "format": True, "run_id": "r", "started": "s", "profile": {}, "rules": []}, "format has type bool"),
+    ({"kind": "header", "format": 1, "run_id": "r", "started": "s", "profile": {}, "rules": [{"x": 1}]}, "rules[0] has no name"),
+    ({"kind": "test", "test_id": "t", "outcome": "xfailed"}, "outcome is 'xfailed'"),
+    ({"kind": "end", "finished": "f", "counts": []}, "counts has type list"),
+    ({"kind": "check", "test_id": "t", "syscall": "s", "call": "c", "rule": 3, "allowed": [],
+      "observation": {}, "verdict": "pass"}, "rule has type int"),
+    ({"test_id": "t"}, "unknown kind None"),
+])
+def test_invalid_says_why(record, why):
+    assert why in records.invalid(record)
+
+
+def test_invalid_accepts_extra_fields():
+    assert records.invalid(dict(S.test("t", "passed"), worker="gw1")) is None
+
+
+# -- runs -----------------------------------------------------------------------------------
+
+def test_load_run_status(tmp_path):
+    S.write_run(tmp_path / "complete", S.standard_records())
+    S.write_run(tmp_path / "interrupted", S.standard_records(with_end=False), tail='{"kind": "te')
+    S.write_run(tmp_path / "broken", S.standard_records()[1:])               # no header
+    S.write_run(tmp_path / "bad-line", S.standard_records()[:2] + ["oops"])   # a bad line
+    assert load_run(tmp_path / "complete").status == "complete"
+    run = load_run(tmp_path / "interrupted")
+    assert run.status == "interrupted" and len(run.problems) == 1 and run.problems[0].truncated
+    assert load_run(tmp_path / "broken").status == "broken"
+    assert load_run(tmp_path / "bad-line").status == "broken"
+    run = load_run(tmp_path / "complete")
+    assert run.exercised() == {"socket.create": 1, "listen.backlog_clamp": 2, "listen.not_bound_dgram": 1}
+    assert run.failing_rules() == {"socket.type_invalid"}
+
+
+def test_load_run_bad_paths(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no such run directory"):
+        load_run(tmp_path / "missing")
+    with pytest.raises(FileNotFoundError, match="no results.jsonl"):
+        load_run(tmp_path)
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(NotADirectoryError):
+        load_run(tmp_path / "file")
+
+
+def test_new_run_dir_and_latest_link(tmp_path):
+    base = tmp_path / "reports"
+    first = new_run_dir(base, target="host")
+    name = os.path.basename(first)
+    assert re.fullmatch(r"\d{8}-\d{6}-host-[0-9a-f]{4}", name), name
+    assert os.path.isdir(first)
+    assert os.readlink(base / "latest") == name                     # relative link
+    second = new_run_dir(base, target="qemu 5.10/x86")
+    assert re.fullmatch(r"\d{8}-\d{6}-qemu-5.10-x86-[0-9a-f]{4}", os.path.basename(second))
+    assert os.path.realpath(base / "latest") == os.path.realpath(second)
+    assert sorted(os.listdir(base)) == sorted([name, os.path.basename(second), "latest"])  # no temp left
+
+
+def test_new_run_dir_survives_a_real_latest_directory(tmp_path):
+    (tmp_path / "latest").mkdir()
+    path = new_run_dir(tmp_path)
+    assert os.path.isdir(path) and (tmp_path / "latest").is_dir() and not (tmp_path / "latest").is_symlink()
+    assert not [n for n in os.listdir(tmp_path) if n.startswith(".latest-")]
+
+
+def test_problem_str():
+    assert str(Problem("r/results.jsonl", 7, "bad")) == "r/results.jsonl:7: bad"
