@@ -56,7 +56,7 @@ def show_allowed(allowed) -> list[str]:
     return out
 
 
-def test_syscall(test_id: str, check_syscalls: Counter | None = None) -> str:
+def syscall_of_test(test_id: str, check_syscalls: Counter | None = None) -> str:
     """The syscall a test is about: the commonest among its checks, else from the file name
     ``suite/test_<syscall>.py``, else "other"."""
     if check_syscalls:
@@ -146,7 +146,7 @@ def report_context(run: Run) -> dict:
     failing_tests = {r["test_id"] for r in failures}
     failed_tests_without_check = [t for t in run.tests
                                   if t["outcome"] == "failed" and t["test_id"] not in failing_tests]
-    skipped = [dict(t, syscall=test_syscall(t["test_id"], checks_by_test.get(t["test_id"])))
+    skipped = [dict(t, syscall=syscall_of_test(t["test_id"], checks_by_test.get(t["test_id"])))
                for t in run.tests if t["outcome"] == "skipped"]
 
     chart = defaultdict(lambda: {"pass": 0, "fail": 0, "skip": 0})
