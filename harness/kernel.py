@@ -287,7 +287,7 @@ class Kernel:
             flags = L.MAP_PRIVATE | L.MAP_ANONYMOUS
             if self.native_abi.name == "x86_64":
                 flags |= L.MAP_32BIT
-            self._fault = Ptr(self.mmap(mem.PAGE_SIZE, L.PROT_NONE, flags), "PROT_NONE page")
+            self._fault = Ptr(self.mmap(mem.PAGE_SIZE, L.PROT_NONE, flags), "PROT_NONE page", True)
         return self._fault
 
     def mmap(self, length: int, prot: int, flags: int) -> int:

@@ -19,15 +19,17 @@ PAGE_SIZE = 4096
 
 @dataclass(frozen=True)
 class Ptr:
-    """A raw user address, passed to the kernel as is (NULL, the fault page, a buffer)."""
+    """A raw user address, passed to the kernel as is (NULL, the fault page, a buffer).
+    ``inaccessible`` marks an address whose every access faults (the model reads it)."""
     addr: int
     label: str = ""
+    inaccessible: bool = False
 
     def __repr__(self) -> str:
         return self.label or f"Ptr({self.addr:#x})"
 
 
-NULL = Ptr(0, "NULL")
+NULL = Ptr(0, "NULL", inaccessible=True)
 
 
 class Buffer:
@@ -83,7 +85,7 @@ class Arena:
         if self.base + self.size + PAGE_SIZE > 1 << 32:
             raise OSError("MAP_32BIT mapping landed above 4 GiB")
         mapper.mprotect(self.base + self.size, PAGE_SIZE, L.PROT_NONE)
-        self.guard = Ptr(self.base + self.size, "guard page")
+        self.guard = Ptr(self.base + self.size, "guard page", True)
         self._top = 0
 
     def alloc(self, size: int, data: bytes = b"") -> Buffer:

@@ -49,12 +49,14 @@ class Profile:
     backend: str
     uid: int
     euid: int
+    groups: tuple[int, ...]       # egid and supplementary groups (ping_group_range)
     capabilities: tuple[str, ...]
     compat_available: bool
     compat_reason: str
     sysctls: dict
     af_max: int | None
     families: dict
+    protocols: tuple[str, ...]    # /proc/net/protocols: the struct proto registered (TCP, MPTCP, ...)
     netns_private: bool
     netns_reason: str
     rlimit_nofile: tuple[int, int]
@@ -95,6 +97,8 @@ class Profile:
         d["kernel_version"] = list(self.kernel_version)
         d["capabilities"] = list(self.capabilities)
         d["rlimit_nofile"] = list(self.rlimit_nofile)
+        d["protocols"] = list(self.protocols)
+        d["groups"] = list(self.groups)
         return d
 
     @classmethod
@@ -103,6 +107,8 @@ class Profile:
         d["kernel_version"] = tuple(d["kernel_version"])
         d["capabilities"] = tuple(d["capabilities"])
         d["rlimit_nofile"] = tuple(d["rlimit_nofile"])
+        d["protocols"] = tuple(d.get("protocols", ()))
+        d["groups"] = tuple(d.get("groups", ()))
         return cls(**d)
 
     def summary(self) -> str:
@@ -129,6 +135,7 @@ class Profile:
             ("  why", self.netns_reason),
             ("AF_MAX", str(self.af_max)),
             ("families", ", ".join(f"{k}={'yes' if v else 'no'}" for k, v in self.families.items())),
+            ("protocols", " ".join(self.protocols) or "(no /proc/net/protocols)"),
             ("RLIMIT_NOFILE", f"{self.rlimit_nofile[0]} / {self.rlimit_nofile[1]}"),
         ]
         rows += [(name, str(value)) for name, value in self.sysctls.items()]
@@ -203,6 +210,16 @@ def probe_families(k: Kernel) -> dict:
     return found
 
 
+def probe_protocols() -> tuple[str, ...]:
+    """The names in /proc/net/protocols (registered struct proto: TCP, UDP-Lite, MPTCP...)."""
+    try:
+        with open("/proc/net/protocols") as f:
+            lines = f.read().splitlines()[1:]
+    except OSError:
+        return ()
+    return tuple(sorted(line.split()[0] for line in lines if line.strip()))
+
+
 def probe(k: Kernel | None = None, target: str = "host", target_kind: str = "linux") -> Profile:
     k = k or default()
     uname = os.uname()
@@ -230,12 +247,14 @@ def probe(k: Kernel | None = None, target: str = "host", target_kind: str = "lin
         backend=k.backend.name,
         uid=os.getuid(),
         euid=os.geteuid(),
+        groups=tuple(sorted({os.getegid(), *os.getgroups()})),
         capabilities=tuple(privilege.cap_names(caps)),
         compat_available=compat_ok,
         compat_reason=compat_reason,
         sysctls=sysctls,
         af_max=probe_af_max(k),
         families=probe_families(k),
+        protocols=probe_protocols(),
         netns_private=ns["private"],
         netns_reason=ns_reason,
         rlimit_nofile=tuple(resource.getrlimit(resource.RLIMIT_NOFILE)),

@@ -1,0 +1,345 @@
+"""The checker (ARCHITECTURE.md §6): run a call on the kernel and on the model, compare the
+answer and then the state a user can observe, record the check, explain a mismatch.
+
+A ``Scenario`` is one test's syscall program: every call made through it is checked.
+"""
+from __future__ import annotations
+
+import copy
+import struct
+import time
+from typing import Callable
+
+from .abi import linux as L
+from .kernel import Kernel, Result, errname
+from .mem import Ptr
+from .model import Call, Model, NotModelled
+from .model.core import ENTRIES
+from .model.observe import expectations
+from .model.rules import Constraint, Outcome
+
+# Positions of fd arguments, so reproducers can name descriptors instead of numbers.
+FD_ARGS = {name: (0,) for name in (
+    "bind", "listen", "accept", "accept4", "connect", "getsockname", "getpeername", "shutdown",
+    "sendto", "send", "recvfrom", "recv", "sendmsg", "recvmsg", "sendmmsg", "recvmmsg",
+    "setsockopt", "getsockopt", "close", "dup", "fcntl", "fstat")}
+FD_ARGS["dup2"] = (0, 1)
+NEW_FD_CALLS = {"socket", "accept", "accept4", "dup", "dup2"}
+
+_TCP_INFO_SIZE = 104
+
+
+class Mismatch(AssertionError):
+    """The kernel's answer or state is outside what the model allows."""
+
+
+class ModelGap(AssertionError):
+    """A test made a call the model cannot answer yet: a defect of the test or model."""
+
+
+# --------------------------------------------------------------------------- probing
+
+def probe(k: Kernel, fd: int, names: set[str]) -> dict:
+    """Observe, on the kernel, the names the model has expectations for."""
+    obs = {}
+    flags = k.fcntl(fd, L.F_GETFD)
+    obs["open"] = flags.ok
+    if not flags.ok or names <= {"open"}:
+        return obs
+    obs["FD_CLOEXEC"] = bool(flags.ret & L.FD_CLOEXEC)
+    fl = k.fcntl(fd, L.F_GETFL)
+    obs["O_NONBLOCK"] = bool(fl.ret & L.O_NONBLOCK)
+    for opt in ("SO_DOMAIN", "SO_TYPE", "SO_PROTOCOL", "SO_ACCEPTCONN"):
+        if opt in names:
+            r = k.getsockopt(fd, L.SOL_SOCKET, getattr(L, opt))
+            obs[opt] = r.out.get("int") if r.ok else errname(r.errno)
+    if "procfs" in names or "inode" in names:
+        st = k.fstat(fd)
+        link = k.readlink(f"/proc/self/fd/{fd}")
+        ino = st.out.get("st_ino")
+        obs["inode"] = ino
+        obs["procfs"] = (st.ok and link.ok and (st.out["st_mode"] & L.S_IFMT) == L.S_IFSOCK
+                         and link.out["target"] == f"socket:[{ino}]")
+        if not obs["procfs"]:
+            obs["procfs_detail"] = f"link {link.out.get('target', link)!s}, fstat {st.out or st}"
+    for name, fn in (("sockname", k.getsockname), ("peername", k.getpeername)):
+        if name in names:
+            r = fn(fd)
+            obs[name] = (r.out.get("addr"), r.out.get("addrlen")) if r.ok else errname(r.errno)
+    if "listen_backlog" in names:
+        r = k.getsockopt(fd, L.SOL_TCP, L.TCP_INFO, _TCP_INFO_SIZE)
+        if r.ok and len(r.out.get("value", b"")) >= 32:
+            unacked, sacked = struct.unpack_from("=II", r.out["value"], 24)
+            obs["listen_backlog"] = sacked
+        else:
+            obs["listen_backlog"] = errname(r.errno) if not r.ok else "short TCP_INFO"
+    if "SO_ERROR" in names:
+        r = k.getsockopt(fd, L.SOL_SOCKET, L.SO_ERROR)
+        obs["SO_ERROR"] = r.out.get("int") if r.ok else errname(r.errno)
+    return obs
+
+
+def touched_fds(call: Call, result: Result) -> list[int]:
+    fds = []
+    for i in FD_ARGS.get(call.name, ()):
+        if i < len(call.args) and isinstance(call.args[i], int):
+            fds.append(call.args[i])
+    if result.ok and call.name in NEW_FD_CALLS:
+        fds.append(result.ret)
+    if result.ok and call.name == "socketpair":
+        fds.extend(result.out.get("fds", ()))
+    return [fd for fd in dict.fromkeys(fds) if 0 <= fd < 1 << 20]
+
+
+def fmt_value(v) -> str:
+    if isinstance(v, tuple) and len(v) == 2:
+        return f"{v[0]} (addrlen {v[1]})"
+    return str(v)
+
+
+# --------------------------------------------------------------------------- the scenario
+
+class Scenario:
+    """One test's syscall program on the kernel and the model side by side.
+
+    ``sc.socket(AF_INET, SOCK_STREAM)`` issues the raw syscall, compares the answer with the
+    model's allowed set and the observable state with the model's, records the check and
+    returns the kernel's Result. A mismatch raises Mismatch with the full explanation.
+    """
+
+    def __init__(self, kernel: Kernel, model: Model, record: Callable[[dict], None] | None = None,
+                 test_id: str = "", privilege: str = "root", compat: dict | None = None):
+        self.k = kernel
+        self.m = model
+        self._record = record or (lambda rec: None)
+        self.test_id = test_id
+        self.privilege = privilege
+        self._compat = compat if compat is not None else {}
+        self.history: list[tuple[Call, Result]] = []
+        self.checks = 0
+        self.rules_seen: set[str] = set()
+
+    # -- the call paths ------------------------------------------------------------
+    def kernel_for(self, via: str) -> Kernel:
+        if via == "native":
+            return self.k
+        if via not in self._compat:
+            self._compat[via] = Kernel(self.k.backend, via=via)
+        return self._compat[via]
+
+    def fault(self) -> Ptr:
+        """An inaccessible address (PROT_NONE page, below 4 GiB so compat calls can use it)."""
+        return self.k.fault_page()
+
+    def call(self, name: str, *args, via: str = "native", **kwargs) -> Result:
+        c = Call(name, args, kwargs, via)
+        try:
+            outcomes = self.m.allowed(c)
+        except NotModelled as exc:
+            raise ModelGap(f"{c}: the model has no rule for this ({exc})") from None
+        kern = self.kernel_for(via)
+        t0 = time.perf_counter()
+        result = getattr(kern, name)(*args, **kwargs)
+        duration = time.perf_counter() - t0
+        kern.reset()
+        self.history.append((c, result))
+        matched = next((o for o in outcomes if o.matches(result)), None)
+        problems, observation = [], {"result": str(result)}
+        if result.out:
+            observation["out"] = {k: fmt_value(v) for k, v in result.out.items()}
+        if matched is None:
+            problems.append(f"the kernel answered {_fmt_result(result)}, which the model does not allow")
+        else:
+            if matched.apply is not None:
+                matched.apply(self.m, result)
+            state, state_problems = self._compare_state(touched_fds(c, result))
+            observation["state"] = state
+            problems += state_problems
+        self._emit(c, outcomes, matched, observation, problems, duration)
+        if problems:
+            raise Mismatch(self.explain(c, outcomes, observation, problems))
+        return result
+
+    def _compare_state(self, fds: list[int]) -> tuple[dict, list[str]]:
+        state, problems = {}, []
+        for fd in fds:
+            expects = expectations(self.m, fd)
+            seen = probe(self.k, fd, {e.name for e in expects})
+            for e in expects:
+                observed = seen.get(e.name, "(not probed)")
+                state[f"{fd}.{e.name}"] = fmt_value(observed)
+                if e.admits(observed):
+                    if e.learn is not None:
+                        e.learn(observed)
+                    continue
+                detail = seen.get("procfs_detail", "") if e.name == "procfs" else ""
+                problems.append(f"fd {fd} {e.name}: kernel {fmt_value(observed)}, model "
+                                f"{e.value}{' (' + detail + ')' if detail else ''}")
+        return state, problems
+
+    def _emit(self, c: Call, outcomes, matched: Outcome | None, observation, problems, duration):
+        self.checks += 1
+        if matched is not None and not problems:
+            self.rules_seen.update(r.name for r in matched.rules)
+        self._record({
+            "kind": "check",
+            "test_id": self.test_id,
+            "syscall": c.name if c.name != "socketcall" else "socketcall",
+            "call": str(c),
+            "via": c.via,
+            "privilege": self.privilege,
+            "rule": matched.rule.name if (matched is not None and not problems) else None,
+            "also": [r.name for r in matched.also] if (matched is not None and not problems) else [],
+            "allowed": [o.to_json() for o in outcomes],
+            "observation": observation,
+            "verdict": "fail" if problems else "pass",
+            "duration": duration,
+            "message": "; ".join(problems) if problems else None,
+            "reproducer": self.reproducer() if problems else None,
+        })
+
+    def explain(self, c: Call, outcomes, observation, problems) -> str:
+        lines = [f"{c}", f"  kernel: {observation['result']}"]
+        for o in outcomes:
+            lines.append(f"  model allows: {o.describe()}  [{o.rule.name}: {o.rule.citation}]")
+        lines += [f"  mismatch: {p}" for p in problems]
+        lines += ["  reproducer:", *("    " + line for line in self.reproducer().splitlines())]
+        return "\n".join(lines)
+
+    def reproducer(self) -> str:
+        """A self-contained script replaying this scenario's calls so far."""
+        names: dict[int, str] = {}
+        out = ["from harness.kernel import Kernel, load_backend",
+               "from harness import mem",
+               "from harness.mem import *",
+               "from harness.abi.linux import *",
+               f"k = Kernel(load_backend({self.k.backend.name!r}))"]
+        vias = {c.via for c, _ in self.history if c.via != "native"}
+        for via in sorted(vias):
+            out.append(f"k_{via} = Kernel(k.backend, via={via!r})")
+        for c, r in self.history:
+            args = list(c.args)
+            for i in FD_ARGS.get(c.name, ()):
+                if i < len(args) and args[i] in names:
+                    args[i] = _Raw(names[args[i]])
+            shown = Call(c.name, tuple(args), c.kwargs).python("k" if c.via == "native" else f"k_{c.via}")
+            if r.ok and c.name in NEW_FD_CALLS:
+                var = f"fd{len(names)}"
+                names[r.ret] = var
+                out.append(f"r = {shown}; {var} = r.ret; print({str(c)!r}, '->', r)")
+            elif r.ok and c.name == "socketpair":
+                a, b = f"fd{len(names)}", f"fd{len(names) + 1}"
+                names[r.out["fds"][0]], names[r.out["fds"][1]] = a, b
+                out.append(f"r = {shown}; {a}, {b} = r.out['fds']; print({str(c)!r}, '->', r, r.out)")
+            else:
+                out.append(f"r = {shown}; print({str(c)!r}, '->', r, dict(r.out))")
+        return "\n".join(out)
+
+    # -- children: dropped capabilities, limits -----------------------------------------
+    def in_child(self, body: Callable[["Scenario"], None], drop: tuple[str, ...] = (),
+                 rlimit_nofile: int | None = None, timeout: float = 20.0) -> None:
+        """Run ``body(child_scenario)`` in a forked child that dropped the capabilities
+        ``drop`` (names like "CAP_NET_RAW") and/or lowered RLIMIT_NOFILE. Its checks are
+        recorded here; a mismatch in the child fails the caller."""
+        from .child import run_in_child
+        from .privilege import CAP_NUMBERS, drop_effective
+        records: list[dict] = []
+        model = copy.deepcopy(self.m)
+        model.caps -= set(drop)
+        label = ("dropped " + ",".join(c.replace("CAP_", "") for c in drop)) if drop else self.privilege
+        if rlimit_nofile is not None:
+            model.fds.rlimit = rlimit_nofile
+
+        def child():
+            import resource
+            if drop:
+                drop_effective([CAP_NUMBERS[c] for c in drop], self.k)
+            if rlimit_nofile is not None:
+                resource.setrlimit(resource.RLIMIT_NOFILE,
+                                   (rlimit_nofile, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+            sub = Scenario(self.k, model, records.append, self.test_id, label)
+            try:
+                body(sub)
+                return records, None, sub.rules_seen
+            except AssertionError as exc:
+                return records, str(exc), sub.rules_seen
+
+        res = run_in_child(child, timeout=timeout)
+        if not res.ok:
+            raise Mismatch(f"the {label} child did not finish: {res.describe()}")
+        child_records, failure, rules_seen = res.value
+        for rec in child_records:
+            self._record(rec)
+        self.checks += len(child_records)
+        self.rules_seen |= rules_seen
+        if failure:
+            raise Mismatch(f"in a child with {label}:\n{failure}")
+
+    # -- the namespace ------------------------------------------------------------------
+    _SYSCTL_FIELDS = {"net.core.somaxconn": "somaxconn",
+                      "net.ipv4.ip_local_port_range": "port_range",
+                      "net.ipv4.ip_unprivileged_port_start": "unprivileged_port_start"}
+
+    def set_sysctl(self, name: str, value) -> None:
+        """Set a per-namespace sysctl in the kernel and the model; restored at cleanup.
+        Skips the test unless this process is in a private network namespace."""
+        import pytest
+        from . import netns
+        if not netns.is_private():
+            pytest.skip(f"changing {name} needs a private network namespace "
+                        f"({netns.status()['reason']})")
+        if name not in self._SYSCTL_FIELDS:
+            raise ValueError(f"the model does not follow sysctl {name}")
+        if not hasattr(self, "_sysctls_saved"):
+            self._sysctls_saved = {}
+        self._sysctls_saved.setdefault(name, netns.read_sysctl(name))
+        netns.write_sysctl(name, value)
+        setattr(self.m.net, self._SYSCTL_FIELDS[name], tuple(value) if isinstance(value, (list, tuple)) else int(value))
+
+    def adopt(self, fd: int, what: str) -> None:
+        """Tell the model about an fd the test opened outside the checked calls."""
+        self.m.adopt(fd, what)
+
+    # -- cleanup ------------------------------------------------------------------------
+    def created_fds(self) -> list[int]:
+        from .model.state import Sock
+        return [fd for fd, e in self.m.fds.entries.items() if isinstance(e.obj, Sock)]
+
+    def close_all(self) -> None:
+        """Close, unchecked, every descriptor the scenario still holds."""
+        for fd in self.created_fds():
+            self.k.close(fd)
+            self.m.fds.remove(fd)
+        from . import netns
+        for name, value in getattr(self, "_sysctls_saved", {}).items():
+            netns.write_sysctl(name, value)
+
+
+class _Raw:
+    def __init__(self, text):
+        self.text = text
+
+    def __repr__(self):
+        return self.text
+
+
+def _fmt_result(r: Result) -> str:
+    if r.out:
+        return f"{r} {{{', '.join(f'{k}: {fmt_value(v)}' for k, v in r.out.items())}}}"
+    return str(r)
+
+
+def _add_call_methods():
+    doc = "Issue {0}() on the kernel and the model and check it (see Scenario.call)."
+    for name in ("socket", "socketpair", "bind", "listen", "accept", "accept4", "connect",
+                 "getsockname", "getpeername", "shutdown", "sendto", "send", "recvfrom", "recv",
+                 "sendmsg", "recvmsg", "sendmmsg", "recvmmsg", "setsockopt", "getsockopt",
+                 "close", "dup", "dup2", "fcntl", "fstat", "readlink", "socketcall"):
+        def method(self, *args, _name=name, **kwargs):
+            return self.call(_name, *args, **kwargs)
+        method.__name__ = name
+        method.__doc__ = doc.format(name)
+        setattr(Scenario, name, method)
+
+
+_add_call_methods()

@@ -1,0 +1,89 @@
+"""The model: given the profile, the state and a call, the set of allowed outcomes.
+
+``Model.allowed(call)`` dispatches to the syscall entry registered for ``call.name``
+(``@syscall("listen")`` on the function that mirrors ``__sys_listen``). Entries are pure: they
+read the state and return outcomes; the checker applies the transition of the outcome the
+kernel's answer matched (``Outcome.apply``).
+"""
+from __future__ import annotations
+
+import os
+from typing import Callable
+
+from ..abi import linux as L
+from .call import Call
+from .rules import Outcome, Rule, as_outcomes
+from .state import FdTable, Foreign, Net, Sock
+
+ENTRIES: dict[str, Callable] = {}
+
+
+def syscall(name: str):
+    """Register the model's entry for a syscall (the function named after the kernel's)."""
+    def register(fn):
+        if name in ENTRIES:
+            raise ValueError(f"two model entries for {name}")
+        ENTRIES[name] = fn
+        return fn
+    return register
+
+
+class Model:
+    def __init__(self, profile, fds: FdTable | None = None, net: Net | None = None,
+                 caps=None):
+        self.profile = profile
+        self.version = tuple(profile.kernel_version)
+        self.caps = set(profile.capabilities if caps is None else caps)
+        self.fds = fds if fds is not None else FdTable(rlimit=profile.rlimit_nofile[0])
+        self.net = net if net is not None else Net(
+            somaxconn=profile.somaxconn,
+            port_range=tuple(profile.sysctl_ints("net.ipv4.ip_local_port_range") or (32768, 60999)),
+            unprivileged_port_start=profile.sysctl_int("net.ipv4.ip_unprivileged_port_start", 1024),
+        )
+
+    # -- what rules ask ---------------------------------------------------------------
+    def capable(self, cap: str) -> bool:
+        """capable()/ns_capable(): the effective set. The suite's network namespace is owned
+        by the initial user namespace, so the two agree."""
+        return cap in self.caps
+
+    def holds(self, rule: Rule) -> bool:
+        return rule.holds_for(self.version)
+
+    def sysctl_int(self, name: str, default: int | None = None) -> int | None:
+        return self.profile.sysctl_int(name, default)
+
+    # -- the relation --------------------------------------------------------------------
+    def allowed(self, call: Call) -> tuple[Outcome, ...]:
+        try:
+            entry = ENTRIES[call.name]
+        except KeyError:
+            raise LookupError(f"the model has no entry for {call.name}") from None
+        return as_outcomes(entry(self, *call.args, **call.kwargs))
+
+    # -- fd table --------------------------------------------------------------------------
+    def sock(self, fd: int) -> Sock | None:
+        e = self.fds.get(fd)
+        return e.obj if e is not None and isinstance(e.obj, Sock) else None
+
+    def adopt(self, fd: int, what: str, cloexec: bool = False) -> None:
+        """Tell the model about an fd opened outside the checked calls (a file, a pipe)."""
+        self.fds.install(fd, Foreign(what), cloexec)
+
+    def seed_fds(self, entries: dict[int, str], cloexec: dict[int, bool] | None = None) -> None:
+        """Seed the fd table from /proc/self/fd (fd -> link target)."""
+        cloexec = cloexec or {}
+        self.fds.entries = {}
+        for fd, what in entries.items():
+            self.fds.install(fd, Foreign(what), cloexec.get(fd, False))
+
+
+def read_fd_table() -> dict[int, str]:
+    """fd -> link target for every open fd of this process (the listing's own fd excluded)."""
+    out = {}
+    for name in os.listdir("/proc/self/fd"):
+        try:
+            out[int(name)] = os.readlink(f"/proc/self/fd/{name}")
+        except OSError:
+            continue                      # the listing's own fd, closed by now
+    return out

@@ -1,0 +1,113 @@
+"""What a user can observe about a descriptor, as the model predicts it.
+
+The checker probes the kernel for the same names after each call (harness/check.py) and
+compares. Where the model holds a Constraint (an ephemeral port, an inode), a matching
+observation is learned, so later predictions are exact.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from ..abi import linux as L
+from .core import Model
+from .ops import ProtoOps
+from .rules import Constraint, Exact, Outcome
+from .state import Foreign, Sock
+
+
+@dataclass
+class Expect:
+    name: str
+    value: Any                              # a value or a Constraint
+    learn: Callable | None = None           # learn(observed) once a Constraint admitted it
+
+    def admits(self, observed) -> bool:
+        return observed in self.value if isinstance(self.value, Constraint) else observed == self.value
+
+
+@dataclass(frozen=True)
+class Name(Constraint):
+    """getsockname/getpeername as observed: (address, addrlen) or an errno name."""
+    addr: Any
+    addrlen: Any
+
+    def __contains__(self, observed) -> bool:
+        if not isinstance(observed, tuple) or len(observed) != 2:
+            return False
+        addr, length = observed
+        ok_addr = addr in self.addr if isinstance(self.addr, Constraint) else addr == self.addr
+        ok_len = length in self.addrlen if isinstance(self.addrlen, Constraint) else length == self.addrlen
+        return ok_addr and ok_len
+
+    def __str__(self) -> str:
+        return f"{self.addr} (addrlen {self.addrlen})"
+
+
+def has_own(ops, method: str) -> bool:
+    """Whether a family overrides a proto_ops method (otherwise the model leaves it alone)."""
+    return getattr(type(ops), method) is not getattr(ProtoOps, method)
+
+
+def _name_expect(m: Model, sock: Sock, peer: bool) -> Expect | None:
+    if not has_own(sock.ops, "getname"):
+        return None
+    got = sock.ops.getname(m, sock, peer)
+    label = "peername" if peer else "sockname"
+    if isinstance(got, Outcome):
+        from ..kernel import errname
+        return Expect(label, errname(got.errno))
+    addr, addrlen = got
+
+    def learn(observed, sock=sock, peer=peer):
+        attr = "peer" if peer else "local"
+        if isinstance(getattr(sock, attr), Constraint):
+            setattr(sock, attr, observed[0])
+    return Expect(label, Name(addr, addrlen), learn)
+
+
+def expectations(m: Model, fd: int) -> list[Expect]:
+    entry = m.fds.get(fd)
+    if entry is None:
+        return [Expect("open", False)]
+    if isinstance(entry.obj, Foreign):
+        return [Expect("open", True)]
+    sock: Sock = entry.obj
+    out = [
+        Expect("open", True),
+        Expect("FD_CLOEXEC", entry.cloexec),
+        Expect("O_NONBLOCK", sock.nonblock),
+        Expect("SO_DOMAIN", sock.family),
+        Expect("SO_TYPE", sock.type),
+        Expect("SO_PROTOCOL", sock.protocol),
+        Expect("SO_ACCEPTCONN", int(sock.listening)),
+        Expect("procfs", True),          # /proc/self/fd/N == socket:[fstat st_ino], S_IFSOCK
+    ]
+
+    def learn_inode(observed, sock=sock):
+        sock.inode = observed
+    out.append(Expect("inode", sock.inode if isinstance(sock.inode, int)
+                      else _any_inode, learn_inode))
+    for peer in (False, True):
+        e = _name_expect(m, sock, peer)
+        if e is not None:
+            out.append(e)
+    if sock.listening and sock.family in (L.AF_INET, L.AF_INET6) and sock.type == L.SOCK_STREAM \
+            and sock.backlog is not None:
+        out.append(Expect("listen_backlog", sock.backlog))     # TCP_INFO tcpi_sacked
+    if "so_error" in sock.opts or sock.so_error:
+        def clear(observed, sock=sock):
+            sock.so_error = 0
+        out.append(Expect("SO_ERROR", sock.so_error, clear))
+    return out
+
+
+class _AnyInode(Constraint):
+    def __contains__(self, value) -> bool:
+        return isinstance(value, int) and value > 0
+
+    def __str__(self) -> str:
+        return "a sockfs inode"
+
+
+_any_inode = _AnyInode()

@@ -1,0 +1,196 @@
+"""Rules and outcomes: the vocabulary of the model.
+
+Every outcome the model allows is produced by a named rule (``listen.backlog_clamp``). A rule
+carries its result, a one-sentence description, where it is defined (kernel function and file,
+man page and section) and the kernel versions it holds for. A difference between kernels is a
+rule with a version range, never an ``if`` in a test.
+"""
+from __future__ import annotations
+
+import errno as _errno
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable
+
+Version = tuple[int, int, int]
+
+
+# --------------------------------------------------------------------------- value constraints
+
+class Constraint:
+    """A set of values the model allows where the kernel is free to choose."""
+
+    def __contains__(self, value) -> bool:
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class Exact(Constraint):
+    value: Any
+
+    def __contains__(self, value) -> bool:
+        return value == self.value
+
+    def __str__(self) -> str:
+        return repr(self.value) if isinstance(self.value, (bytes, str)) else str(self.value)
+
+
+@dataclass(frozen=True)
+class Range(Constraint):
+    lo: int
+    hi: int          # inclusive
+
+    def __contains__(self, value) -> bool:
+        return isinstance(value, int) and self.lo <= value <= self.hi
+
+    def __str__(self) -> str:
+        return f"{self.lo}..{self.hi}"
+
+
+@dataclass(frozen=True)
+class OneOf(Constraint):
+    values: tuple
+
+    def __contains__(self, value) -> bool:
+        return value in self.values
+
+    def __str__(self) -> str:
+        return " or ".join(str(v) for v in self.values)
+
+
+@dataclass(frozen=True)
+class Anything(Constraint):
+    what: str = "any value"
+
+    def __contains__(self, value) -> bool:
+        return True
+
+    def __str__(self) -> str:
+        return self.what
+
+
+@dataclass(frozen=True)
+class Predicate(Constraint):
+    test: Callable[[Any], bool]
+    what: str
+
+    def __contains__(self, value) -> bool:
+        try:
+            return bool(self.test(value))
+        except Exception:                           # noqa: BLE001 - a bad value is not allowed
+            return False
+
+    def __str__(self) -> str:
+        return self.what
+
+
+def constraint(value) -> Constraint:
+    return value if isinstance(value, Constraint) else Exact(value)
+
+
+# --------------------------------------------------------------------------- rules
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    syscall: str
+    result: str
+    description: str
+    citation: str
+    since: Version | None = None       # first kernel it holds for
+    until: Version | None = None       # first kernel it no longer holds for
+
+    def holds_for(self, version: Version) -> bool:
+        return ((self.since is None or version >= self.since)
+                and (self.until is None or version < self.until))
+
+    def fail(self, err: int, **out) -> "Outcome":
+        """The call fails with ``err`` under this rule."""
+        return Outcome(self, err, Exact(-1), {k: constraint(v) for k, v in out.items()})
+
+    def ok(self, ret=0, apply: Callable | None = None, also: tuple = (), **out) -> "Outcome":
+        """The call succeeds under this rule; ``apply(model, result)`` is the transition;
+        ``also`` names further rules the same outcome shows (the fd number, a flag)."""
+        return Outcome(self, 0, constraint(ret), {k: constraint(v) for k, v in out.items()},
+                       apply, tuple(also))
+
+    def to_json(self) -> dict:
+        return {"name": self.name, "syscall": self.syscall, "result": self.result,
+                "description": self.description, "citation": self.citation,
+                "since": _fmt_version(self.since), "until": _fmt_version(self.until)}
+
+
+def _fmt_version(v: Version | None) -> str | None:
+    return None if v is None else ".".join(str(x) for x in v)
+
+
+REGISTRY: dict[str, Rule] = {}
+
+
+def rule(name: str, result: str, description: str, citation: str, *,
+         since: Version | None = None, until: Version | None = None) -> Rule:
+    """Define and register a rule. The syscall is the part of the name before the dot."""
+    if name in REGISTRY:
+        raise ValueError(f"rule {name} defined twice")
+    r = Rule(name, name.split(".", 1)[0], result, description, citation, since, until)
+    REGISTRY[name] = r
+    return r
+
+
+def rules_for(version: Version) -> list[Rule]:
+    return [r for r in REGISTRY.values() if r.holds_for(version)]
+
+
+# --------------------------------------------------------------------------- outcomes
+
+@dataclass(frozen=True)
+class Outcome:
+    """One allowed result of a call: errno (0 for success), the return value, constraints on
+    the call's outputs (``Result.out``), and the state transition applied when it is observed."""
+    rule: Rule
+    errno: int
+    ret: Constraint
+    out: dict = field(default_factory=dict)
+    apply: Callable | None = field(default=None, compare=False)
+    also: tuple = ()
+
+    @property
+    def rules(self) -> tuple:
+        return (self.rule,) + self.also
+
+    def matches(self, result) -> bool:
+        if result.errno != self.errno:
+            return False
+        if self.errno == 0 and result.ret not in self.ret:
+            return False
+        for key, allowed in self.out.items():
+            if result.out.get(key, _MISSING) not in allowed:
+                return False
+        return True
+
+    def describe(self) -> str:
+        if self.errno:
+            head = f"-1 {_errno.errorcode.get(self.errno, self.errno)}"
+            if self.errno == _errno.EOPNOTSUPP:
+                head = "-1 EOPNOTSUPP"
+        else:
+            head = str(self.ret)
+        extra = ", ".join(f"{k}={v}" for k, v in self.out.items())
+        return f"{head} ({extra})" if extra else head
+
+    def to_json(self) -> dict:
+        d = {"rule": self.rule.name, "result": self.describe(), "citation": self.rule.citation}
+        if self.also:
+            d["also"] = [r.name for r in self.also]
+        return d
+
+
+_MISSING = object()
+
+
+def as_outcomes(value) -> tuple[Outcome, ...]:
+    if isinstance(value, Outcome):
+        return (value,)
+    out = tuple(value)
+    if not out or not all(isinstance(o, Outcome) for o in out):
+        raise TypeError(f"the model returned {value!r}, not outcomes")
+    return out

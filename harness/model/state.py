@@ -1,0 +1,130 @@
+"""The model's state: the fd table, the sockets behind it, and the network namespace.
+
+Only what a user can observe is kept. Where the kernel is free to choose (an ephemeral port, an
+inode number) a field holds a Constraint until a probe observes the value; from then on it holds
+the value (``learn``).
+"""
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..abi import linux as L
+from .rules import Constraint
+
+RCV_SHUTDOWN = 1        # include/net/sock.h
+SEND_SHUTDOWN = 2
+SHUTDOWN_MASK = 3
+
+_ids = itertools.count(1)
+
+
+@dataclass(eq=False)
+class Sock:
+    """struct socket + struct sock, as far as they can be observed from user space.
+    ``state`` follows the socket layer: unconnected, listening, connecting, connected."""
+    family: int
+    type: int
+    protocol: int
+    ops: Any = None                 # the family's operations (a model *Ops class instance)
+    nonblock: bool = False          # O_NONBLOCK lives on the file, shared by dup'd fds
+    state: str = "unconnected"
+    local: Any = None               # bound address, a Constraint until observed, or None
+    peer: Any = None                # the connected peer's address
+    peer_sock: "Sock | None" = None  # the other end when it is in the model
+    backlog: int | None = None      # sk_max_ack_backlog of a listener
+    accept_queue: list = field(default_factory=list)   # established, not yet accepted
+    recv_queue: list = field(default_factory=list)     # datagrams or stream chunks
+    shutdown: int = 0               # RCV_SHUTDOWN | SEND_SHUTDOWN
+    so_error: int = 0
+    opts: dict = field(default_factory=dict)
+    inode: int | Constraint | None = None
+    ident: int = field(default_factory=lambda: next(_ids))
+
+    @property
+    def listening(self) -> bool:
+        return self.state == "listening"
+
+    @property
+    def connected(self) -> bool:
+        return self.state == "connected"
+
+    def __repr__(self) -> str:
+        fam = L.FAMILY_NAMES.get(self.family, self.family)
+        typ = L.TYPE_NAMES.get(self.type, self.type)
+        return f"<sock#{self.ident} {fam} {typ} proto={self.protocol} {self.state} local={self.local}>"
+
+
+@dataclass(eq=False)
+class Foreign:
+    """An open fd the model did not create (pytest's files, pipes, an inherited socket)."""
+    what: str                        # the /proc/self/fd link target
+    nonblock: bool = False
+
+    @property
+    def is_socket(self) -> bool:
+        return self.what.startswith("socket:")
+
+
+@dataclass(eq=False)
+class FdEntry:
+    obj: Sock | Foreign
+    cloexec: bool = False
+
+
+class FdTable:
+    """files_struct: fd -> open file. alloc_fd() hands out the lowest free number
+    (fs/file.c), below RLIMIT_NOFILE."""
+
+    def __init__(self, entries: dict[int, FdEntry] | None = None, rlimit: int = 1024):
+        self.entries: dict[int, FdEntry] = dict(entries or {})
+        self.rlimit = rlimit
+
+    def lowest_free(self, start: int = 0) -> int:
+        fd = start
+        while fd in self.entries:
+            fd += 1
+        return fd
+
+    def get(self, fd: int) -> FdEntry | None:
+        return self.entries.get(fd)
+
+    def install(self, fd: int, obj, cloexec: bool = False) -> None:
+        self.entries[fd] = FdEntry(obj, cloexec)
+
+    def remove(self, fd: int) -> FdEntry | None:
+        return self.entries.pop(fd, None)
+
+    def fds_of(self, obj) -> list[int]:
+        return [fd for fd, e in self.entries.items() if e.obj is obj]
+
+    def socks(self) -> list[Sock]:
+        seen, out = set(), []
+        for e in self.entries.values():
+            if isinstance(e.obj, Sock) and e.obj.ident not in seen:
+                seen.add(e.obj.ident)
+                out.append(e.obj)
+        return out
+
+
+@dataclass
+class Net:
+    """The network namespace as the model sees it: per-netns sysctls and the sockets alive in
+    it that the model knows (open, or queued on a listener)."""
+    somaxconn: int = 4096
+    port_range: tuple[int, int] = (32768, 60999)
+    unprivileged_port_start: int = 1024
+    unix_paths: set = field(default_factory=set)       # filesystem names created by bind
+
+
+def learn(obj, attr: str, observed) -> bool:
+    """If obj.attr is a Constraint that admits ``observed``, fix it to ``observed``.
+    Returns whether the value is (now) the observed one."""
+    current = getattr(obj, attr)
+    if isinstance(current, Constraint):
+        if observed in current:
+            setattr(obj, attr, observed)
+            return True
+        return False
+    return current == observed

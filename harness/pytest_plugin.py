@@ -1,0 +1,263 @@
+"""pytest glue for sockspec: options, the session profile, fixtures, result recording.
+
+Loaded by the top-level conftest.py (a checkout) and by ``sockspec run`` (an installed copy).
+Each process that runs tests (a serial run, or each pytest-xdist worker) enters a private
+network namespace of its own when it may, probes its profile, and builds the model from it.
+The controller (or the serial process) writes the run's header and end records and the HTML.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import signal
+
+import psutil
+import pytest
+from _pytest.runner import runtestprotocol
+
+from . import netns
+from .check import Mismatch, ModelGap, Scenario
+from .kernel import BackendError, Kernel, load_backend
+from .model import Model, read_fd_table, rules_for
+from .model.rules import REGISTRY
+from .profile import Profile, probe
+
+_SUITE_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "suite")
+
+
+# --------------------------------------------------------------------------- options
+
+def pytest_addoption(parser):
+    g = parser.getgroup("sockspec", "sockspec conformance suite")
+    g.addoption("--backend", default="auto", choices=("auto", "cffi", "ctypes"),
+                help="raw syscall backend (default: cffi when installed, else ctypes)")
+    g.addoption("--sockspec-run-dir", default=None,
+                help="write results.jsonl and report.html here (default: reports/<run-id>)")
+    g.addoption("--sockspec-reports", default="reports",
+                help="directory that holds run directories and the 'latest' link (default: reports)")
+    g.addoption("--sockspec-target", default="host", help="name of this target in reports")
+    g.addoption("--sockspec-target-kind", default="linux", choices=("linux", "sandbox"),
+                help="linux targets must agree with the model; sandbox differences are findings")
+    g.addoption("--sockspec-no-netns", action="store_true",
+                help="stay in the current network namespace (somaxconn tests then skip)")
+    g.addoption("--sockspec-timeout", type=float, default=30.0,
+                help="time bound per test in seconds (default 30)")
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "privileged(reason): checks a privilege-dependent rule")
+    config.addinivalue_line("markers", "compat: uses the 32-bit int $0x80 compat path")
+    config._sockspec = None
+    if not _is_suite_run(config):
+        return
+    try:
+        backend = load_backend(config.getoption("backend"))
+    except BackendError as exc:
+        raise pytest.UsageError(str(exc))
+    kernel = Kernel(backend)
+    if not config.getoption("sockspec_no_netns"):
+        netns.enter_private(kernel)
+    profile = probe(kernel, target=config.getoption("sockspec_target"),
+                    target_kind=config.getoption("sockspec_target_kind"))
+    env = Env(config, kernel, profile)
+    config._sockspec = env
+    config.pluginmanager.register(env, "sockspec-env")
+
+
+def _is_suite_run(config) -> bool:
+    if hasattr(config, "workerinput"):
+        return "sockspec_run_dir" in config.workerinput
+    paths = [os.path.abspath(str(a).split("::")[0]) for a in config.args] or [os.getcwd()]
+    return any(p == _SUITE_DIR or p.startswith(_SUITE_DIR + os.sep)
+               or _SUITE_DIR.startswith(p + os.sep) for p in paths)
+
+
+# --------------------------------------------------------------------------- the session
+
+class Env:
+    """Per-process session state: the kernel, the profile, the results writer."""
+
+    def __init__(self, config, kernel: Kernel, profile: Profile):
+        from .report.records import ResultsWriter, new_run_dir
+        self.config = config
+        self.kernel = kernel
+        self.profile = profile
+        self.worker = getattr(config, "workerinput", None)
+        if self.worker is not None:
+            self.run_dir = self.worker["sockspec_run_dir"]
+        else:
+            self.run_dir = config.getoption("sockspec_run_dir")
+            if self.run_dir:
+                os.makedirs(self.run_dir, exist_ok=True)
+            else:
+                self.run_dir = new_run_dir(config.getoption("sockspec_reports"), profile.target)
+        self.writer = ResultsWriter(self.run_dir)
+        self.pending: list[dict] = []
+        self.rules_seen: set[str] = set()
+        self.checks = 0
+        self.compat_kernels: dict = {}
+        if self.worker is None:
+            self.writer.write({
+                "kind": "header", "format": 1,
+                "run_id": os.path.basename(os.path.normpath(self.run_dir)),
+                "started": _now(), "profile": profile.to_json(),
+                "rules": [dict(r.to_json(), applies=r.holds_for(profile.kernel_version))
+                          for r in REGISTRY.values()],
+            })
+
+    # xdist: hand the run directory to each worker
+    def pytest_configure_node(self, node):
+        node.workerinput["sockspec_run_dir"] = self.run_dir
+
+    def pytest_report_header(self, config):
+        return [self.profile.summary(), f"sockspec results: {self.run_dir}"]
+
+    def record(self, rec: dict) -> None:
+        self.pending.append(rec)
+
+    def flush(self) -> None:
+        for rec in self.pending:
+            self.writer.write(rec)
+            if rec["kind"] == "check":
+                self.checks += 1
+                if rec["verdict"] == "pass" and rec.get("rule"):
+                    self.rules_seen.add(rec["rule"])
+                    self.rules_seen.update(rec.get("also") or ())
+        self.pending.clear()
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_protocol(self, item, nextitem):
+        """Run the test; a model mismatch is re-run once (fresh fixtures) before it is
+        reported, and only the final attempt's checks are recorded."""
+        item.ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
+        reports = runtestprotocol(item, nextitem=nextitem, log=False)
+        if any(r.when == "call" and r.failed and _is_mismatch(r) for r in reports):
+            self.pending.clear()
+            reports = runtestprotocol(item, nextitem=nextitem, log=False)
+            for r in reports:
+                if r.when == "call":
+                    r.user_properties.append(("sockspec_rerun", True))
+        for r in reports:
+            item.ihook.pytest_runtest_logreport(report=r)
+        item.ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
+        return True
+
+    def pytest_runtest_logreport(self, report):
+        if report.when == "call" or (report.when == "setup" and report.outcome != "passed") \
+                or (report.when == "teardown" and report.failed):
+            outcome = report.outcome
+            reason = None
+            if report.skipped:
+                reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+            elif report.failed:
+                reason = str(getattr(report.longrepr, "reprcrash", None) or report.longrepr)[:2000]
+            self.pending.append({"kind": "test", "test_id": report.nodeid, "outcome": outcome,
+                                 "duration": report.duration, "reason": reason})
+        if report.when == "teardown":
+            self.flush()
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_call(self, item):
+        """Bound every test in time: SIGALRM interrupts a blocked syscall (EINTR)."""
+        limit = self.config.getoption("sockspec_timeout")
+
+        def expired(signum, frame):
+            raise TimeoutError(f"test exceeded its {limit:g} s bound")
+        previous = signal.signal(signal.SIGALRM, expired)
+        signal.setitimer(signal.ITIMER_REAL, limit)
+        try:
+            yield
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
+
+    def pytest_sessionfinish(self, session, exitstatus):
+        self.flush()
+        if self.worker is not None:
+            return
+        counts = {"passed": 0, "failed": 0, "skipped": 0}
+        from .report.records import load_run
+        try:
+            run = load_run(self.run_dir)
+            for t in run.tests:
+                counts[t["outcome"]] = counts.get(t["outcome"], 0) + 1
+            self.rules_seen = exercised(run.checks)
+            self.checks = len(run.checks)
+        except (OSError, ValueError):
+            pass
+        self.writer.write({"kind": "end", "finished": _now(), "counts": counts,
+                           "exit_status": int(exitstatus), "checks": self.checks})
+        self.writer.close()
+        try:
+            from .report.html import render_run
+            self.html = render_run(self.run_dir)
+        except Exception as exc:                      # noqa: BLE001 - the run's verdict stands
+            self.html = f"(report not rendered: {exc})"
+
+    def pytest_terminal_summary(self, terminalreporter):
+        if self.worker is not None:
+            return
+        applicable = {r.name for r in rules_for(self.profile.kernel_version)}
+        seen = self.rules_seen & applicable
+        missing = sorted(applicable - seen)
+        tr = terminalreporter
+        tr.section("sockspec")
+        tr.write_line(f"checks: {self.checks}")
+        tr.write_line(f"rules exercised: {len(seen)}/{len(applicable)}")
+        if missing:
+            tr.write_line("never exercised: " + ", ".join(missing))
+        tr.write_line(f"results: {self.run_dir}/results.jsonl")
+        tr.write_line(f"report: {getattr(self, 'html', '')}")
+
+
+def exercised(checks) -> set[str]:
+    out = set()
+    for c in checks:
+        if c.get("verdict") == "pass" and c.get("rule"):
+            out.add(c["rule"])
+            out.update(c.get("also") or ())
+    return out
+
+
+def _is_mismatch(report) -> bool:
+    crash = getattr(report.longrepr, "reprcrash", None)
+    return crash is not None and "Mismatch" in (crash.message or "")
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+# --------------------------------------------------------------------------- fixtures
+
+@pytest.fixture(scope="session")
+def sockspec_env(request) -> Env:
+    env = request.config._sockspec
+    if env is None:
+        pytest.skip("not a sockspec suite run")
+    return env
+
+
+@pytest.fixture
+def profile(sockspec_env) -> Profile:
+    return sockspec_env.profile
+
+
+@pytest.fixture
+def sc(sockspec_env, request):
+    """The test's Scenario: every call through it is checked against the model. The fd table
+    must be the same after the test as before it (checked with psutil)."""
+    env = sockspec_env
+    proc = psutil.Process()
+    before = proc.num_fds()
+    model = Model(env.profile)
+    model.seed_fds(read_fd_table())
+    scenario = Scenario(env.kernel, model, env.record, request.node.nodeid,
+                        "root" if env.profile.euid == 0 else "user", env.compat_kernels)
+    yield scenario
+    scenario.close_all()
+    after = proc.num_fds()
+    if after != before:
+        leaked = sorted(set(read_fd_table()) - set(model.fds.entries))
+        pytest.fail(f"the test leaked descriptors: {before} open before, {after} after "
+                    f"(new: {leaked})", pytrace=False)
