@@ -125,6 +125,7 @@ def report_context(run: Run) -> dict:
         row = {
             "n": i, "test_id": c["test_id"], "syscall": c["syscall"], "call": c["call"],
             "via": c.get("via"), "privilege": c.get("privilege"), "rule": rule,
+            "also": [a for a in (c.get("also") or []) if isinstance(a, str)] if rule else [],
             "citation": citation, "allowed": show_allowed(allowed),
             "allowed_citations": sorted({a["citation"] for a in allowed
                                          if isinstance(a, dict) and a.get("citation")}),
@@ -166,8 +167,9 @@ def report_context(run: Run) -> dict:
             x += w
 
     exercised = run.exercised()
-    defined = list(rules)
-    never = sorted(name for name in defined if name not in exercised)
+    applicable = run.applicable_rules()
+    never = sorted(name for name in applicable if name not in exercised)
+    inapplicable = sorted(set(rules) - set(applicable))
     unknown_matched = sorted(name for name in exercised if name not in rules)
 
     return {
@@ -183,8 +185,9 @@ def report_context(run: Run) -> dict:
         "counts": {"tests": len(run.tests), "passed": tests["passed"], "failed": tests["failed"],
                    "skipped": tests["skipped"], "checks": len(rows),
                    "checks_passed": len(rows) - len(failures), "checks_failed": len(failures)},
-        "coverage": {"exercised": len(defined) - len(never), "defined": len(defined),
-                     "never": never, "unknown_matched": unknown_matched},
+        "coverage": {"exercised": len(applicable) - len(never), "defined": len(applicable),
+                     "never": never, "inapplicable": inapplicable,
+                     "unknown_matched": unknown_matched},
         "failures": failures,
         "failed_tests": failed_tests_without_check,
         "skipped": skipped,

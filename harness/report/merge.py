@@ -67,6 +67,7 @@ class Row:
     until: str | None
     listed: bool                  # in some header's rule list (else only matched by a check)
     cells: dict[str, str]         # column key -> pass | fail | not exercised
+    inapplicable: list[str] = field(default_factory=list)   # columns whose kernel the rule's range excludes
 
     @property
     def differs(self) -> bool:
@@ -148,20 +149,23 @@ def matrix(runs: list[Run]) -> Matrix:
     info: dict[str, dict] = {}
     for run in runs:
         for r in run.rules:
-            info.setdefault(r["name"], dict(r, listed=True))
+            info.setdefault(r["name"], dict(r, listed=True))   # first header's wording wins
     for run in runs:                                     # matched rules no header lists
         for c in run.checks:
             for name in [c["rule"]] + [a.get("rule") for a in c["allowed"] if isinstance(a, dict)]:
                 if name and name not in info:
                     info[name] = {"name": name, "syscall": c["syscall"], "listed": False}
-    per_run = [(col.key, run.failing_rules(), run.exercised()) for col, run in zip(columns, runs)]
+    per_run = [(col.key, run.failing_rules(), run.exercised(),
+                {r["name"] for r in run.rules} - set(run.applicable_rules()))
+               for col, run in zip(columns, runs)]
     rows = []
     for name, r in info.items():
         cells = {key: FAIL if name in failing else PASS if name in exercised else NOT_EXERCISED
-                 for key, failing, exercised in per_run}
+                 for key, failing, exercised, _ in per_run}
         rows.append(Row(rule=name, syscall=str(r.get("syscall") or name.split(".")[0]),
                         citation=r.get("citation"), description=r.get("description"),
-                        since=r.get("since"), until=r.get("until"), listed=r["listed"], cells=cells))
+                        since=r.get("since"), until=r.get("until"), listed=r["listed"], cells=cells,
+                        inapplicable=[key for key, _, _, out in per_run if name in out]))
     rows.sort(key=lambda r: (r.syscall, r.rule))
     problems = [p for run in runs for p in run.problems]
     return Matrix(columns=columns, rows=rows, problems=problems)

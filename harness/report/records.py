@@ -37,8 +37,16 @@ keeps every record it wrote. Every record has a ``kind``:
     {"kind": "end", "finished": "<iso8601>",
      "counts": {"passed": 3, "failed": 0, "skipped": 1}, "exit_status": 0}
 
-Fields beyond the required ones below are kept and ignored. A rule is *exercised* by a check
-whose verdict is "pass" and whose ``rule`` is that rule.
+Fields beyond the required ones (``REQUIRED`` below) are kept; these optional ones are used:
+
+- a header rule's ``"applies": false`` says the rule's kernel range (since/until) excludes this
+  kernel: it is left out of the coverage figure of that run;
+- a check's ``"also": ["fd.lowest_free", ...]`` names further rules the matched outcome
+  exercised (an allowed entry may carry the same list);
+- the end record's ``"checks"``: the controller's count of check records.
+
+A rule is *exercised* by a check whose verdict is "pass" and whose ``rule`` is that rule, or
+that lists it in ``also``. Coverage of a run is exercised / applicable rules.
 """
 from __future__ import annotations
 
@@ -253,8 +261,19 @@ class Run:
         return "complete" if self.complete else "interrupted"
 
     def exercised(self) -> Counter:
-        """Rule name -> number of passing checks that matched it."""
-        return Counter(c["rule"] for c in self.checks if c["verdict"] == "pass" and c["rule"])
+        """Rule name -> number of passing checks that matched it (as ``rule`` or in ``also``)."""
+        seen: Counter = Counter()
+        for c in self.checks:
+            if c["verdict"] == "pass" and c["rule"]:
+                seen[c["rule"]] += 1
+                also = c.get("also")
+                if isinstance(also, list):
+                    seen.update(name for name in also if isinstance(name, str) and name != c["rule"])
+        return seen
+
+    def applicable_rules(self) -> list[str]:
+        """The header's rules that hold for this kernel (all, unless marked ``applies: false``)."""
+        return [r["name"] for r in self.rules if r.get("applies", True) is not False]
 
     def failing_rules(self) -> set[str]:
         """Rules listed in the allowed set of a failing check."""

@@ -239,3 +239,15 @@ def test_new_run_dir_survives_a_real_latest_directory(tmp_path):
 
 def test_problem_str():
     assert str(Problem("r/results.jsonl", 7, "bad")) == "r/results.jsonl:7: bad"
+
+
+def test_exercised_counts_also_rules_and_coverage_counts_applicable_rules(tmp_path):
+    recs = S.standard_records()
+    recs[0]["rules"][5]["applies"] = False                      # bind.never_seen: not this kernel
+    recs[1]["also"] = ["bind.in_use", 7]                        # socket.create also exercised bind.in_use
+    recs.insert(2, S.check("suite/test_x.py::t", "bind", "bind(3, ...)", "fail",
+                           allowed=[("bind.in_use", "-EADDRINUSE")], also=["socket.type_invalid"]))
+    run = load_run(S.write_run(tmp_path, recs))
+    assert run.exercised()["bind.in_use"] == 1
+    assert "socket.type_invalid" not in run.exercised()        # a failing check exercises nothing
+    assert "bind.never_seen" not in run.applicable_rules() and len(run.applicable_rules()) == 5

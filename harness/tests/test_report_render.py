@@ -101,6 +101,17 @@ def test_report_failures_first_with_reproducer_and_citations(run_dir):
     assert "SOCK_ACCEPTCONN" not in listen
 
 
+def test_report_coverage_uses_also_and_leaves_out_inapplicable_rules(tmp_path):
+    recs = S.standard_records()
+    recs[0]["rules"][5]["applies"] = False                      # bind.never_seen
+    recs[1]["also"] = ["bind.in_use"]
+    html = Path(render_run(S.write_run(tmp_path / "r", recs))).read_text()
+    assert _by_id(html, "coverage-line") == "rules exercised: 4/5"
+    assert re.findall(r'class="rule-never">([^<]+)<', html) == ["socket.type_invalid"]
+    assert "bind.never_seen" in re.search(r'id="inapplicable">.*?</p>', html, re.S).group(0)
+    assert 'also <code>bind.in_use</code>' in _section(html, "syscall-socket")
+
+
 def test_report_chart_counts_skips_by_file_name_and_by_checks(tmp_path):
     recs = S.standard_records(with_end=False)
     # a skipped test with a check of another syscall maps to that syscall, not its file name
@@ -253,6 +264,17 @@ def test_merge_linux_failures_sandbox_conformance_and_divergences(tmp_path):
     data = json.loads((tmp_path / "out" / "matrix.json").read_text())
     assert data["summary"]["failing_linux_targets"] == ["host 6.1.0-test"]
     assert data["columns"][1]["conformance"] == 0.8
+
+
+def test_merge_marks_rules_outside_a_kernels_range(tmp_path):
+    old = S.standard_records(target="qemu", release="4.19.0")
+    old[0]["rules"][4]["applies"] = False                       # bind.in_use: not on 4.19
+    m = merge([S.write_run(tmp_path / "a", S.standard_records()), S.write_run(tmp_path / "b", old)],
+              tmp_path / "out")
+    row = next(r for r in m.rows if r.rule == "bind.in_use")
+    assert row.cells == {"host 6.1.0-test": NOT_EXERCISED, "qemu 4.19.0": NOT_EXERCISED}
+    assert row.inapplicable == ["qemu 4.19.0"] and not row.differs
+    assert "(n/a)" in (tmp_path / "out" / "matrix.html").read_text()
 
 
 def test_merge_records_complete_or_broken_and_unions_rules(tmp_path):
