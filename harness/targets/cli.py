@@ -1,0 +1,112 @@
+"""``sockspec matrix``: run the suite on several targets and merge the results into a
+target x rule matrix.
+
+Exit codes: 0 when every run completed and every Linux target agrees with the model; 1 when a
+Linux target disagrees or a run broke (timed out, did not boot, lost its results); 2 for what
+stops a target before it runs (an unknown target name, a missing QEMU/runsc/UML binary, a
+kernel that cannot be downloaded).
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+from . import parse
+from .base import SetupError, Suite, cache_root
+from .scheduler import DEFAULT_TIMEOUT, Progress, run_targets
+
+
+def main(args) -> int:
+    if not args.target:
+        raise ValueError("no target: give at least one --target (e.g. --target host --target debian:6.1)")
+    names = list(dict.fromkeys(args.target))            # a name given twice runs once
+    targets = [parse(n) for n in names]
+    problems = []
+    for t in targets:
+        try:
+            t.check()
+        except SetupError as exc:
+            problems.append(f"{t.name}: {exc}")
+    if problems:
+        for p in problems:
+            print(f"sockspec: error: {p}", file=sys.stderr)
+        return 2
+
+    pytest_args = list(args.pytest_args)
+    if pytest_args[:1] == ["--"]:
+        pytest_args = pytest_args[1:]
+    suite = Suite(pytest_args=tuple(pytest_args), backend=getattr(args, "backend", None))
+    options = {"accel": args.accel, "memory": args.memory, "cpus": args.cpus}
+    progress = Progress()
+    for t in targets:
+        progress(t.name, f"{t.target_kind}: {t.describe()}")
+    outcomes = run_targets(targets, args.out, suite, jobs=args.jobs, timeout=args.timeout,
+                           cache_dir=args.cache_dir, options=options, progress=progress)
+
+    os.makedirs(args.out, exist_ok=True)
+    with open(os.path.join(args.out, "targets.json"), "w") as f:
+        json.dump([o.__dict__ for o in outcomes], f, indent=1)
+    print(summary(outcomes, progress.started), file=sys.stderr)
+
+    code = 0
+    if any(o.status == "setup-error" for o in outcomes):
+        code = 2
+    elif any(not o.ok for o in outcomes):
+        code = 1
+    merged = [o.run_dir for o in outcomes if os.path.exists(os.path.join(o.run_dir, "results.jsonl"))]
+    if merged and merge_runs(merged, args.out) and code == 0:
+        code = 1
+    return code
+
+
+def merge_runs(run_dirs: list[str], out_dir: str) -> bool:
+    """Merge the runs into out_dir/matrix.{html,json}; True when the matrix says a Linux target
+    disagrees with the model or a run is incomplete."""
+    from harness.report.merge import merge
+    matrix = merge(run_dirs, out_dir)
+    for name, failed in matrix.linux_failures.items():
+        print(f"sockspec: {name}: {failed} failing checks on a Linux target", file=sys.stderr)
+    for name in matrix.incomplete:
+        print(f"sockspec: {name}: the run is incomplete", file=sys.stderr)
+    print(f"sockspec: matrix written to {matrix.html_path}", file=sys.stderr)
+    return bool(matrix.failing_linux_targets or matrix.incomplete)
+
+
+def summary(outcomes, started: float) -> str:
+    import time
+    rows = [("target", "kind", "status", "exit", "time", "detail")]
+    for o in outcomes:
+        rows.append((o.target, o.target_kind, o.status, "-" if o.exit_code is None else str(o.exit_code),
+                     f"{o.elapsed:.0f}s", o.reason))
+    widths = [max(len(r[i]) for r in rows) for i in range(5)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r[:5], widths)) + "  " + r[5] for r in rows]
+    lines.append(f"wall time {time.monotonic() - started:.0f}s")
+    return "\n".join(lines)
+
+
+def add_parser(sub) -> None:
+    ap = sub.add_parser(
+        "matrix", help="run the suite on several targets and merge a target x rule matrix",
+        description="Run the conformance suite on each target (the host, Debian kernels under "
+                    "QEMU, gVisor, User-Mode Linux) and merge the results. Arguments after -- go "
+                    "to pytest in every target.",
+        epilog="targets: host | debian:VERSION (newest linux-image-VERSION*-amd64-unsigned) | "
+               "path:VMLINUZ[:MODULES_DIR] | gvisor | uml")
+    ap.add_argument("--target", action="append", default=[], metavar="NAME",
+                    help="a target to run (repeat for several)")
+    ap.add_argument("-o", "--out", default=os.path.join("reports", "matrix"),
+                    help="output directory: runs/<target>/, matrix.html, matrix.json (default: reports/matrix)")
+    ap.add_argument("--jobs", "-j", type=int, default=os.cpu_count() or 1,
+                    help="targets run at once (default: the number of cores)")
+    ap.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT,
+                    help=f"seconds a target may take, download and boot included, before it is "
+                         f"killed and reported broken (default: {DEFAULT_TIMEOUT})")
+    ap.add_argument("--cache-dir", default=None,
+                    help=f"downloaded kernels and initramfs images (default: {cache_root()})")
+    ap.add_argument("--accel", choices=("auto", "kvm", "tcg"), default="auto",
+                    help="QEMU accelerator; auto tries KVM with a short bound and falls back to TCG")
+    ap.add_argument("--memory", type=int, default=2048, help="guest memory in MiB (default: 2048)")
+    ap.add_argument("--cpus", type=int, default=1, help="guest CPUs (default: 1)")
+    ap.add_argument("pytest_args", nargs="*", help="extra pytest arguments (after --)")
+    ap.set_defaults(func=main)
