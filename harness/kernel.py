@@ -191,6 +191,24 @@ def _list(name: str, value) -> list:
 
 # =========================================================================== the wrappers
 
+def _scratch(method):
+    """A public wrapper: the previous call's buffers are released when an outermost wrapper
+    starts, and every buffer of this call stays alive until then (the kernel may read or
+    write them, and outputs are decoded after the call)."""
+    import functools
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        if self._depth == 0:
+            self._alloc.reset()
+        self._depth += 1
+        try:
+            return method(self, *args, **kwargs)
+        finally:
+            self._depth -= 1
+    return wrapper
+
+
 class Kernel:
     """Typed wrappers over one backend and one way of issuing socket calls.
 
@@ -218,6 +236,7 @@ class Kernel:
             self.abi = compat
             self._alloc = arena if arena is not None else mem.Arena(Kernel(self.backend))
         self._fault: Ptr | None = None
+        self._depth = 0
 
     # ------------------------------------------------------------------ issuing
 
@@ -252,6 +271,7 @@ class Kernel:
             return self.compat_raw(self.abi.nr(name), *args)
         return self.socketcall(sys_call, list(args))
 
+    @_scratch
     def socketcall(self, call: int, args) -> Result:
         """i386 socketcall(call, args) through int $0x80. ``args`` is a list of words (ints or
         Ptr, packed as a 32-bit array in low memory) or a Ptr to pass as the block itself."""
@@ -268,6 +288,7 @@ class Kernel:
             block = self._alloc.alloc(4 * len(words), struct.pack(f"={len(words)}I", *words))
         return self.compat_raw(self.abi.nr("socketcall"), call, block)
 
+    @_scratch
     def socketcall_tail(self, call: int, words) -> Result:
         """socketcall with its block placed so that its last byte is the last readable one
         before a PROT_NONE page: the kernel may read exactly len(words) words."""
@@ -349,10 +370,12 @@ class Kernel:
 
     # ------------------------------------------------------------------ socket calls
 
+    @_scratch
     def socket(self, family: int, type: int, protocol: int = 0) -> Result:
         return self._socket_call("socket", L.SYS_SOCKET, _c_int("family", family),
                                  _c_int("type", type), _c_int("protocol", protocol))
 
+    @_scratch
     def socketpair(self, family: int, type: int, protocol: int = 0, sv: Ptr | None = None) -> Result:
         buf = None
         if sv is None:
@@ -365,17 +388,21 @@ class Kernel:
         out = {"fds": struct.unpack("=ii", buf.read(8))} if (r.ok and buf is not None) else {}
         return Result(r.ret, r.errno, out)
 
+    @_scratch
     def bind(self, fd: int, addr, addrlen: int | None = None) -> Result:
         ptr, length = self._sockaddr_arg(addr, addrlen)
         return self._socket_call("bind", L.SYS_BIND, _c_int("fd", fd), ptr, length)
 
+    @_scratch
     def connect(self, fd: int, addr, addrlen: int | None = None) -> Result:
         ptr, length = self._sockaddr_arg(addr, addrlen)
         return self._socket_call("connect", L.SYS_CONNECT, _c_int("fd", fd), ptr, length)
 
+    @_scratch
     def listen(self, fd: int, backlog: int) -> Result:
         return self._socket_call("listen", L.SYS_LISTEN, _c_int("fd", fd), _c_int("backlog", backlog))
 
+    @_scratch
     def accept(self, fd: int, addr=True, addrlen=None) -> Result:
         aptr, lptr, abuf, lbuf = self._addr_out(addr, addrlen)
         if self.via == "compat":      # i386 has no direct accept: accept4(..., 0) is its twin
@@ -384,22 +411,26 @@ class Kernel:
             r = self._socket_call("accept", L.SYS_ACCEPT, _c_int("fd", fd), aptr, lptr)
         return self._addr_result(r, abuf, lbuf, {})
 
+    @_scratch
     def accept4(self, fd: int, flags: int, addr=True, addrlen=None) -> Result:
         aptr, lptr, abuf, lbuf = self._addr_out(addr, addrlen)
         r = self._socket_call("accept4", L.SYS_ACCEPT4, _c_int("fd", fd), aptr, lptr,
                               _c_int("flags", flags))
         return self._addr_result(r, abuf, lbuf, {})
 
+    @_scratch
     def getsockname(self, fd: int, addr=True, addrlen=None) -> Result:
         aptr, lptr, abuf, lbuf = self._addr_out(addr, addrlen)
         r = self._socket_call("getsockname", L.SYS_GETSOCKNAME, _c_int("fd", fd), aptr, lptr)
         return self._addr_result(r, abuf, lbuf, {})
 
+    @_scratch
     def getpeername(self, fd: int, addr=True, addrlen=None) -> Result:
         aptr, lptr, abuf, lbuf = self._addr_out(addr, addrlen)
         r = self._socket_call("getpeername", L.SYS_GETPEERNAME, _c_int("fd", fd), aptr, lptr)
         return self._addr_result(r, abuf, lbuf, {})
 
+    @_scratch
     def shutdown(self, fd: int, how: int) -> Result:
         return self._socket_call("shutdown", L.SYS_SHUTDOWN, _c_int("fd", fd), _c_int("how", how))
 
@@ -414,6 +445,7 @@ class Kernel:
             raise ValueError(f"length {length} is larger than the {len(data)} bytes given")
         return self._in(data), length
 
+    @_scratch
     def sendto(self, fd: int, data, flags: int = 0, addr=None, addrlen: int | None = None,
                length: int | None = None) -> Result:
         buf, n = self._data_in(data, length)
@@ -421,6 +453,7 @@ class Kernel:
         return self._socket_call("sendto", L.SYS_SENDTO, _c_int("fd", fd), buf, n,
                                  _c_int("flags", flags), aptr, alen)
 
+    @_scratch
     def send(self, fd: int, data, flags: int = 0, length: int | None = None) -> Result:
         """send(2): socketcall has its own SYS_SEND; elsewhere it is sendto with no address."""
         if self.via != "socketcall":
@@ -428,6 +461,7 @@ class Kernel:
         buf, n = self._data_in(data, length)
         return self.socketcall(L.SYS_SEND, [_c_int("fd", fd), buf, n, _c_int("flags", flags)])
 
+    @_scratch
     def recvfrom(self, fd: int, size: int, flags: int = 0, addr=False, addrlen=None,
                  buf: Ptr | None = None) -> Result:
         size = _int("size", size, 0)
@@ -445,6 +479,7 @@ class Kernel:
             out["data"] = data.read(min(r.ret, size))
         return self._addr_result(r, abuf, lbuf, out)
 
+    @_scratch
     def recv(self, fd: int, size: int, flags: int = 0) -> Result:
         if self.via != "socketcall":
             return self.recvfrom(fd, size, flags)
@@ -509,6 +544,7 @@ class Kernel:
             out["name"] = mem.decode_sockaddr(nbuf.read(min(namelen, nbuf.size)))
         return out
 
+    @_scratch
     def sendmsg(self, fd: int, iov, flags: int = 0, name=None, namelen: int | None = None,
                 control: bytes = b"", msg: Ptr | None = None) -> Result:
         if msg is None:
@@ -516,6 +552,7 @@ class Kernel:
         return self._socket_call("sendmsg", L.SYS_SENDMSG, _c_int("fd", fd), msg,
                                  _c_int("flags", flags))
 
+    @_scratch
     def recvmsg(self, fd: int, iov, flags: int = 0, name=True, namelen: int | None = None,
                 controllen: int = 0, msg: Ptr | None = None) -> Result:
         if msg is not None:
@@ -526,6 +563,7 @@ class Kernel:
         out = self._msghdr_out(hdr, bufs, nbuf, r.ret) if r.ok else {}
         return Result(r.ret, r.errno, out)
 
+    @_scratch
     def sendmmsg(self, fd: int, msgs, flags: int = 0, vlen: int | None = None,
                  msgvec: Ptr | None = None) -> Result:
         """``msgs``: a list of messages, each a list of iov byte strings or a dict with iov,
@@ -549,6 +587,7 @@ class Kernel:
                               for i in range(len(msgs))]
         return Result(r.ret, r.errno, out)
 
+    @_scratch
     def recvmmsg(self, fd: int, msgs, flags: int = 0, vlen: int | None = None,
                  timeout: tuple[int, int] | Ptr | None = None, msgvec: Ptr | None = None) -> Result:
         """``msgs``: a list of messages, each a list of iov sizes. ``timeout``: (sec, nsec),
@@ -594,6 +633,7 @@ class Kernel:
             out["messages"] = received
         return Result(r.ret, r.errno, out)
 
+    @_scratch
     def setsockopt(self, fd: int, level: int, name: int, value=0, optlen: int | None = None) -> Result:
         """``value``: an int (passed as a 4-byte int), bytes, a Ptr, or None (NULL)."""
         if value is None:
@@ -613,6 +653,7 @@ class Kernel:
         return self._socket_call("setsockopt", L.SYS_SETSOCKOPT, _c_int("fd", fd),
                                  _c_int("level", level), _c_int("name", name), ptr, n)
 
+    @_scratch
     def getsockopt(self, fd: int, level: int, name: int, optlen=4, optval: Ptr | None = None) -> Result:
         """``optlen``: the value *optlen holds on entry, or a Ptr for the length pointer.
         Returns out["optlen"], out["value"] (the bytes) and out["int"] when 4 bytes came back."""

@@ -58,18 +58,23 @@ class Buffer:
 
 
 class HeapAllocator:
-    """Buffers anywhere in the address space (the native 64-bit ABI)."""
+    """Buffers anywhere in the address space (the native 64-bit ABI). Every buffer stays
+    alive until reset(): the kernel may still use a buffer only a pointer refers to."""
+
+    def __init__(self):
+        self._live: list = []
 
     def alloc(self, size: int, data: bytes = b"") -> Buffer:
         size = _checked_size(size)
         raw = ctypes.create_string_buffer(max(size, 1))
+        self._live.append(raw)
         buf = Buffer(ctypes.addressof(raw), size, raw)
         if data:
             buf.write(data)
         return buf
 
     def reset(self) -> None:
-        pass
+        self._live.clear()
 
 
 class Arena:
