@@ -38,11 +38,11 @@ class Outcome:
 class Progress:
     """Progress lines: elapsed time since the matrix started, target, phase or notice."""
 
-    def __init__(self, stream=None):
+    def __init__(self, stream=None, width: int = 10):
         self.stream = stream or sys.stderr
         self.started = time.monotonic()
         self._lock = threading.Lock()
-        self.width = 10
+        self.width = width
 
     def __call__(self, target: str, text: str) -> None:
         with self._lock:
@@ -131,8 +131,7 @@ def run_targets(targets: list[Target], out_dir: str, suite: Suite, jobs: int | N
                 timeout: float = DEFAULT_TIMEOUT, cache_dir: str | None = None,
                 options: dict | None = None, progress=None) -> list[Outcome]:
     """Run every target (at most ``jobs`` at once); outcomes in the order of ``targets``."""
-    progress = progress or Progress()
-    progress.width = max([progress.width] + [len(t.name) for t in targets])
+    progress = progress or Progress(width=max(len(t.name) for t in targets))
     jobs = max(1, jobs or os.cpu_count() or 1)
     dirs = run_dirs(targets, out_dir)
     slots = threading.Semaphore(jobs)
