@@ -16,6 +16,8 @@ from .rules import Constraint
 RCV_SHUTDOWN = 1        # include/net/sock.h
 SEND_SHUTDOWN = 2
 SHUTDOWN_MASK = 3
+SOCK_BINDADDR_LOCK = 4  # include/net/sock.h sk_userlocks: bind() fixed the address / the port
+SOCK_BINDPORT_LOCK = 8
 
 _ids = itertools.count(1)
 
@@ -41,6 +43,12 @@ class Sock:
     opts: dict = field(default_factory=dict)
     inode: int | Constraint | None = None
     ident: int = field(default_factory=lambda: next(_ids))
+    # connection management (af_inet.py, af_unix.py, inet_connection_sock.py)
+    sk_state: str = "CLOSE"         # the transport's sk_state by its TCP_* name; unix uses CLOSE,
+    #                                 LISTEN, ESTABLISHED. ``state`` is the socket layer's view.
+    bound: bool = False             # holds a port in the bind table (inet_num != 0) or a unix name
+    userlocks: int = 0              # SOCK_BINDADDR_LOCK | SOCK_BINDPORT_LOCK: what bind() fixed
+    listener: "Sock | None" = None  # the listener whose accept queue holds it, until accepted
 
     @property
     def listening(self) -> bool:
@@ -116,6 +124,11 @@ class Net:
     port_range: tuple[int, int] = (32768, 60999)
     unprivileged_port_start: int = 1024
     unix_paths: set = field(default_factory=set)       # filesystem names created by bind
+    inet_bound: list = field(default_factory=list)     # Socks holding a TCP/UDP port, incl. ends
+    #                                                    lingering after close (FIN_WAIT2, TIME_WAIT)
+    unix_bsd: dict = field(default_factory=dict)       # filesystem name -> the Sock bound to it
+    unix_abstract: dict = field(default_factory=dict)  # (sk_type, name bytes) -> the Sock bound to it
+    missing_dirs: set = field(default_factory=set)     # directories the suite declared absent
 
 
 def learn(obj, attr: str, observed) -> bool:
