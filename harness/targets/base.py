@@ -88,6 +88,7 @@ class Suite:
         lines = ["#!/bin/sh", "# written by sockspec matrix: the suite, as the guest runs it",
                  f"cd {shlex.quote(self.cwd)} || exit 125"]
         lines += [f"export {k}={shlex.quote(v)}" for k, v in sorted(env.items())]
+        lines.append("export NO_COLOR=1          # the console is a tty; the log should be plain")
         lines.append("exec " + shlex.join(self.argv(run_dir, target, target_kind)))
         return "\n".join(lines) + "\n"
 

@@ -85,10 +85,13 @@ def suite_state(run_dir: str) -> tuple[int, bool]:
 
 
 def run_one(target: Target, run_dir: str, suite: Suite, timeout: float, progress,
-            cache_dir: str | None = None, options: dict | None = None) -> Outcome:
+            cache_dir: str | None = None, options: dict | None = None,
+            live: list[Context] | None = None) -> Outcome:
     shutil.rmtree(run_dir, ignore_errors=True)         # no stale results from an earlier run
     os.makedirs(run_dir)
     ctx = Context(target.name, run_dir, suite, cache_dir=cache_dir, report=progress, options=options)
+    if live is not None:
+        live.append(ctx)
     box: dict = {}
 
     def body():
@@ -138,12 +141,13 @@ def run_targets(targets: list[Target], out_dir: str, suite: Suite, jobs: int | N
     outcomes: dict[str, Outcome] = {}
     running: dict[str, float] = {}
     lock = threading.Lock()
+    live: list[Context] = []
 
     def worker(t: Target):
         with slots:
             with lock:
                 running[t.name] = time.monotonic()
-            o = run_one(t, dirs[t.name], suite, timeout, progress, cache_dir, options)
+            o = run_one(t, dirs[t.name], suite, timeout, progress, cache_dir, options, live)
             with lock:
                 del running[t.name]
                 outcomes[t.name] = o
@@ -153,12 +157,17 @@ def run_targets(targets: list[Target], out_dir: str, suite: Suite, jobs: int | N
     for th in threads:
         th.start()
     last = time.monotonic()
-    while any(th.is_alive() for th in threads):
-        for th in threads:
-            th.join(1)
-        if time.monotonic() - last >= HEARTBEAT_SECONDS:
-            last = time.monotonic()
-            with lock:
-                for name, since in running.items():
-                    progress(name, f"running for {last - since:.0f}s")
+    try:
+        while any(th.is_alive() for th in threads):
+            for th in threads:
+                th.join(1)
+            if time.monotonic() - last >= HEARTBEAT_SECONDS:
+                last = time.monotonic()
+                with lock:
+                    for name, since in running.items():
+                        progress(name, f"running for {last - since:.0f}s")
+    except KeyboardInterrupt:
+        for ctx in live:                    # guests run in sessions of their own: Ctrl-C misses them
+            ctx.kill()
+        raise
     return [outcomes[t.name] for t in targets]

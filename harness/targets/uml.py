@@ -54,7 +54,8 @@ class UmlTarget(Target):
                 f"SOCKSPEC_RUN_DIR={ctx.run_dir}", f"SOCKSPEC_MODULES_DIR={self.modules_dir}",
                 f"SOCKSPEC_MODPROBE={modprobe}"]
         env = dict(os.environ)
-        if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK):
+        memory = ctx.options.get("memory", 2048)
+        if shm_fits(memory):
             env["TMPDIR"] = "/dev/shm"        # UML's memory file: faster on tmpfs
         ctx.enter("boot")
         console = ctx.path("console.log")
@@ -74,3 +75,17 @@ def modules_dir() -> str:
     if not found:
         raise SetupError(f"no UML modules in {UML_MODULES}: apt-get install user-mode-linux")
     return found[-1]
+
+
+def shm_fits(memory_mib: int, shm: str = "/dev/shm") -> bool:
+    """Can UML keep its memory file in /dev/shm? Containers often mount a small or noexec one
+    (UML maps the file executable); then it uses /tmp, slower but it works."""
+    try:
+        st = os.statvfs(shm)
+        with open("/proc/mounts") as f:
+            options = [line.split()[3].split(",") for line in f if line.split()[1:2] == [shm]]
+    except OSError:
+        return False
+    free_mib = st.f_bavail * st.f_frsize // 2**20
+    return bool(options) and "noexec" not in options[-1] and free_mib >= memory_mib + 256 \
+        and os.access(shm, os.W_OK)
