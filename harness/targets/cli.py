@@ -2,7 +2,8 @@
 target x rule matrix.
 
 Exit codes: 0 when every run completed and every Linux target agrees with the model; 1 when a
-Linux target disagrees or a run broke (timed out, did not boot, lost its results); 2 for what
+Linux target disagrees (failing checks, or its suite failed) or a run broke (timed out, did not
+boot, lost its results); a sandbox's failures are findings, not errors. 2 for what
 stops a target before it runs (an unknown target name, a missing QEMU/runsc/UML binary, a
 kernel that cannot be downloaded).
 """
@@ -54,6 +55,12 @@ def main(args) -> int:
         code = 2
     elif any(not o.ok for o in outcomes):
         code = 1
+    for o in outcomes:
+        if o.ok and o.target_kind == "linux" and o.exit_code:
+            # failing tests on Linux disagree with the model even where no check recorded it
+            print(f"sockspec: {o.target}: the suite failed (exit {o.exit_code}) on a Linux target; "
+                  f"see {os.path.join(o.run_dir, 'console.log')}", file=sys.stderr)
+            code = code or 1
     merged = [o.run_dir for o in outcomes if os.path.exists(os.path.join(o.run_dir, "results.jsonl"))]
     if merged and merge_runs(merged, args.out) and code == 0:
         code = 1

@@ -164,8 +164,9 @@ def run_targets(targets: list[Target], out_dir: str, suite: Suite, jobs: int | N
             if time.monotonic() - last >= HEARTBEAT_SECONDS:
                 last = time.monotonic()
                 with lock:
+                    phases = {c.name: c.phase for c in live}
                     for name, since in running.items():
-                        progress(name, f"running for {last - since:.0f}s")
+                        progress(name, f"{phases.get(name) or 'starting'}, {last - since:.0f}s so far")
     except KeyboardInterrupt:
         for ctx in live:                    # guests run in sessions of their own: Ctrl-C misses them
             ctx.kill()

@@ -431,7 +431,7 @@ class FakeTarget(Target):
             raise TargetError("the guest did not boot")
         ctx.enter("suite")
         write_results(ctx.run_dir, self.name, self.target_kind)
-        return 0
+        return 1 if behaviour == "failing" else 0
 
 
 FakeTarget.pids = []
@@ -528,6 +528,23 @@ def test_matrix_exits_1_when_a_run_broke(tmp_path, fake_kind, capsys):
     err = capsys.readouterr().err
     assert "the guest did not boot" in err
     assert [c["target"] for c in json.load(open(out / "matrix.json"))["columns"]] == ["fake:ok"]
+
+
+def test_matrix_exits_1_when_the_suite_fails_on_a_linux_target_only(tmp_path, fake_kind, capsys):
+    assert cli.main(["matrix", "--target", "fake:failing", "-o", str(tmp_path / "m")]) == 1
+    assert "the suite failed (exit 1) on a Linux target" in capsys.readouterr().err
+
+    class Sandbox(FakeTarget):
+        target_kind = "sandbox"
+
+    Target.registry["fake"] = Sandbox                  # a sandbox's failures are findings
+    assert cli.main(["matrix", "--target", "fake:failing", "-o", str(tmp_path / "s")]) == 0
+
+
+def test_uml_memory_file_needs_room_in_dev_shm():
+    from harness.targets.uml import shm_fits
+    assert not shm_fits(10**9)
+    assert not shm_fits(1, shm="/nonexistent")
 
 
 def test_matrix_exits_1_when_a_linux_target_has_failing_checks(tmp_path, fake_kind, monkeypatch):
