@@ -224,5 +224,9 @@ class Target:
         """One line for reports: what this target is."""
         return self.name
 
+    def short_name(self) -> str:
+        """The name of its run directory (before it is made a file name)."""
+        return self.name
+
     def __repr__(self):
         return f"<{type(self).__name__} {self.name}>"

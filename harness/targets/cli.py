@@ -39,7 +39,7 @@ def main(args) -> int:
         pytest_args = pytest_args[1:]
     suite = Suite(pytest_args=tuple(pytest_args), backend=getattr(args, "backend", None))
     options = {"accel": args.accel, "memory": args.memory, "cpus": args.cpus}
-    progress = Progress(width=max(len(t.name) for t in targets))
+    progress = Progress(width=min(24, max(len(t.name) for t in targets)))
     for t in targets:
         progress(t.name, f"{t.target_kind}: {t.describe()}")
     outcomes = run_targets(targets, args.out, suite, jobs=args.jobs, timeout=args.timeout,

@@ -135,10 +135,15 @@ def closure(direct: dict[str, list[str]], name: str) -> list[str]:
 
 
 def read_dep(modules_dir: str) -> dict[str, list[str]]:
-    """``modules.dep`` as module path -> [dependency paths], written by depmod() if missing."""
+    """``modules.dep`` as module path -> [dependency paths], written by depmod() if missing (a
+    kmod-made one is kept: the guest's modprobe falls back to modules.alias then)."""
     dep_file = os.path.join(modules_dir, "modules.dep")
-    if not os.path.exists(dep_file) or not os.path.exists(os.path.join(modules_dir, GUEST_ALIASES)):
-        depmod(modules_dir)
+    if not os.path.exists(dep_file):
+        try:
+            depmod(modules_dir)
+        except OSError as exc:
+            raise LookupError(f"{modules_dir} has no modules.dep and it cannot be written "
+                              f"({exc.strerror}): run depmod for this kernel") from None
     out = {}
     with open(dep_file) as f:
         for line in f:

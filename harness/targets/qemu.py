@@ -62,6 +62,9 @@ class QemuTarget(Target):
     def describe(self) -> str:
         return f"{self.name} ({self.package or self.vmlinuz}, QEMU)"
 
+    def short_name(self) -> str:
+        return self.name if self.debian else f"path-{os.path.basename(self.vmlinuz)}"
+
     def kernel(self, ctx: Context) -> kernels.Kernel:
         if self.debian:
             return kernels.fetch_debian(self.package or kernels.resolve_debian(self.debian), ctx)

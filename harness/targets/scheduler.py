@@ -58,7 +58,7 @@ def slug(name: str) -> str:
 def run_dirs(targets: list[Target], out_dir: str) -> dict[str, str]:
     taken: dict[str, str] = {}
     for t in targets:
-        base = s = slug(t.name)
+        base = s = slug(t.short_name())
         n = 2
         while s in taken.values():
             s, n = f"{base}-{n}", n + 1
@@ -134,7 +134,7 @@ def run_targets(targets: list[Target], out_dir: str, suite: Suite, jobs: int | N
                 timeout: float = DEFAULT_TIMEOUT, cache_dir: str | None = None,
                 options: dict | None = None, progress=None) -> list[Outcome]:
     """Run every target (at most ``jobs`` at once); outcomes in the order of ``targets``."""
-    progress = progress or Progress(width=max(len(t.name) for t in targets))
+    progress = progress or Progress(width=min(24, max(len(t.name) for t in targets)))
     jobs = max(1, jobs or os.cpu_count() or 1)
     dirs = run_dirs(targets, out_dir)
     slots = threading.Semaphore(jobs)
