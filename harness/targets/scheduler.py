@@ -56,12 +56,15 @@ def slug(name: str) -> str:
 
 
 def run_dirs(targets: list[Target], out_dir: str) -> dict[str, str]:
+    """Target name -> its run directory, ``<out>/runs/<slug>``, distinct for each target."""
     taken: dict[str, str] = {}
+    used: set[str] = set()
     for t in targets:
         base = s = slug(t.short_name())
         n = 2
-        while s in taken.values():
+        while s in used:
             s, n = f"{base}-{n}", n + 1
+        used.add(s)
         taken[t.name] = os.path.join(os.path.abspath(out_dir), "runs", s)
     return taken
 
