@@ -66,13 +66,15 @@ def probe(k: Kernel, fd: int, names: set[str]) -> dict:
         if name in names:
             r = fn(fd)
             obs[name] = (r.out.get("addr"), r.out.get("addrlen")) if r.ok else errname(r.errno)
-    if "listen_backlog" in names:
+    if "listen_backlog" in names or "accept_queue" in names:
         r = k.getsockopt(fd, L.SOL_TCP, L.TCP_INFO, _TCP_INFO_SIZE)
         if r.ok and len(r.out.get("value", b"")) >= 32:
             unacked, sacked = struct.unpack_from("=II", r.out["value"], 24)
             obs["listen_backlog"] = sacked
+            obs["accept_queue"] = unacked          # a listener's tcpi_unacked: sk_ack_backlog
         else:
-            obs["listen_backlog"] = errname(r.errno) if not r.ok else "short TCP_INFO"
+            obs["listen_backlog"] = obs["accept_queue"] = \
+                errname(r.errno) if not r.ok else "short TCP_INFO"
     if "SO_ERROR" in names:
         r = k.getsockopt(fd, L.SOL_SOCKET, L.SO_ERROR)
         obs["SO_ERROR"] = r.out.get("int") if r.ok else errname(r.errno)

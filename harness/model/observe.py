@@ -95,6 +95,7 @@ def expectations(m: Model, fd: int) -> list[Expect]:
     if sock.listening and sock.family in (L.AF_INET, L.AF_INET6) and sock.type == L.SOCK_STREAM \
             and sock.backlog is not None:
         out.append(Expect("listen_backlog", sock.backlog))     # TCP_INFO tcpi_sacked
+        out.append(Expect("accept_queue", len(sock.accept_queue)))   # TCP_INFO tcpi_unacked
     if "so_error" in sock.opts or sock.so_error:
         def clear(observed, sock=sock):
             sock.so_error = 0

@@ -379,17 +379,19 @@ def __sys_listen(m: Model, fd: int, backlog: int):
 
 ACCEPT4_FLAGS = rule(
     "accept4.flags_invalid", "EINVAL",
-    "accept4() flags other than SOCK_CLOEXEC and SOCK_NONBLOCK; checked before the fd.",
-    "net/socket.c __sys_accept4(): flags & ~(SOCK_CLOEXEC | SOCK_NONBLOCK); accept(2) ERRORS EINVAL")
+    "accept4() flags other than SOCK_CLOEXEC and SOCK_NONBLOCK; checked after the fd lookup "
+    "(EBADF first) and before ENOTSOCK and EMFILE.",
+    "net/socket.c __sys_accept4(): fdget() -> EBADF, then __sys_accept4_file(): flags & "
+    "~(SOCK_CLOEXEC | SOCK_NONBLOCK); accept(2) ERRORS EINVAL")
 
 
 @syscall("accept4")
 def __sys_accept4(m: Model, fd: int, flags: int, addr=True, addrlen=None):
-    if flags & ~(L.SOCK_CLOEXEC | L.SOCK_NONBLOCK):
-        return ACCEPT4_FLAGS.fail(E.EINVAL)
     file = fdget(m, fd)
     if is_error(file):
         return file
+    if flags & ~(L.SOCK_CLOEXEC | L.SOCK_NONBLOCK):
+        return ACCEPT4_FLAGS.fail(E.EINVAL)
     newfd = new_fd(m)                 # __sys_accept4_file(): the fd is reserved first
     if is_error(newfd):
         return newfd
@@ -463,6 +465,9 @@ def _getname(m: Model, rule_, fd, addr, addrlen, peer: bool):
     out, extra = name_outputs(kaddr, klen, addr, addrlen)
     if is_error(out):
         return out
+    family_rules = getattr(sock.ops, "getname_rules", None)   # which of the family's rules named it
+    if family_rules is not None:
+        extra = tuple(family_rules(m, sock, peer)) + extra
     return rule_.ok(0, also=extra, **out)
 
 

@@ -1,0 +1,88 @@
+"""Building blocks of the connection tests: a socket of a kind, bound, listening, a connected
+pair, every step a checked call. Addresses come from the model once the checker has observed
+them (an ephemeral port is learned from the getsockname probe after the call)."""
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from harness.abi import linux as L
+from harness.mem import SockaddrIn, SockaddrIn6, SockaddrRaw, SockaddrUn
+from harness.model.rules import Constraint
+
+from .kinds import Kind, unique, unix_dir
+
+INT_MAX = 0x7FFFFFFF
+INT_MIN = -0x80000000
+
+
+def open_sock(sc, kind: Kind, flags: int = L.SOCK_CLOEXEC, protocol: int = 0) -> int:
+    return sc.socket(kind.family, kind.type | flags, protocol).ret
+
+
+def local(sc, fd: int):
+    """The address the model holds for fd (concrete once a probe observed it)."""
+    addr = sc.m.sock(fd).local
+    assert addr is not None and not isinstance(addr, Constraint), f"fd {fd}: no observed address"
+    return addr
+
+
+def loopback(kind: Kind, port: int = 0):
+    return SockaddrIn(port, "127.0.0.1") if kind.family == L.AF_INET else SockaddrIn6(port, "::1")
+
+
+def bound(sc, kind: Kind, flags: int = L.SOCK_CLOEXEC) -> tuple[int, object]:
+    """A socket bound to a fresh address of its kind (inet: loopback, ephemeral port)."""
+    fd = open_sock(sc, kind, flags)
+    sc.bind(fd, kind.address())
+    return fd, local(sc, fd)
+
+
+def listener(sc, kind: Kind, backlog: int = 16, nonblock: bool = True) -> tuple[int, object]:
+    fd, addr = bound(sc, kind, L.SOCK_CLOEXEC | (L.SOCK_NONBLOCK if nonblock else 0))
+    sc.listen(fd, backlog)
+    return fd, addr
+
+
+def connected(sc, kind: Kind, nonblock_client: bool = False) -> tuple[int, int, int]:
+    """(client, accepted, listener) for a connection-oriented kind."""
+    lfd, addr = listener(sc, kind)
+    cfd = open_sock(sc, kind, L.SOCK_CLOEXEC | (L.SOCK_NONBLOCK if nonblock_client else 0))
+    sc.connect(cfd, addr)
+    afd = sc.accept4(lfd, L.SOCK_CLOEXEC).ret
+    return cfd, afd, lfd
+
+
+def dgram_pair(sc, kind: Kind) -> tuple[int, int]:
+    """Two bound datagram sockets, each connected to the other."""
+    a, a_addr = bound(sc, kind)
+    b, b_addr = bound(sc, kind)
+    sc.connect(a, b_addr)
+    sc.connect(b, a_addr)
+    return a, b
+
+
+def unspec(length: int = 2) -> SockaddrRaw:
+    """An AF_UNSPEC address (connect: dissolve the association)."""
+    return SockaddrRaw(b"\0" * max(length, 2))
+
+
+def missing_dir(sc) -> str:
+    """A directory that does not exist, declared to the model."""
+    path = os.path.join(unix_dir(), unique("nodir"))
+    sc.m.net.missing_dirs.add(path)
+    return path
+
+
+def unix_path(name: str | None = None) -> SockaddrUn:
+    return SockaddrUn(path=os.path.join(unix_dir(), name or unique()))
+
+
+def needs_private_netns(profile, what: str) -> None:
+    if not profile.netns_private:
+        pytest.skip(f"{what} needs the private network namespace (only loopback is known there)")
+
+
+def ids_of(rows) -> list[str]:
+    return [r[0] for r in rows]
