@@ -82,6 +82,8 @@ def probe(k: Kernel, fd: int, names: set[str]) -> dict:
 
 
 def touched_fds(call: Call, result: Result) -> list[int]:
+    from .model.compat import decoded
+    call = decoded(call) or call          # a socketcall touches what its direct call does
     fds = []
     for i in FD_ARGS.get(call.name, ()):
         if i < len(call.args) and isinstance(call.args[i], int):
@@ -254,6 +256,10 @@ class Scenario:
 
         def child():
             import resource
+            from .model import read_fd_table
+            for fd, what in read_fd_table().items():     # run_in_child's result pipe
+                if model.fds.get(fd) is None:
+                    model.adopt(fd, what)
             if drop:
                 drop_effective([CAP_NUMBERS[c] for c in drop], self.k)
             if rlimit_nofile is not None:

@@ -8,7 +8,7 @@ import re
 from ..abi import linux as L
 from .core import Model, syscall
 from .rules import Predicate, rule
-from .socket import EBADF, EMFILE, LOWEST_FREE, fdget, is_error, new_fd
+from .socket import EMFILE, LOWEST_FREE, fdget, is_error, new_fd
 from .state import Foreign, Sock
 
 CLOSE = rule("close.ok", "0",
@@ -52,6 +52,14 @@ PROCFS_ENOENT = rule(
 FSTAT_SOCK = rule("fstat.socket", "S_IFSOCK, st_ino = the socket inode",
                   "fstat() of a socket fd reports S_IFSOCK and the sockfs inode number.",
                   "net/socket.c sock_alloc(): inode->i_mode = S_IFSOCK | S_IRWXUGO; fstat(2), inode(7)")
+FSTAT_OTHER = rule("fstat.not_socket", "st_mode of the file (not S_IFSOCK)",
+                   "fstat() of a descriptor that is not a socket (/dev/null ...) reports the "
+                   "file's own type.",
+                   "fs/stat.c vfs_fstat(); stat(2), inode(7) S_IFMT")
+PROCFS_FILE_LINK = rule(
+    "procfs.fd_link_file", "the file's path",
+    "/proc/self/fd/N of a descriptor that is not a socket reads the path of the file it opened.",
+    "fs/proc/base.c proc_fd_link() -> d_path(); proc(5) /proc/pid/fd")
 FSTAT_EBADF = rule("fstat.ebadf", "EBADF", "fstat() of a descriptor that is not open.",
                    "fs/stat.c vfs_fstat(): fdget_raw() fails; stat(2) ERRORS EBADF")
 
@@ -101,13 +109,13 @@ def dup(m: Model, fd: int):
 
 @syscall("dup2")
 def dup2(m: Model, oldfd: int, newfd: int):
-    if newfd < 0 or newfd >= m.fds.rlimit:
-        return DUP2_EBADF.fail(E.EBADF)
+    """SYSCALL_DEFINE2(dup2): oldfd == newfd only checks oldfd; else ksys_dup3() checks newfd
+    against RLIMIT_NOFILE (the fds are unsigned: negative ones are huge), then oldfd."""
     entry = m.fds.get(oldfd) if oldfd >= 0 else None
-    if entry is None:
-        return DUP2_EBADF.fail(E.EBADF)
     if oldfd == newfd:
-        return DUP2.ok(newfd)
+        return DUP2.ok(newfd) if entry is not None else DUP2_EBADF.fail(E.EBADF)
+    if newfd < 0 or newfd >= m.fds.rlimit or entry is None:
+        return DUP2_EBADF.fail(E.EBADF)
     return DUP2.ok(newfd, apply=_install_dup(entry.obj, newfd))
 
 
@@ -165,7 +173,8 @@ def proc_fd_link(m: Model, path, size: int = 256):
     if entry is None:
         return PROCFS_ENOENT.fail(E.ENOENT)
     if isinstance(entry.obj, Foreign):
-        return PROCFS_LINK.ok(len(entry.obj.what), target=entry.obj.what)
+        rule_ = PROCFS_LINK if entry.obj.is_socket else PROCFS_FILE_LINK
+        return rule_.ok(len(entry.obj.what), target=entry.obj.what)
     return PROCFS_LINK.ok(Predicate(lambda n: n > 9, "its length"), target=socket_link(entry.obj))
 
 
@@ -176,8 +185,11 @@ def vfs_fstat(m: Model, fd: int):
     if entry is None:
         return FSTAT_EBADF.fail(E.EBADF)
     if isinstance(entry.obj, Foreign):
-        from .socket import NotModelled
-        raise NotModelled("fstat of an fd the model did not create")
+        if entry.obj.is_socket:
+            from .socket import NotModelled
+            raise NotModelled("fstat of a socket the model did not create")
+        return FSTAT_OTHER.ok(0, st_mode=Predicate(lambda v: v & L.S_IFMT != L.S_IFSOCK,
+                                                   "not S_IFSOCK"))
     sock = entry.obj
     ino = sock.inode if isinstance(sock.inode, int) else Predicate(lambda n: n > 0, "the socket inode")
     mode = Predicate(lambda v: v & L.S_IFMT == L.S_IFSOCK, "S_IFSOCK")

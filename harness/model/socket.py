@@ -282,7 +282,7 @@ def __sys_socketpair(m: Model, family: int, type: int, protocol: int = 0, sv=Non
     if is_error(second):
         return second
     pair = first.sock.ops.socketpair(m, first.sock, second.sock)
-    if is_error(pair):
+    if pair.errno:                          # the family's outcome: an error, or the pairing
         return pair
     a, b = first.sock, second.sock
     a.nonblock = b.nonblock = bool(flags & L.SOCK_NONBLOCK)

@@ -1,0 +1,398 @@
+"""Model-only scenarios for setsockopt/getsockopt (harness/model/sock.py, tcp.py): each names
+the outcome the model must allow, on hand-built 6.1, 6.12 and 6.18 profiles. The last test
+checks that these scenarios reach every rule the two modules define."""
+from __future__ import annotations
+
+import errno as E
+import struct
+
+import pytest
+
+from harness.abi import linux as L
+from harness.mem import NULL, Ptr
+from harness.model import sock as S
+from harness.model import tcp as T
+from harness.model.rules import Rule
+
+from model_profile import Run, only, rules_of
+
+FAULT = Ptr(0x1000, "PROT_NONE page", True)
+REACHED: set[str] = set()
+
+
+def expect(outcomes, errno=0, ret=None, rule=None, **out):
+    """The single allowed outcome has this errno (and return value, rule, outputs)."""
+    REACHED.update(rules_of(outcomes))
+    err, value, outs, rules = only(outcomes)
+    assert err == errno, f"errno {err} != {errno}: {outcomes}"
+    if ret is not None:
+        assert value == ret
+    if rule is not None:
+        assert rule.name in rules, f"{rule.name} not in {rules}"
+    for k, v in out.items():
+        assert outs.get(k) == v, f"{k}: {outs.get(k)!r} != {v!r}"
+    return outcomes[0]
+
+
+def play(run, name, *args, **kwargs):
+    REACHED.update(rules_of(run.allowed(name, *args, **kwargs)))
+    return run.play(name, *args, **kwargs)
+
+
+def i32(v):
+    return struct.pack("=i", v)
+
+
+# --------------------------------------------------------------------------- net/socket.c
+
+@pytest.mark.parametrize("version", ["6.1", "6.12", "6.18"])
+def test_negative_optlen_order(version):
+    run = Run(version)
+    fd = run.sock()
+    bad = expect(run.allowed("setsockopt", 99, L.SOL_SOCKET, L.SO_REUSEADDR, 1, -1),
+                 E.EINVAL if version == "6.1" else E.EBADF)
+    if version == "6.1":
+        assert bad.rule is S.SET_OPTLEN_NEGATIVE_FIRST
+    expect(run.allowed("setsockopt", 1, L.SOL_SOCKET, L.SO_REUSEADDR, 1, -1),      # /dev/pts
+           E.EINVAL if version == "6.1" else E.ENOTSOCK)
+    expect(run.allowed("setsockopt", fd, L.SOL_SOCKET, L.SO_REUSEADDR, 1, -1), E.EINVAL,
+           rule=S.SET_OPTLEN_NEGATIVE_FIRST if version == "6.1" else S.SET_OPTLEN_NEGATIVE)
+
+
+def test_getsockopt_bad_fd_comes_first():
+    run = Run("6.1")
+    expect(run.allowed("getsockopt", 99, L.SOL_SOCKET, L.SO_TYPE, -1), E.EBADF)
+    expect(run.allowed("getsockopt", -1, L.SOL_SOCKET, L.SO_TYPE), E.EBADF)
+
+
+# --------------------------------------------------------------------------- sk_setsockopt
+
+def test_set_length_value_option_order():
+    run = Run()
+    fd = run.sock(L.AF_UNIX)
+    expect(run.allowed("setsockopt", fd, L.SOL_SOCKET, 1000, 1, 3), E.EINVAL, rule=S.SET_OPTLEN_SHORT)
+    expect(run.allowed("setsockopt", fd, L.SOL_SOCKET, 1000, FAULT), E.EFAULT, rule=S.SET_FAULT)
+    expect(run.allowed("setsockopt", fd, L.SOL_SOCKET, L.SO_REUSEADDR, None, 4), E.EFAULT)
+    expect(run.allowed("setsockopt", fd, L.SOL_SOCKET, 1000, 1), E.ENOPROTOOPT, rule=S.SET_UNKNOWN)
+    expect(run.allowed("setsockopt", fd, L.SOL_SOCKET, L.SO_SNDLOWAT, 1), E.ENOPROTOOPT,
+           rule=S.SET_UNKNOWN)
+    for name in (L.SO_TYPE, L.SO_PROTOCOL, L.SO_DOMAIN, L.SO_ERROR):
+        expect(run.allowed("setsockopt", fd, L.SOL_SOCKET, name, 1), E.ENOPROTOOPT,
+               rule=S.SET_READ_ONLY)
+
+
+def test_flags_are_stored_and_read_back():
+    run = Run()
+    fd = run.sock(L.AF_INET, L.SOCK_DGRAM)
+    expect(run.allowed("getsockopt", fd, L.SOL_SOCKET, L.SO_KEEPALIVE), value=i32(0), optlen=4,
+           rule=S.GET_FLAG)
+    out = expect(run.allowed("setsockopt", fd, L.SOL_SOCKET, L.SO_KEEPALIVE, -7), rule=S.SET_FLAG)
+    run.play("setsockopt", fd, L.SOL_SOCKET, L.SO_KEEPALIVE, -7)
+    assert out.errno == 0 and run.obj(fd).opts["SO_KEEPALIVE"] == 1
+    expect(run.allowed("getsockopt", fd, L.SOL_SOCKET, L.SO_KEEPALIVE), value=i32(1))
+    run.play("setsockopt", fd, L.SOL_SOCKET, L.SO_REUSEADDR, 1, 8)
+    assert S.reuseaddr(run.obj(fd)) == 1
+
+
+def test_reuseaddr_default_of_raw_and_ping():
+    run = Run()
+    raw = run.sock(L.AF_INET6, L.SOCK_RAW, L.IPPROTO_ICMPV6)
+    expect(run.allowed("getsockopt", raw, L.SOL_SOCKET, L.SO_REUSEADDR), value=i32(1),
+           rule=S.REUSE_DEFAULT)
+    assert S.reuseaddr(run.obj(raw)) == 1
+    run.play("setsockopt", raw, L.SOL_SOCKET, L.SO_REUSEADDR, 0)
+    expect(run.allowed("getsockopt", raw, L.SOL_SOCKET, L.SO_REUSEADDR), value=i32(0))
+
+
+@pytest.mark.parametrize("caps,errno", [((), E.EACCES), (("CAP_NET_ADMIN",), 0)])
+def test_so_debug_needs_net_admin_to_turn_on(caps, errno):
+    run = Run(caps=caps)
+    fd = run.sock(L.AF_UNIX)
+    expect(run.allowed("setsockopt", fd, L.SOL_SOCKET, L.SO_DEBUG, 1), errno,
+           rule=S.SET_DEBUG_EACCES if errno else S.SET_FLAG)
+    expect(run.allowed("setsockopt", fd, L.SOL_SOCKET, L.SO_DEBUG, 0), 0)
+
+
+def test_reuseport_only_inet():
+    run = Run()
+    unix, inet = run.sock(L.AF_UNIX), run.sock(L.AF_INET6)
+    expect(run.allowed("setsockopt", unix, L.SOL_SOCKET, L.SO_REUSEPORT, 1), E.EOPNOTSUPP,
+           rule=S.SET_REUSEPORT_NOT_INET)
+    expect(run.allowed("setsockopt", unix, L.SOL_SOCKET, L.SO_REUSEPORT, 0), 0)
+    expect(run.allowed("setsockopt", inet, L.SOL_SOCKET, L.SO_REUSEPORT, 1), 0)
+
+
+@pytest.mark.parametrize("value,size,extra", [
+    (0, 2304, S.BUF_FLOOR), (1152, 2304, None), (1153, 2306, None), (4096, 8192, None),
+    (212992, 425984, None), (212993, 425984, S.BUF_CLAMPED), (-1, 425984, S.BUF_CLAMPED),
+])
+def test_rcvbuf_arithmetic(value, size, extra):
+    run = Run()
+    fd = run.sock(L.AF_UNIX, L.SOCK_DGRAM)
+    out = expect(run.allowed("setsockopt", fd, L.SOL_SOCKET, L.SO_RCVBUF, value), rule=S.SET_BUF)
+    assert extra is None or extra in out.also
+    run.play("setsockopt", fd, L.SOL_SOCKET, L.SO_RCVBUF, value)
+    expect(run.allowed("getsockopt", fd, L.SOL_SOCKET, L.SO_RCVBUF), value=i32(size), rule=S.GET_BUF)
+    assert run.obj(fd).userlocks & S.SOCK_RCVBUF_LOCK
+
+
+def test_sndbuf_floor_and_force():
+    run = Run()
+    fd = run.sock(L.AF_INET, L.SOCK_DGRAM)
+    run.play("setsockopt", fd, L.SOL_SOCKET, L.SO_SNDBUF, 100)
+    expect(run.allowed("getsockopt", fd, L.SOL_SOCKET, L.SO_SNDBUF), value=i32(4608))
+    expect(run.allowed("setsockopt", fd, L.SOL_SOCKET, L.SO_SNDBUFFORCE, 10**6), rule=S.SET_BUFFORCE)
+    run.play("setsockopt", fd, L.SOL_SOCKET, L.SO_SNDBUFFORCE, 10**6)
+    expect(run.allowed("getsockopt", fd, L.SOL_SOCKET, L.SO_SNDBUF), value=i32(2 * 10**6))
+    run.play("setsockopt", fd, L.SOL_SOCKET, L.SO_SNDBUFFORCE, 0x7FFFFFFF)
+    expect(run.allowed("getsockopt", fd, L.SOL_SOCKET, L.SO_SNDBUF), value=i32(0x7FFFFFFE))
+    run.play("setsockopt", fd, L.SOL_SOCKET, L.SO_RCVBUFFORCE, -5)
+    expect(run.allowed("getsockopt", fd, L.SOL_SOCKET, L.SO_RCVBUF), value=i32(2304))
+    unpriv = Run(caps=())
+    fd = unpriv.sock(L.AF_INET, L.SOCK_DGRAM)
+    expect(unpriv.allowed("setsockopt", fd, L.SOL_SOCKET, L.SO_RCVBUFFORCE, 1), E.EPERM,
+           rule=S.SET_BUFFORCE_EPERM)
+
+
+def test_buffer_defaults_per_family():
+    run = Run(net__core__rmem_default="1000", net__core__wmem_default="2000")
+    tcp, udp, unix = run.sock(L.AF_INET6), run.sock(L.AF_INET, L.SOCK_DGRAM), run.sock(L.AF_UNIX)
+    expect(run.allowed("getsockopt", tcp, L.SOL_SOCKET, L.SO_RCVBUF), value=i32(131072),
+           rule=S.GET_BUF_DEFAULT_TCP)
+    expect(run.allowed("getsockopt", tcp, L.SOL_SOCKET, L.SO_SNDBUF), value=i32(16384))
+    expect(run.allowed("getsockopt", udp, L.SOL_SOCKET, L.SO_RCVBUF), value=i32(1000),
+           rule=S.GET_BUF_DEFAULT)
+    expect(run.allowed("getsockopt", unix, L.SOL_SOCKET, L.SO_SNDBUF), value=i32(2000))
+    run.obj(tcp).state = "connected"
+    with pytest.raises(Exception, match="tcp_init_buffer_space"):
+        run.allowed("getsockopt", tcp, L.SOL_SOCKET, L.SO_RCVBUF)
+
+
+@pytest.mark.parametrize("caps", [(), ("CAP_NET_RAW",), ("CAP_NET_ADMIN",)])
+def test_priority_and_mark(caps):
+    run = Run(caps=caps)
+    fd = run.sock(L.AF_UNIX)
+    expect(run.allowed("setsockopt", fd, L.SOL_SOCKET, L.SO_PRIORITY, 6), rule=S.SET_PRIORITY)
+    expect(run.allowed("setsockopt", fd, L.SOL_SOCKET, L.SO_PRIORITY, 7),
+           0 if caps else E.EPERM, rule=S.SET_PRIORITY if caps else S.SET_PRIORITY_EPERM)
+    expect(run.allowed("setsockopt", fd, L.SOL_SOCKET, S.SO_MARK, 0),
+           0 if caps else E.EPERM, rule=S.SET_MARK if caps else S.SET_MARK_EPERM)
+    run.play("setsockopt", fd, L.SOL_SOCKET, L.SO_PRIORITY, 3)
+    expect(run.allowed("getsockopt", fd, L.SOL_SOCKET, L.SO_PRIORITY), value=i32(3), rule=S.GET_INT)
+
+
+@pytest.mark.parametrize("version", ["6.1", "6.12", "6.18"])
+def test_passcred_and_passpidfd_by_version(version):
+    run = Run(version)
+    inet, unix, nl = run.sock(L.AF_INET), run.sock(L.AF_UNIX), run.sock(L.AF_NETLINK, L.SOCK_RAW)
+    restricted = version == "6.18"
+    expect(run.allowed("setsockopt", inet, L.SOL_SOCKET, L.SO_PASSCRED, 1),
+           E.EOPNOTSUPP if restricted else 0,
+           rule=S.PASSCRED_RESTRICTED if restricted else S.SET_PASSCRED)
+    expect(run.allowed("getsockopt", inet, L.SOL_SOCKET, L.SO_PASSCRED),
+           E.EOPNOTSUPP if restricted else 0)
+    expect(run.allowed("setsockopt", nl, L.SOL_SOCKET, L.SO_PASSCRED, 1), 0)
+    run.play("setsockopt", unix, L.SOL_SOCKET, L.SO_PASSCRED, 1)
+    expect(run.allowed("getsockopt", unix, L.SOL_SOCKET, L.SO_PASSCRED), value=i32(1),
+           rule=S.GET_PASSCRED)
+    pidfd_known = version != "6.1"
+    expect(run.allowed("setsockopt", unix, L.SOL_SOCKET, S.SO_PASSPIDFD, 1),
+           0 if pidfd_known else E.ENOPROTOOPT,
+           rule=S.SET_PASSPIDFD if pidfd_known else S.SET_UNKNOWN)
+    expect(run.allowed("getsockopt", unix, L.SOL_SOCKET, S.SO_PASSPIDFD),
+           0 if pidfd_known else E.ENOPROTOOPT,
+           rule=S.GET_PASSPIDFD if pidfd_known else S.GET_UNKNOWN)
+    expect(run.allowed("setsockopt", nl, L.SOL_SOCKET, S.SO_PASSPIDFD, 1),
+           E.EOPNOTSUPP if restricted else (0 if pidfd_known else E.ENOPROTOOPT))
+    expect(run.allowed("getsockopt", inet, L.SOL_SOCKET, S.SO_PASSPIDFD),
+           E.EOPNOTSUPP if restricted else (0 if pidfd_known else E.ENOPROTOOPT))
+    if restricted:
+        assert S.PASSPIDFD_RESTRICTED.name in REACHED
+
+
+@pytest.mark.parametrize("caps", [(), ("CAP_NET_RAW",)])
+def test_bindtodevice(caps):
+    run = Run(caps=caps)
+    fd = run.sock(L.AF_INET, L.SOCK_DGRAM)
+    expect(run.allowed("setsockopt", fd, L.SOL_SOCKET, L.SO_BINDTODEVICE, None, 0),
+           rule=S.SET_BINDTODEVICE)
+    expect(run.allowed("getsockopt", fd, L.SOL_SOCKET, L.SO_BINDTODEVICE, 16), optlen=0,
+           value=b"", rule=S.GET_BINDTODEVICE)
+    expect(run.allowed("setsockopt", fd, L.SOL_SOCKET, L.SO_BINDTODEVICE, b"sockspec-x"),
+           E.ENODEV, rule=S.SET_BINDTODEVICE_ENODEV)
+    expect(run.allowed("setsockopt", fd, L.SOL_SOCKET, L.SO_BINDTODEVICE, FAULT, 4), E.EFAULT,
+           rule=S.SET_BINDTODEVICE_FAULT)
+    run.play("setsockopt", fd, L.SOL_SOCKET, L.SO_BINDTODEVICE, b"lo\0")
+    expect(run.allowed("getsockopt", fd, L.SOL_SOCKET, L.SO_BINDTODEVICE, 16), optlen=3,
+           value=b"lo\0")
+    expect(run.allowed("getsockopt", fd, L.SOL_SOCKET, L.SO_BINDTODEVICE, 15), E.EINVAL,
+           rule=S.GET_BINDTODEVICE_SHORT, optlen=15)
+    expect(run.allowed("getsockopt", fd, L.SOL_SOCKET, L.SO_BINDTODEVICE, 16, FAULT), E.EFAULT)
+    expect(run.allowed("setsockopt", fd, L.SOL_SOCKET, L.SO_BINDTODEVICE, b"", 0),
+           0 if caps else E.EPERM, rule=None if caps else S.SET_BINDTODEVICE_EPERM)
+
+
+# --------------------------------------------------------------------------- sk_getsockopt
+
+def test_get_identity_and_truncation():
+    run = Run()
+    fd = run.sock(L.AF_INET6, L.SOCK_DGRAM)
+    expect(run.allowed("getsockopt", fd, L.SOL_SOCKET, L.SO_TYPE), value=i32(2), rule=S.GET_TYPE)
+    expect(run.allowed("getsockopt", fd, L.SOL_SOCKET, L.SO_DOMAIN), value=i32(10), rule=S.GET_DOMAIN)
+    expect(run.allowed("getsockopt", fd, L.SOL_SOCKET, L.SO_PROTOCOL), value=i32(17),
+           rule=S.GET_PROTOCOL)
+    expect(run.allowed("getsockopt", fd, L.SOL_SOCKET, L.SO_ACCEPTCONN), value=i32(0),
+           rule=S.GET_ACCEPTCONN)
+    expect(run.allowed("getsockopt", fd, L.SOL_SOCKET, L.SO_SNDLOWAT), value=i32(1),
+           rule=S.GET_SNDLOWAT)
+    expect(run.allowed("getsockopt", fd, L.SOL_SOCKET, L.SO_DOMAIN, 2), value=b"\x0a\x00",
+           optlen=2, rule=S.GET_TRUNCATED)
+    expect(run.allowed("getsockopt", fd, L.SOL_SOCKET, L.SO_DOMAIN, 0), value=b"", optlen=0)
+    expect(run.allowed("getsockopt", fd, L.SOL_SOCKET, L.SO_DOMAIN, 100), optlen=4)
+    expect(run.allowed("getsockopt", fd, L.SOL_SOCKET, L.SO_DOMAIN, 0, FAULT), optlen=0)
+    expect(run.allowed("getsockopt", fd, L.SOL_SOCKET, L.SO_DOMAIN, 4, FAULT), E.EFAULT,
+           rule=S.GET_FAULT, optlen=4)
+
+
+def test_get_length_then_option():
+    run = Run()
+    fd = run.sock(L.AF_UNIX)
+    expect(run.allowed("getsockopt", fd, L.SOL_SOCKET, 1000, -1), E.EINVAL,
+           rule=S.GET_OPTLEN_NEGATIVE, optlen=-1)
+    expect(run.allowed("getsockopt", fd, L.SOL_SOCKET, L.SO_TYPE, NULL), E.EFAULT,
+           rule=S.GET_OPTLEN_FAULT)
+    expect(run.allowed("getsockopt", fd, L.SOL_SOCKET, 1000), E.ENOPROTOOPT, rule=S.GET_UNKNOWN,
+           optlen=4)
+    expect(run.allowed("getsockopt", fd, L.SOL_SOCKET, -3), E.ENOPROTOOPT)
+
+
+def test_so_error_is_read_once_even_on_fault():
+    run = Run()
+    fd = run.sock(L.AF_INET)
+    run.obj(fd).so_error = E.ECONNREFUSED
+    expect(run.allowed("getsockopt", fd, L.SOL_SOCKET, L.SO_ERROR), value=i32(E.ECONNREFUSED),
+           rule=S.GET_ERROR)
+    fault = run.play("getsockopt", fd, L.SOL_SOCKET, L.SO_ERROR, 4, FAULT)
+    assert fault.errno == E.EFAULT and run.obj(fd).so_error == 0
+    expect(run.allowed("getsockopt", fd, L.SOL_SOCKET, L.SO_ERROR), value=i32(0))
+    run.obj(fd).so_error = E.ETIMEDOUT
+    run.play("getsockopt", fd, L.SOL_SOCKET, L.SO_ERROR, 0)
+    assert run.obj(fd).so_error == 0
+
+
+# --------------------------------------------------------------------------- other levels
+
+@pytest.mark.parametrize("family,type,protocol,set_err,get_err,rules", [
+    (L.AF_INET, L.SOCK_STREAM, 0, E.ENOPROTOOPT, E.EOPNOTSUPP, (S.IP_SET_LEVEL, S.IP_GET_LEVEL)),
+    (L.AF_INET, L.SOCK_RAW, L.IPPROTO_ICMP, E.ENOPROTOOPT, E.EOPNOTSUPP, (S.IP_SET_LEVEL,)),
+    (L.AF_INET6, L.SOCK_DGRAM, 0, E.ENOPROTOOPT, E.ENOPROTOOPT, (S.IPV6_SET_LEVEL, S.IPV6_GET_LEVEL)),
+    (L.AF_UNIX, L.SOCK_SEQPACKET, 0, E.EOPNOTSUPP, E.EOPNOTSUPP, (S.SET_NO_OPS, S.GET_NO_OPS)),
+    (L.AF_NETLINK, L.SOCK_DGRAM, 0, E.ENOPROTOOPT, E.ENOPROTOOPT,
+     (S.NETLINK_SET_LEVEL, S.NETLINK_GET_LEVEL)),
+    (L.AF_PACKET, L.SOCK_RAW, 0, E.ENOPROTOOPT, E.ENOPROTOOPT,
+     (S.PACKET_SET_LEVEL, S.PACKET_GET_LEVEL)),
+    (L.AF_PACKET, L.SOCK_PACKET, 0, E.EOPNOTSUPP, E.EOPNOTSUPP, (S.SET_NO_OPS,)),
+])
+def test_unknown_level(family, type, protocol, set_err, get_err, rules):
+    run = Run()
+    fd = run.sock(family, type, protocol)
+    s = expect(run.allowed("setsockopt", fd, 999, 1, 1, 0), set_err)
+    g = expect(run.allowed("getsockopt", fd, 999, 1, -1), get_err, optlen=-1)
+    assert {r.name for r in rules} <= {s.rule.name, g.rule.name}
+
+
+def test_sol_ip_is_not_modelled_but_sol_udp_on_tcp_is_refused():
+    run = Run()
+    tcp, udp6 = run.sock(L.AF_INET), run.sock(L.AF_INET6, L.SOCK_DGRAM)
+    expect(run.allowed("getsockopt", tcp, L.SOL_UDP, 1), E.EOPNOTSUPP)
+    expect(run.allowed("getsockopt", udp6, L.SOL_TCP, L.TCP_INFO, 104), E.ENOPROTOOPT)
+    with pytest.raises(Exception, match="level"):
+        run.allowed("getsockopt", udp6, L.SOL_IP, 1)
+
+
+# --------------------------------------------------------------------------- SOL_TCP
+
+@pytest.mark.parametrize("version,size", [("6.1", 232), ("6.5", 240), ("6.12", 248), ("6.18", 280)])
+def test_tcp_info_size_by_version(version, size):
+    run = Run({"6.5": (6, 5, 0)}.get(version, version))
+    fd = run.sock(L.AF_INET)
+    out = expect(run.allowed("getsockopt", fd, L.SOL_TCP, L.TCP_INFO, 512), optlen=size,
+                 rule=T.TCP_INFO_STATE)
+    assert out.out["value"].test(bytes([7]) + bytes(size - 1))
+    assert not out.out["value"].test(bytes([1]) + bytes(size - 1))
+    expect(run.allowed("getsockopt", fd, L.SOL_TCP, L.TCP_INFO, 0), optlen=0)
+    expect(run.allowed("getsockopt", fd, L.SOL_TCP, L.TCP_INFO, 512, FAULT), E.EFAULT,
+           rule=T.GET_FAULT, optlen=size)
+
+
+def test_tcp_info_of_a_listener():
+    run = Run()
+    fd = run.sock(L.AF_INET6)
+    sk = run.obj(fd)
+    sk.state, sk.sk_state, sk.backlog, sk.accept_queue = "listening", "LISTEN", 5, ["child"]
+    out = expect(run.allowed("getsockopt", fd, L.SOL_TCP, L.TCP_INFO, 104), optlen=104,
+                 rule=T.TCP_INFO_LISTENER)
+    info = bytearray(104)
+    info[0] = 10
+    struct.pack_into("=II", info, 24, 1, 5)
+    assert out.out["value"].test(bytes(info))
+    struct.pack_into("=II", info, 24, 0, 5)
+    assert not out.out["value"].test(bytes(info))
+    expect(run.allowed("getsockopt", fd, L.SOL_SOCKET, L.SO_ACCEPTCONN), value=i32(1))
+
+
+def test_tcp_ints():
+    run = Run()
+    fd = run.sock(L.AF_INET)
+    expect(run.allowed("getsockopt", fd, L.SOL_TCP, L.TCP_NODELAY), value=i32(0),
+           rule=T.GET_NODELAY)
+    expect(run.allowed("getsockopt", fd, L.SOL_TCP, L.TCP_MAXSEG, 2), value=i32(536)[:2],
+           optlen=2, rule=T.GET_MAXSEG)
+    expect(run.allowed("setsockopt", fd, L.SOL_TCP, L.TCP_NODELAY, 9), rule=T.SET_NODELAY)
+    run.play("setsockopt", fd, L.SOL_TCP, L.TCP_NODELAY, 9)
+    expect(run.allowed("getsockopt", fd, L.SOL_TCP, L.TCP_NODELAY), value=i32(1), rule=T.GET_INT)
+    for bad in (87, 32768, -1):
+        expect(run.allowed("setsockopt", fd, L.SOL_TCP, L.TCP_MAXSEG, bad), E.EINVAL,
+               rule=T.SET_MAXSEG_RANGE)
+    run.play("setsockopt", fd, L.SOL_TCP, L.TCP_MAXSEG, 1000)
+    expect(run.allowed("getsockopt", fd, L.SOL_TCP, L.TCP_MAXSEG), value=i32(1000))
+    expect(run.allowed("setsockopt", fd, L.SOL_TCP, L.TCP_MAXSEG, 0), rule=T.SET_MAXSEG)
+
+
+def test_tcp_errors():
+    run = Run()
+    fd = run.sock(L.AF_INET6)
+    expect(run.allowed("getsockopt", fd, L.SOL_TCP, L.TCP_NODELAY, -1), E.EINVAL,
+           rule=T.GET_OPTLEN_NEGATIVE)
+    expect(run.allowed("getsockopt", fd, L.SOL_TCP, L.TCP_NODELAY, FAULT), E.EFAULT,
+           rule=T.GET_OPTLEN_FAULT)
+    expect(run.allowed("getsockopt", fd, L.SOL_TCP, 1000), E.ENOPROTOOPT, rule=T.GET_UNKNOWN)
+    expect(run.allowed("getsockopt", fd, L.SOL_TCP, L.TCP_NODELAY, 4, FAULT), E.EFAULT,
+           rule=T.GET_FAULT, optlen=4)
+    expect(run.allowed("setsockopt", fd, L.SOL_TCP, L.TCP_NODELAY, 1, 3), E.EINVAL,
+           rule=T.SET_OPTLEN_SHORT)
+    expect(run.allowed("setsockopt", fd, L.SOL_TCP, L.TCP_NODELAY, FAULT), E.EFAULT,
+           rule=T.SET_FAULT)
+    expect(run.allowed("setsockopt", fd, L.SOL_TCP, 0, 1), E.ENOPROTOOPT, rule=T.SET_UNKNOWN)
+
+
+# --------------------------------------------------------------------------- coverage
+
+def test_every_rule_is_reached():
+    """Run every scenario above and check each rule of sock.py and tcp.py was reached."""
+    for name, fn in sorted(globals().items()):
+        if not name.startswith("test_") or name == "test_every_rule_is_reached":
+            continue
+        marks = getattr(fn, "pytestmark", [])
+        params = next((m for m in marks if m.name == "parametrize"), None)
+        if params is None:
+            fn()
+            continue
+        argnames = [a.strip() for a in params.args[0].split(",")]
+        for values in params.args[1]:
+            values = values if len(argnames) > 1 else (values,)
+            fn(**dict(zip(argnames, values)))
+    defined = {v.name for mod in (S, T) for v in vars(mod).values() if isinstance(v, Rule)}
+    defined |= {r.name for _, r in T.TCP_INFO_SIZES}
+    missing = sorted(defined - REACHED)
+    assert not missing, f"rules no model-only scenario reaches: {missing}"
