@@ -44,7 +44,8 @@ SET_OPTLEN_NEGATIVE = rule(
     "optlen < 0 is refused after the descriptor is looked up (do_sock_setsockopt): a bad fd "
     "answers EBADF/ENOTSOCK first.",
     "net/socket.c do_sock_setsockopt() (6.12.117 l.2286), split out of __sys_setsockopt by "
-    "'net/socket: Break down __sys_setsockopt' (io_uring sockopt series, v6.7); setsockopt(2)",
+    "'net/socket: Break down __sys_setsockopt' (Breno Leitao, the io_uring sockopt series that "
+    "liburing's io_uring_prep_cmd(3) dates 'since 6.7'); observed on 6.18.44; setsockopt(2)",
     since=(6, 7, 0))
 SET_NO_OPS = rule(
     "setsockopt.level_unsupported", "EOPNOTSUPP",
@@ -147,8 +148,8 @@ PASSCRED_RESTRICTED = rule(
     "Since 6.16 SO_PASSCRED (get and set) is refused on sockets that cannot receive "
     "SCM_CREDENTIALS: everything but AF_UNIX, AF_NETLINK (and AF_BLUETOOTH).",
     "net/core/sock.c sk_setsockopt()/sk_getsockopt(): !sk_may_scm_recv(sk) -> -EOPNOTSUPP "
-    "('net: Restrict SO_PASS{CRED,PIDFD,SEC} to AF_{UNIX,NETLINK,BLUETOOTH}', v6.16); "
-    "observed on 6.18.44",
+    "(commit 7d8d93fdde50b 'net: Restrict SO_PASS{CRED,PIDFD,SEC} to AF_{UNIX,NETLINK,"
+    "BLUETOOTH}', net-next May 2025, v6.16); absent from 6.12.117; observed on 6.18.44",
     since=(6, 16, 0))
 SET_PASSPIDFD = rule(
     "setsockopt.passpidfd", "0, the flag = (val != 0)",
