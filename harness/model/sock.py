@@ -143,14 +143,17 @@ SET_PASSCRED = rule(
     "setsockopt.passcred", "0, the flag = (val != 0)",
     "SO_PASSCRED sets or clears the socket's SOCK_PASSCRED flag.",
     "net/core/sock.c sk_setsockopt() SO_PASSCRED; unix(7) SO_PASSCRED")
+_PASSCRED_CITE = ("net/core/sock.c sk_setsockopt()/sk_getsockopt(): !sk_may_scm_recv(sk) -> "
+                  "-EOPNOTSUPP (commit 7d8d93fdde50b 'net: Restrict SO_PASS{CRED,PIDFD,SEC} to "
+                  "AF_{UNIX,NETLINK,BLUETOOTH}', net-next May 2025, v6.16); absent from 6.12.117; "
+                  "observed on 6.18.44")
 PASSCRED_RESTRICTED = rule(
-    "sockopt.passcred_restricted", "EOPNOTSUPP",
-    "Since 6.16 SO_PASSCRED (get and set) is refused on sockets that cannot receive "
-    "SCM_CREDENTIALS: everything but AF_UNIX, AF_NETLINK (and AF_BLUETOOTH).",
-    "net/core/sock.c sk_setsockopt()/sk_getsockopt(): !sk_may_scm_recv(sk) -> -EOPNOTSUPP "
-    "(commit 7d8d93fdde50b 'net: Restrict SO_PASS{CRED,PIDFD,SEC} to AF_{UNIX,NETLINK,"
-    "BLUETOOTH}', net-next May 2025, v6.16); absent from 6.12.117; observed on 6.18.44",
-    since=(6, 16, 0))
+    "setsockopt.passcred_restricted", "EOPNOTSUPP",
+    "Since 6.16 setting SO_PASSCRED is refused on sockets that cannot receive SCM_CREDENTIALS: "
+    "everything but AF_UNIX, AF_NETLINK (and AF_BLUETOOTH).", _PASSCRED_CITE, since=(6, 16, 0))
+GET_PASSCRED_RESTRICTED = rule(
+    "getsockopt.passcred_restricted", "EOPNOTSUPP",
+    "Since 6.16 reading SO_PASSCRED is refused likewise.", _PASSCRED_CITE, since=(6, 16, 0))
 SET_PASSPIDFD = rule(
     "setsockopt.passpidfd", "0, the flag = (val != 0)",
     "SO_PASSPIDFD (76) exists since 6.5; before, it is an unknown option (ENOPROTOOPT).",
@@ -158,11 +161,13 @@ SET_PASSPIDFD = rule(
     "('af_unix: Add SO_PASSPIDFD and SO_PEERPIDFD', v6.5); unix(7) SO_PASSPIDFD",
     since=(6, 5, 0))
 PASSPIDFD_RESTRICTED = rule(
-    "sockopt.passpidfd_restricted", "EOPNOTSUPP",
-    "Since 6.16 SO_PASSPIDFD (get and set) is refused on every socket but AF_UNIX.",
-    "net/core/sock.c sk_setsockopt()/sk_getsockopt(): !sk_is_unix(sk) -> -EOPNOTSUPP (v6.16); "
-    "observed on 6.18.44",
-    since=(6, 16, 0))
+    "setsockopt.passpidfd_restricted", "EOPNOTSUPP",
+    "Since 6.16 setting SO_PASSPIDFD is refused on every socket but AF_UNIX.",
+    _PASSCRED_CITE.replace("!sk_may_scm_recv(sk)", "!sk_is_unix(sk)"), since=(6, 16, 0))
+GET_PASSPIDFD_RESTRICTED = rule(
+    "getsockopt.passpidfd_restricted", "EOPNOTSUPP",
+    "Since 6.16 reading SO_PASSPIDFD is refused likewise.",
+    _PASSCRED_CITE.replace("!sk_may_scm_recv(sk)", "!sk_is_unix(sk)"), since=(6, 16, 0))
 SET_BINDTODEVICE = rule(
     "setsockopt.bindtodevice", "0, sk_bound_dev_if = the device's ifindex (0: unbound)",
     "SO_BINDTODEVICE takes a device name of optlen bytes (cut to IFNAMSIZ-1), not an int: "
@@ -721,12 +726,12 @@ def sk_getsockopt(m, sock, name: int, out: OptOut):
         value, rule_ = default_buf(m, sock, key)
         return int_value(out, len_, value, rule_)
     if name == L.SO_PASSCRED:
-        if m.holds(PASSCRED_RESTRICTED) and not may_scm_recv(sock):
-            return PASSCRED_RESTRICTED.fail(E.EOPNOTSUPP, **out.unchanged())
+        if m.holds(GET_PASSCRED_RESTRICTED) and not may_scm_recv(sock):
+            return GET_PASSCRED_RESTRICTED.fail(E.EOPNOTSUPP, **out.unchanged())
         return int_value(out, len_, sock.opts.get("SO_PASSCRED", 0), GET_PASSCRED)
     if name == SO_PASSPIDFD and m.holds(GET_PASSPIDFD):
-        if m.holds(PASSPIDFD_RESTRICTED) and sock.family != L.AF_UNIX:
-            return PASSPIDFD_RESTRICTED.fail(E.EOPNOTSUPP, **out.unchanged())
+        if m.holds(GET_PASSPIDFD_RESTRICTED) and sock.family != L.AF_UNIX:
+            return GET_PASSPIDFD_RESTRICTED.fail(E.EOPNOTSUPP, **out.unchanged())
         return int_value(out, len_, sock.opts.get("SO_PASSPIDFD", 0), GET_PASSPIDFD)
     if name == L.SO_BINDTODEVICE:
         return sock_getbindtodevice(sock, out, len_)

@@ -190,7 +190,8 @@ def test_passcred_and_passpidfd_by_version(version):
            E.EOPNOTSUPP if restricted else 0,
            rule=S.PASSCRED_RESTRICTED if restricted else S.SET_PASSCRED)
     expect(run.allowed("getsockopt", inet, L.SOL_SOCKET, L.SO_PASSCRED),
-           E.EOPNOTSUPP if restricted else 0)
+           E.EOPNOTSUPP if restricted else 0,
+           rule=S.GET_PASSCRED_RESTRICTED if restricted else S.GET_PASSCRED)
     expect(run.allowed("setsockopt", nl, L.SOL_SOCKET, L.SO_PASSCRED, 1), 0)
     run.play("setsockopt", unix, L.SOL_SOCKET, L.SO_PASSCRED, 1)
     expect(run.allowed("getsockopt", unix, L.SOL_SOCKET, L.SO_PASSCRED), value=i32(1),
@@ -207,7 +208,7 @@ def test_passcred_and_passpidfd_by_version(version):
     expect(run.allowed("getsockopt", inet, L.SOL_SOCKET, S.SO_PASSPIDFD),
            E.EOPNOTSUPP if restricted else (0 if pidfd_known else E.ENOPROTOOPT))
     if restricted:
-        assert S.PASSPIDFD_RESTRICTED.name in REACHED
+        assert {S.PASSPIDFD_RESTRICTED.name, S.GET_PASSPIDFD_RESTRICTED.name} <= REACHED
 
 
 @pytest.mark.parametrize("caps", [(), ("CAP_NET_RAW",)])
