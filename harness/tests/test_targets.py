@@ -325,8 +325,7 @@ def test_modprobe_script_resolves_an_alias_and_loads_in_order(tmp_path):
     (work / "modules-dir").write_text(d + "\n")
     os.symlink(busybox, work / "busybox")
     # insmod needs a kernel: record the name= of each module it would load instead
-    script = text.replace("busybox insmod /run/sockspec/m.ko",
-                          f"busybox strings /run/sockspec/m.ko | busybox grep ^name= >> {work}/loaded")
+    script = text.replace("busybox insmod $ko", f"busybox strings $ko | busybox grep ^name= >> {work}/loaded")
     script = script.replace("/run/sockspec", str(work))
     assert script != text
     (work / "modprobe").write_text(script)
@@ -336,6 +335,11 @@ def test_modprobe_script_resolves_an_alias_and_loads_in_order(tmp_path):
     assert sorted(loaded) == ["name=9p", "name=9pnet", "name=fscache", "name=netfs"]
     assert loaded.index("name=fscache") < loaded.index("name=netfs") < loaded.index("name=9p")
     assert loaded.index("name=9pnet") < loaded.index("name=9p")
+    for _ in range(2):                                  # an absent module: remembered as absent
+        done = subprocess.run([busybox, "sh", str(work / "modprobe"), "-q", "--", "net-pf-12"])
+        assert done.returncode == 1
+    assert (work / "absent").read_text() == "net-pf-12\n"
+    assert not list(work.glob("m.*.ko"))
 
 
 # -- the suite command -------------------------------------------------------------------
