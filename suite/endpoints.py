@@ -4,10 +4,12 @@ them (an ephemeral port is learned from the getsockname probe after the call).""
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 
 import pytest
 
 from harness.abi import linux as L
+from harness.check import Mismatch, ModelGap
 from harness.mem import SockaddrIn, SockaddrIn6, SockaddrRaw, SockaddrUn
 from harness.model.rules import Constraint
 
@@ -86,3 +88,12 @@ def needs_private_netns(profile, what: str) -> None:
 
 def ids_of(rows) -> list[str]:
     return [r[0] for r in rows]
+
+
+@contextmanager
+def row(label: str):
+    """One row of a table run inside one test: a failure names the row."""
+    try:
+        yield
+    except (Mismatch, ModelGap) as exc:
+        raise type(exc)(f"[row {label}] {exc}") from None

@@ -192,11 +192,6 @@ BIND_V6_MAPPED = rule(
     "bind.inet6_v4mapped", "0, getsockname reports ::ffff:a.b.c.d",
     "An AF_INET6 socket binds a v4-mapped address under the AF_INET rules.",
     "net/ipv6/af_inet6.c __inet6_bind(): addr_type == IPV6_ADDR_MAPPED; ipv6(7)")
-BIND_V6_MAPPED_V6ONLY = rule(
-    "bind.inet6_v4mapped_v6only", "EINVAL",
-    "A v4-mapped address on an IPV6_V6ONLY socket.",
-    "net/ipv6/af_inet6.c __inet6_bind(): 'Binding to v4-mapped address on a v6-only socket makes "
-    "no sense' -> -EINVAL")
 BIND_V6ONLY_SET = rule(
     "bind.inet6_sets_v6only", "IPV6_V6ONLY becomes 1",
     "Binding a specific IPv6 address (not :: nor v4-mapped) sets sk_ipv6only.",
@@ -342,6 +337,13 @@ CONNECT_BROADCAST = rule(
     "A datagram connect to a broadcast address without SO_BROADCAST.",
     "net/ipv4/datagram.c __ip4_datagram_connect(): RTCF_BROADCAST && !SOCK_BROADCAST -> "
     "-EACCES; connect(2) ERRORS EACCES")
+CONNECT_MULTICAST = rule(
+    "connect.inet_dgram_multicast", "0, the peer is the group (or broadcast) address",
+    "A datagram socket with a local source address connects to a multicast or (with "
+    "SO_BROADCAST) the broadcast address through the source's device; without a source address "
+    "there is no route.",
+    "net/ipv4/route.c ip_route_output_key_hash_rcu(): multicast/lbcast daddr with saddr -> "
+    "__ip_dev_find(saddr); net/ipv4/datagram.c __ip4_datagram_connect()")
 CONNECT_V6_SCOPE = rule(
     "connect.inet6_needs_scope", "EINVAL",
     "A link-local (or datagram link-local multicast) destination without a scope id on a "
@@ -515,11 +517,18 @@ def sockaddr(family: int, port: int, addr: str):
 
 
 def as_family(family: int, sa):
-    """An address as a socket of ``family`` reports it (v4 in a v6 socket: ::ffff:a.b.c.d)."""
-    if sa is None or isinstance(sa, Constraint) or family == L.AF_INET or \
-            isinstance(sa, SockaddrIn6):
+    """An address as a socket of ``family`` reports it (v4 in a v6 socket: ::ffff:a.b.c.d; a
+    v4-mapped address in a v4 socket: a.b.c.d)."""
+    if sa is None or isinstance(sa, Constraint):
         return sa
-    return SockaddrIn6(sa.port, icsk.canonical(L.AF_INET6, "::ffff:" + sa.addr))
+    if family == L.AF_INET6 and isinstance(sa, SockaddrIn):
+        return SockaddrIn6(sa.port, icsk.canonical(L.AF_INET6, "::ffff:" + sa.addr))
+    if family == L.AF_INET and isinstance(sa, SockaddrIn6):
+        mapped = ipaddress.IPv6Address(sa.addr).ipv4_mapped
+        if mapped is None:
+            raise icsk.not_modelled("an IPv6 peer of an AF_INET socket")
+        return SockaddrIn(sa.port, str(mapped))
+    return sa
 
 
 def local_addr(sock) -> str:
@@ -667,7 +676,7 @@ def _bind_apply(sock, local, userlocks: int, also_set: dict | None = None):
         sock.peer = None
         if also_set:
             sock.opts.update(also_set)
-        icsk.hold(model, sock)
+        icsk.hold(model, sock, by_bind=True)
     return apply
 
 
@@ -756,8 +765,8 @@ def inet6_bind(m, sock, data: bytes, addrlen: int):
     dev = icsk.bound_dev_if(sock)
     also_set = None
     if kind == "mapped":
-        if icsk.ipv6only(sock):
-            return BIND_V6_MAPPED_V6ONLY.fail(E.EINVAL)
+        if icsk.ipv6only(sock):      # only setsockopt(IPV6_V6ONLY) gets an unbound socket here
+            raise icsk.not_modelled("bind of a v4-mapped address with IPV6_V6ONLY")
         if dev not in (0, 1):
             raise icsk.not_modelled("bind of a socket bound to a device other than lo")
         v4 = str(ipaddress.IPv6Address(addr).ipv4_mapped)
@@ -848,7 +857,7 @@ def inet_listen(m, sock, backlog: int):
         sock.backlog = backlog
         sock.sk_state = "LISTEN"
         sock.state = "listening"
-        icsk.hold(model, sock)
+        icsk.hold(model, sock, by_bind=True if not sock.bound else None)
 
     if sock.bound:
         port = icsk.port_of(sock)
@@ -1017,7 +1026,10 @@ def tcp_handshake(m, sock, v4: bool, daddr: str, dport: int, flags: int, also=()
         ports, rules = port, ()
         local = sockaddr(sock.family, port, src)
     else:
-        ports, rules = icsk.connect_port_choice(m, sock)
+        src_view = icsk.rcv_addr_of(sock.family, sockaddr(sock.family, 0, src), icsk.ipv6only(sock))
+        ports, rules = icsk.connect_port_choice(m, sock, src_view, peer)
+        if ports is None:
+            return CONNECT_NO_PORT.fail(E.EADDRNOTAVAIL)
         local = icsk.address_with_port(sock.family, icsk.canonical(sock.family, src), ports)
     also += rules
     listener = icsk.lookup_listener(m, v4, daddr, dport)
@@ -1034,7 +1046,7 @@ def tcp_handshake(m, sock, v4: bool, daddr: str, dport: int, flags: int, also=()
         def pending(model, result):
             sock.local, sock.peer = local, peer
             sock.sk_state, sock.state = "SYN_SENT", "connecting"
-            icsk.hold(model, sock)
+            icsk.hold(model, sock, by_bind=None if had_port else False)
         return Outcome(CONNECT_PENDING, E.EINPROGRESS, Exact(-1), {}, pending,
                        also + (ACCEPT_QUEUE,))
 
@@ -1042,14 +1054,14 @@ def tcp_handshake(m, sock, v4: bool, daddr: str, dport: int, flags: int, also=()
         sock.local, sock.peer = local, peer
         sock.sk_state = "ESTABLISHED"
         sock.state = "connecting" if nonblock else "connected"
-        icsk.hold(model, sock)
+        icsk.hold(model, sock, by_bind=None if had_port else False)
         child_local = sockaddr(listener.family, dport,
                                ("::ffff:" + daddr) if v4 and listener.family == L.AF_INET6 else daddr)
         child = Sock(listener.family, L.SOCK_STREAM, L.IPPROTO_TCP, listener.ops,
                      state="connected", sk_state="ESTABLISHED", local=child_local,
                      peer_sock=sock, listener=listener, opts=dict(listener.opts),
                      userlocks=listener.userlocks)
-        icsk.hold(model, child)
+        icsk.hold(model, child, by_bind=True)
         listener.accept_queue.append(child)
         sock.peer_sock = child
     if nonblock:
@@ -1136,7 +1148,8 @@ def _linger(m, sock, state: str) -> Sock:
     """A TCP end that keeps its port after the full socket is gone (orphan FIN_WAIT2,
     TIME_WAIT)."""
     ghost = Sock(sock.family, sock.type, sock.protocol, sock.ops, state="closed", sk_state=state,
-                 local=sock.local, bound=True, opts=dict(sock.opts), peer_sock=sock.peer_sock)
+                 local=sock.local, bound=True, opts=dict(sock.opts), peer_sock=sock.peer_sock,
+                 peer=sock.peer, bind_bucket=sock.bind_bucket)
     m.net.inet_bound.append(ghost)
     return ghost
 
@@ -1171,7 +1184,7 @@ def inet_dgram_connect(m, sock, data: bytes, addrlen: int, flags: int):
     def autobound(model, result):
         if autobind is not None:
             sock.local = autobind
-            icsk.hold(model, sock)
+            icsk.hold(model, sock, by_bind=True)
 
     if sock.family == L.AF_INET:
         got = ip4_datagram_connect(m, sock, data, addrlen)
@@ -1234,8 +1247,12 @@ def _ip4_route_connect(m, sock, daddr, dport, mapped: bool):
     kind = v4_kind(m, daddr)
     if kind in ("multicast", "broadcast"):
         if saddr is None and not icsk.bound_dev_if(sock):
-            return CONNECT_UNREACH.fail(E.ENETUNREACH)
-        raise icsk.not_modelled("a multicast/broadcast connect from a bound socket")
+            return CONNECT_UNREACH.fail(E.ENETUNREACH)       # no route, no device to send on
+        if saddr is None or v4_kind(m, saddr) != "local":
+            raise icsk.not_modelled("a multicast/broadcast connect from a device-bound socket")
+        if kind == "broadcast" and not sock.opts.get("SO_BROADCAST"):
+            return CONNECT_BROADCAST.fail(E.EACCES)          # the source's device is lo
+        also += (CONNECT_MULTICAST,)
     if kind == "nonlocal":
         return CONNECT_UNREACH.fail(E.ENETUNREACH)
     if saddr is not None and v4_kind(m, saddr) != "local":

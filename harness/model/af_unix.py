@@ -19,7 +19,7 @@ import struct
 from ..abi import linux as L
 from ..mem import SockaddrUn
 from .ops import ProtoOps
-from .rules import Constraint, Predicate, rule
+from .rules import Constraint, Outcome, Predicate, as_outcomes, rule
 from .state import RCV_SHUTDOWN, SEND_SHUTDOWN, SHUTDOWN_MASK, Sock
 
 SUN_PATH_OFFSET = 2                  # offsetof(struct sockaddr_un, sun_path) == sizeof(sa_family_t)
@@ -172,6 +172,12 @@ CONNECT_STREAM = rule(
     "listener, which carries the listener's name; accept() hands it out.",
     "net/unix/af_unix.c unix_stream_connect(): unix_peer(sk) = newsk, __skb_queue_tail("
     "&other->sk_receive_queue); unix(7)")
+CONNECT_PASSCRED = rule(
+    "connect.unix_passcred_autobind", "the socket is autobound first",
+    "An unnamed socket with SO_PASSCRED (or SO_PASSPIDFD) is autobound at the start of connect "
+    "and keeps the name even if the connect fails.",
+    "net/unix/af_unix.c unix_stream_connect(), unix_dgram_connect(): test_bit(SOCK_PASSCRED) "
+    "&& !u->addr -> unix_autobind(); unix(7) SO_PASSCRED")
 DGRAM_LEN = rule(
     "connect.unix_dgram_addrlen", "EINVAL",
     "A datagram connect with addrlen < sizeof(sa_family_t).",
@@ -412,13 +418,30 @@ class UnixOps(ProtoOps):
             return self.stream_connect(m, sock, addr, addrlen, flags)
         return self.dgram_connect(m, sock, addr, addrlen, flags)
 
+    def _passcred(self, m, sock, outcomes):
+        """SO_PASSCRED (or SO_PASSPIDFD) on an unnamed socket: connect autobinds it first, and
+        the name stays whatever the connect then answers."""
+        bind = _autobind_apply(sock)
+        out = []
+        for o in as_outcomes(outcomes):
+            def apply(model, result, o=o):
+                bind(model, result)
+                if o.apply is not None:
+                    o.apply(model, result)
+            out.append(Outcome(o.rule, o.errno, o.ret, o.out, apply, o.also + (CONNECT_PASSCRED,)))
+        return tuple(out)
+
     def stream_connect(self, m, sock, addr, addrlen, flags):
         from .socket import is_error
         err = validate_addr(addr, addrlen, CONNECT_LEN, CONNECT_FAMILY)
         if err is not None:
             return err
         if _passcred_autobind(m, sock):
-            raise _not_modelled("connect of an unnamed SO_PASSCRED socket (autobind first)")
+            return self._passcred(m, sock, self._stream_connect(m, sock, addr, addrlen, flags))
+        return self._stream_connect(m, sock, addr, addrlen, flags)
+
+    def _stream_connect(self, m, sock, addr, addrlen, flags):
+        from .socket import is_error
         other = find_other(m, sock, addr, addrlen)
         if is_error(other):
             return other
@@ -453,7 +476,11 @@ class UnixOps(ProtoOps):
         if err is not None:
             return err
         if _passcred_autobind(m, sock):
-            raise _not_modelled("connect of an unnamed SO_PASSCRED socket (autobind first)")
+            return self._passcred(m, sock, self._dgram_connect(m, sock, addr, addrlen))
+        return self._dgram_connect(m, sock, addr, addrlen)
+
+    def _dgram_connect(self, m, sock, addr, addrlen):
+        from .socket import is_error
         other = find_other(m, sock, addr, addrlen)
         if is_error(other):
             return other

@@ -189,9 +189,12 @@ def bind_conflict(m, sock, addr: RcvAddr, port: int, relax: bool = True):
     return None
 
 
-def hold(m, sock) -> None:
-    """The socket now owns its port (inet_bind_hash / udp hash)."""
+def hold(m, sock, by_bind: bool | None = None) -> None:
+    """The socket now owns its port (inet_bind_hash / udp hash); ``by_bind``: the port came from
+    bind()/listen() (inet_csk_get_port) rather than connect() (__inet_hash_connect)."""
     sock.bound = True
+    if by_bind is not None:
+        sock.bind_bucket = by_bind
     if table_of(sock) is not None and sock not in m.net.inet_bound:
         m.net.inet_bound.append(sock)
 
@@ -233,10 +236,12 @@ def bind_port_choice(m, sock, addr: RcvAddr) -> tuple[Predicate | None, tuple]:
         return True
 
     if table != "tcp":
-        if not any(free(p, True) for p in range(lo, hi + 1)):
+        blocked = frozenset(p for p in taken if lo <= p <= hi and not free(p, True))
+        if len(blocked) > hi - lo:
             return None, ()
-        return Predicate(lambda p: lo <= p <= hi and free(p, True),
+        return Predicate(lambda p: lo <= p <= hi and p not in blocked,
                          f"a free port in {lo}..{hi}"), (EPHEMERAL,)
+    blocked = frozenset(p for p in taken if not free(p, False))
     high = hi + 1
     spans = [(lo, high)]
     rules = (EPHEMERAL,)
@@ -245,24 +250,43 @@ def bind_port_choice(m, sock, addr: RcvAddr) -> tuple[Predicate | None, tuple]:
         spans = [(lo, half), (half, high)]
     for n, (low, top) in enumerate(spans):
         for parity in (1, 0):
-            ports = [p for p in range(low + parity, top, 2) if free(p, False)]
-            if ports:
-                chosen = frozenset(ports)
+            candidates = len(range(low + parity, top, 2))
+            if candidates > sum(1 for p in blocked if low <= p < top and (p - low) % 2 == parity):
                 more = (EPHEMERAL_BIND_PARITY,) if parity else ()
                 if len(spans) == 2 and n == 0:
                     more += (EPHEMERAL_REUSE_HALF,)
                 what = (f"a free port in {low}..{top - 1} at an "
                         f"{'odd' if parity else 'even'} offset from {low}")
-                return Predicate(lambda p: p in chosen, what), rules + more
+                return Predicate(lambda p, low=low, top=top, parity=parity:
+                                 low <= p < top and (p - low) % 2 == parity and p not in blocked,
+                                 what), rules + more
     return None, ()
 
 
-def connect_port_choice(m, sock) -> tuple[Predicate, tuple]:
-    """The source ports __inet_hash_connect() may give an unbound TCP socket."""
+def connect_port_choice(m, sock, src: RcvAddr, dst) -> tuple[Predicate | None, tuple]:
+    """The source ports __inet_hash_connect() may give an unbound TCP socket connecting to dst
+    (a SockaddrIn/In6 as the socket's family writes it): even offsets from the range's start
+    first, then odd ones; a port bound by bind()/listen() is skipped, a port used by connect()
+    is shared unless the 4-tuple would repeat. None: EADDRNOTAVAIL."""
     lo, hi = _range(m)
-    return Predicate(lambda p: lo <= p <= hi and (p - lo) % 2 == 0,
-                     f"a port in {lo}..{hi} at an even offset from {lo}"), \
-        (EPHEMERAL, EPHEMERAL_CONNECT_PARITY)
+    binds, tuples = set(), set()
+    for sk2 in m.net.inet_bound:
+        if table_of(sk2) != "tcp" or port_of(sk2) is None or sk2 is sock:
+            continue
+        if sk2.bind_bucket:
+            binds.add(port_of(sk2))
+        elif sk2.peer is not None and not isinstance(sk2.peer, Constraint):
+            tuples.add((rcv_addr(sk2), port_of(sk2), sk2.peer))
+
+    blocked = {p for p in binds if lo <= p <= hi}
+    blocked |= {p for (addr, p, dst_) in tuples if addr == src and dst_ == dst and lo <= p <= hi}
+    for parity in (0, 1):
+        if len(range(lo + parity, hi + 1, 2)) > sum(1 for p in blocked if (p - lo) % 2 == parity):
+            more = (EPHEMERAL_CONNECT_PARITY,) if parity == 0 else ()
+            what = f"a port in {lo}..{hi} at an {'even' if parity == 0 else 'odd'} offset from {lo}"
+            return Predicate(lambda p, parity=parity: lo <= p <= hi and (p - lo) % 2 == parity
+                             and p not in blocked, what), (EPHEMERAL,) + more
+    return None, ()
 
 
 def address_with_port(family: int, addr: str, ports: Predicate) -> Predicate:

@@ -309,16 +309,19 @@ def move_addr_to_user(kaddr, klen: int, addr, addrlen) -> Outcome | dict:
         if not readable(addrlen):
             return ADDR_OUT_FAULT.fail(E.EFAULT)
         raise NotModelled("an address length given as a raw pointer to readable memory")
-    length = L.SOCKADDR_STORAGE_SIZE if addrlen is None else addrlen
-    length = min(length, klen)
+    given = L.SOCKADDR_STORAGE_SIZE if addrlen is None else addrlen
+    length = min(given, klen)
     if length < 0:
         return ADDRLEN_OUT_NEGATIVE.fail(E.EINVAL, addrlen=addrlen)
     if length and not readable(addr):
         return ADDR_OUT_FAULT.fail(E.EFAULT)
     out = {"addrlen": klen}
     if addr is True:
-        out["addr"] = decode_sockaddr(encode_sockaddr(kaddr)[:length]) if length else \
-            decode_sockaddr(b"")
+        # the wrapper's zeroed buffer (Kernel._addr_out) holds the `length` bytes copied; it
+        # decodes min(klen, buffer size) bytes of it (Kernel._addr_result)
+        size = max(given, L.SOCKADDR_STORAGE_SIZE) if given > 0 else L.SOCKADDR_STORAGE_SIZE
+        copied = encode_sockaddr(kaddr)[:length].ljust(size, b"\0")
+        out["addr"] = decode_sockaddr(copied[:min(klen, size)])
     return out
 
 

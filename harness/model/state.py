@@ -49,6 +49,8 @@ class Sock:
     bound: bool = False             # holds a port in the bind table (inet_num != 0) or a unix name
     userlocks: int = 0              # SOCK_BINDADDR_LOCK | SOCK_BINDPORT_LOCK: what bind() fixed
     listener: "Sock | None" = None  # the listener whose accept queue holds it, until accepted
+    bind_bucket: bool = False       # its port came from bind()/listen() (or its listener's):
+    #                                 connect()'s port search skips such ports
 
     @property
     def listening(self) -> bool:
@@ -127,7 +129,7 @@ class Net:
     inet_bound: list = field(default_factory=list)     # Socks holding a TCP/UDP port, incl. ends
     #                                                    lingering after close (FIN_WAIT2, TIME_WAIT)
     unix_bsd: dict = field(default_factory=dict)       # filesystem name -> the Sock bound to it
-    unix_abstract: dict = field(default_factory=dict)  # (sk_type, name bytes) -> the Sock bound to it
+    unix_abstract: dict = field(default_factory=dict)  # Sock.ident -> a Sock with an abstract name
     missing_dirs: set = field(default_factory=set)     # directories the suite declared absent
 
 
