@@ -11,7 +11,7 @@ import pytest
 from harness.abi import linux as L
 
 from .endpoints import bound, connected, listener, open_sock, row
-from .kinds import ALL, CONNECTION_ORIENTED, DATAGRAM, ids
+from .kinds import ALL, CONNECTION_ORIENTED, ids
 
 NB = L.SOCK_CLOEXEC | L.SOCK_NONBLOCK
 FLAGS = [("0", 0), ("nonblock", L.SOCK_NONBLOCK), ("cloexec", L.SOCK_CLOEXEC),

@@ -9,8 +9,8 @@ import pytest
 from harness.abi import linux as L
 from harness.mem import NULL, SockaddrUn
 
-from .endpoints import bound, connected, dgram_pair, listener, open_sock, row, unix_path
-from .kinds import ALL, CONNECTION_ORIENTED, DATAGRAM, UNIX, Kind, ids, unique
+from .endpoints import connected, dgram_pair, listener, open_sock, row, unix_path
+from .kinds import ALL, CONNECTION_ORIENTED, DATAGRAM, UNIX, ids, unique
 
 NAME_CALLS = ["getsockname", "getpeername"]
 

@@ -12,7 +12,7 @@ from harness.abi import linux as L
 
 from .endpoints import (INT_MAX, INT_MIN, connected, dgram_pair, listener, open_sock, row,
                         unspec)
-from .kinds import ALL, CONNECTION_ORIENTED, DATAGRAM, Kind, ids
+from .kinds import ALL, CONNECTION_ORIENTED, DATAGRAM, ids
 
 HOWS = [("shut-rd", L.SHUT_RD), ("shut-wr", L.SHUT_WR), ("shut-rdwr", L.SHUT_RDWR),
         ("minus-1", -1), ("3", 3), ("int-max", INT_MAX), ("int-min", INT_MIN)]

@@ -1034,10 +1034,11 @@ def tcp_handshake(m, sock, v4: bool, daddr: str, dport: int, flags: int, also=()
     also += rules
     listener = icsk.lookup_listener(m, v4, daddr, dport)
     nonblock = bool(flags & L.O_NONBLOCK)
-    if listener is None:
+    if listener is None and dport:
         known = any(icsk.port_of(s) == dport for s in m.net.inet_bound if icsk.table_of(s) == "tcp")
         if not known and not m.profile.netns_private:
             raise icsk.not_modelled(f"port {dport} may have a listener the model does not know")
+    if listener is None:                                 # (nothing ever listens on port 0)
         return _refused(sock, src, ports, peer, nonblock, also)
     if icsk.acceptq_is_full(listener):
         if not nonblock:
@@ -1247,6 +1248,8 @@ def _ip4_route_connect(m, sock, daddr, dport, mapped: bool):
     kind = v4_kind(m, daddr)
     if kind in ("multicast", "broadcast"):
         if saddr is None and not icsk.bound_dev_if(sock):
+            if not m.profile.netns_private:
+                raise icsk.not_modelled(f"{daddr}: the host's routes decide")
             return CONNECT_UNREACH.fail(E.ENETUNREACH)       # no route, no device to send on
         if saddr is None or v4_kind(m, saddr) != "local":
             raise icsk.not_modelled("a multicast/broadcast connect from a device-bound socket")
@@ -1298,6 +1301,8 @@ def ip6_datagram_connect(m, sock, data, addrlen):
         if not icsk.bound_dev_if(sock):
             return CONNECT_V6_SCOPE.fail(E.EINVAL)
         raise icsk.not_modelled("a link-local connect from a device-bound socket")
+    if kind == "multicast" and not m.profile.netns_private:
+        raise icsk.not_modelled(f"{daddr}: the host's routes decide")
     if kind in ("multicast", "nonlocal"):
         return CONNECT_UNREACH.fail(E.ENETUNREACH)
     if bound_mapped:

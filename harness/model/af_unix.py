@@ -432,7 +432,6 @@ class UnixOps(ProtoOps):
         return tuple(out)
 
     def stream_connect(self, m, sock, addr, addrlen, flags):
-        from .socket import is_error
         err = validate_addr(addr, addrlen, CONNECT_LEN, CONNECT_FAMILY)
         if err is not None:
             return err
@@ -467,7 +466,6 @@ class UnixOps(ProtoOps):
         return CONNECT_STREAM.ok(0, apply=apply)
 
     def dgram_connect(self, m, sock, addr, addrlen, flags):
-        from .socket import is_error
         if addrlen < 2:
             return DGRAM_LEN.fail(E.EINVAL)
         if _family(addr) == L.AF_UNSPEC:
