@@ -49,6 +49,10 @@ def main(args) -> int:
     with open(os.path.join(args.out, "targets.json"), "w") as f:
         json.dump([o.__dict__ for o in outcomes], f, indent=1)
     print(summary(outcomes, progress.started), file=sys.stderr)
+    for o in outcomes:
+        if not o.ok and os.path.exists(os.path.join(o.run_dir, "console.log")):
+            print(f"sockspec: {o.target}: {o.status}; its console: {os.path.join(o.run_dir, 'console.log')}",
+                  file=sys.stderr)
 
     code = 0
     if any(o.status == "setup-error" for o in outcomes):
