@@ -570,13 +570,8 @@ def peer_name(sock: Sock):
 def _dgram_set_peer(m, sock: Sock, other: Sock | None) -> None:
     """unix_dgram_connect()'s tail: replace the peer; unix_dgram_disconnected() for the old one."""
     old = sock.peer_sock
-    sock.peer_sock = other
-    if other is None:
-        sock.sk_state = "CLOSE"
-        sock.state = "unconnected"
-    else:
-        sock.sk_state = "ESTABLISHED"
-        sock.state = "connected"
+    sock.peer_sock = other                   # (sock->state is left alone, as the kernel does)
+    sock.sk_state = "CLOSE" if other is None else "ESTABLISHED"
     if old is not None and old is not other:
         if sock.recv_queue:
             sock.recv_queue.clear()

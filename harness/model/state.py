@@ -25,7 +25,11 @@ _ids = itertools.count(1)
 @dataclass(eq=False)
 class Sock:
     """struct socket + struct sock, as far as they can be observed from user space.
-    ``state`` follows the socket layer: unconnected, listening, connecting, connected."""
+    ``state`` follows the socket layer: unconnected, listening, connecting, connected (plus
+    disconnecting, and closed for a released socket: an embryo, or a TCP end lingering in
+    Net.inet_bound); a datagram connect leaves it alone, as the kernel does (see peer,
+    peer_sock, sk_state). A TCP end that sent FIN is FIN_WAIT1 until the peer's delayed ACK
+    makes it FIN_WAIT2: the model keeps FIN_WAIT1 for both."""
     family: int
     type: int
     protocol: int
