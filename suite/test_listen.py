@@ -129,10 +129,10 @@ def test_listen_queue_capacity(sc, kind):
 
 @pytest.mark.parametrize("kind", CONNECTION_ORIENTED, ids=ids(CONNECTION_ORIENTED))
 def test_listen_queue_capacity_somaxconn(sc, kind):
-    """With somaxconn 4, listen(INT_MAX) holds 5 connections."""
-    sc.set_sysctl("net.core.somaxconn", 4)
+    """With somaxconn 8, listen(INT_MAX) holds 9 connections: the clamp, then N + 1."""
+    sc.set_sysctl("net.core.somaxconn", 8)
     lfd, addr = listener(sc, kind, INT_MAX)
-    fill_queue(sc, kind, lfd, addr, 5)
+    fill_queue(sc, kind, lfd, addr, 9)
     sc.close(lfd)
 
 

@@ -538,14 +538,6 @@ def local_addr(sock) -> str:
     return sock.local.addr
 
 
-def local_port(sock) -> int | None:
-    if sock.local is None:
-        return 0
-    if isinstance(sock.local, Constraint):
-        return None
-    return sock.local.port
-
-
 def is_raw(sock) -> bool:
     return sock.type == L.SOCK_RAW
 
@@ -556,9 +548,9 @@ def remote_of(sock):
     if sock.peer is not None:
         return sock.peer
     client = sock.peer_sock
-    if client is None or isinstance(client.local, Constraint) or client.local is None:
+    if client is None or client.local is None:
         return None
-    return as_family(sock.family, client.local)
+    return as_family(sock.family, client.local)      # a Constraint: never observed
 
 
 # =========================================================================== the ops
