@@ -7,6 +7,7 @@ opens before it runs /init, can be a device node without needing root on the hos
 """
 from __future__ import annotations
 
+import glob
 import hashlib
 import os
 import shutil
@@ -105,11 +106,14 @@ def modules_for(modules_dir: str | None) -> list[str]:
 
 
 def build(out_dir: str, modules_dir: str | None) -> str:
-    """Write (or reuse) ``out_dir/initramfs-<key>.cpio`` and return its path."""
+    """Write (or reuse) ``out_dir/initramfs-<kernel>-<contents>.cpio`` and return its path."""
     modules = modules_for(modules_dir)
-    path = os.path.join(out_dir, f"initramfs-{contents_key(modules_dir, modules)}.cpio")
+    kernel_key = hashlib.sha256(repr(modules_dir).encode()).hexdigest()[:8]
+    path = os.path.join(out_dir, f"initramfs-{kernel_key}-{contents_key(modules_dir, modules)}.cpio")
     if os.path.exists(path):
         return path
+    for old in glob.glob(os.path.join(out_dir, f"initramfs-{kernel_key}-*.cpio")):
+        os.remove(old)                   # this kernel's image from an older init script
     tmp = path + f".{os.getpid()}.tmp"
     archive = Cpio(tmp)
     for d in ("bin", "dev", "proc", "sys", "mnt", "mnt/host", "mnt/rw", "mnt/root", "mnt/results",

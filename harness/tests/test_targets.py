@@ -262,7 +262,7 @@ def fake_busybox(tmp_path, monkeypatch):
     return path
 
 
-def test_initramfs_holds_busybox_init_console_and_modules_in_order(tmp_path, fake_busybox):
+def test_initramfs_holds_busybox_init_console_and_modules_in_order(tmp_path, fake_busybox, monkeypatch):
     d = fake_modules(str(tmp_path / "modules"))
     out = tmp_path / "cache"
     out.mkdir()
@@ -278,6 +278,9 @@ def test_initramfs_holds_busybox_init_console_and_modules_in_order(tmp_path, fak
     assert entries["modules/9p.ko"][1].startswith(b"\x7fELF")              # stored uncompressed
     assert "bin/sockspec-modprobe" in entries
     assert initramfs.build(str(out), d) == path                          # reused, same key
+    monkeypatch.setattr(initramfs, "init_script", lambda: "#!/bin/sh\n# a newer init\n")
+    newer = initramfs.build(str(out), d)
+    assert newer != path and os.listdir(out) == [os.path.basename(newer)]  # the stale one is gone
 
 
 def test_initramfs_without_modules_dir_has_no_modules(tmp_path, fake_busybox):
