@@ -393,3 +393,20 @@ def test_connect_unix_passcred_autobind(sc, kind):
         sc.accept4(target, L.SOCK_CLOEXEC)
     for f in list(sc.created_fds()):
         sc.close(f)
+
+
+@pytest.mark.privileged
+def test_connect_packet_not_supported(sc):
+    """packet_ops has no connect, listen or accept (sock_no_connect, sock_no_listen,
+    sock_no_accept): EOPNOTSUPP. Creating the socket needs CAP_NET_RAW."""
+    from harness.mem import SockaddrLl
+
+    from .privilege import run_as
+
+    def body(s):
+        fd = s.socket(L.AF_PACKET, L.SOCK_DGRAM, 0).ret
+        s.connect(fd, SockaddrLl(0x0800, 1))
+        s.listen(fd, 5)
+        s.accept4(fd, L.SOCK_NONBLOCK)
+        s.close(fd)
+    run_as(sc, "privileged", "CAP_NET_RAW", body)

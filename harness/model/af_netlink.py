@@ -28,8 +28,14 @@ NEVER_REGISTERED = {1, 3}
 
 
 class NetlinkOps(ProtoOps):
+    """netlink_ops: bind, connect and getname are netlink's own (not modelled); socketpair,
+    accept, listen and shutdown are sock_no_*."""
     family = L.AF_NETLINK
     name = "netlink_ops"
+
+    def connect(self, m, sock, addr: bytes, addrlen: int, flags: int):
+        from .socket import NotModelled
+        raise NotModelled("netlink_connect")
 
 
 NETLINK_OPS = NetlinkOps()

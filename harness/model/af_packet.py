@@ -24,6 +24,8 @@ PACKET_CREATE = rule(
 
 
 class PacketOps(ProtoOps):
+    """packet_ops and packet_ops_spkt: bind and getname are packet's own (not modelled);
+    connect, socketpair, accept, listen and shutdown are sock_no_*."""
     family = L.AF_PACKET
     name = "packet_ops"
 

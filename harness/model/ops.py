@@ -1,7 +1,10 @@
 """struct proto_ops: the per-family operations, with the kernel's sock_no_* defaults.
 
-A family module subclasses ProtoOps and overrides what its proto_ops table implements; what it
-leaves alone answers EOPNOTSUPP exactly like net/core/sock.c's sock_no_*() helpers.
+A family module subclasses ProtoOps and overrides what its proto_ops table implements. The
+defaults are the sock_no_*() helpers of net/core/sock.c (EOPNOTSUPP) for the operations that
+every family in the model either implements or leaves to sock_no_*; bind and getname, which
+every modelled family implements, default to NotModelled, so an operation the model has not
+written never passes for EOPNOTSUPP.
 """
 from __future__ import annotations
 
@@ -9,9 +12,6 @@ import errno as E
 
 from .rules import rule
 
-NO_BIND = rule("bind.not_supported", "EOPNOTSUPP",
-               "The family's proto_ops has no bind (sock_no_bind).",
-               "net/core/sock.c sock_no_bind(); bind(2)")
 NO_CONNECT = rule("connect.not_supported", "EOPNOTSUPP",
                   "The family's proto_ops has no connect (sock_no_connect).",
                   "net/core/sock.c sock_no_connect(); connect(2)")
@@ -24,9 +24,6 @@ NO_LISTEN = rule("listen.not_supported", "EOPNOTSUPP",
 NO_SHUTDOWN = rule("shutdown.not_supported", "EOPNOTSUPP",
                    "The family's proto_ops has no shutdown (sock_no_shutdown).",
                    "net/core/sock.c sock_no_shutdown(); shutdown(2)")
-NO_GETNAME = rule("getsockname.not_supported", "EOPNOTSUPP",
-                  "The family's proto_ops has no getname (sock_no_getname).",
-                  "net/core/sock.c sock_no_getname()")
 
 
 class ProtoOps:
@@ -40,7 +37,8 @@ class ProtoOps:
         return SOCKETPAIR_UNSUPPORTED.fail(E.EOPNOTSUPP)
 
     def bind(self, m, sock, addr: bytes, addrlen: int):
-        return NO_BIND.fail(E.EOPNOTSUPP)
+        from .socket import NotModelled
+        raise NotModelled(f"bind on {self.name}")
 
     def connect(self, m, sock, addr: bytes, addrlen: int, flags: int):
         return NO_CONNECT.fail(E.EOPNOTSUPP)
@@ -56,8 +54,10 @@ class ProtoOps:
 
     def getname(self, m, sock, peer: bool):
         """The address getsockname/getpeername report, as (sockaddr, length) or an error
-        outcome. Families override; the default is sock_no_getname."""
-        return NO_GETNAME.fail(E.EOPNOTSUPP)
+        outcome. Families override; a family whose getname the model has not written is not
+        probed for names (observe.has_own)."""
+        from .socket import NotModelled
+        raise NotModelled(f"getname on {self.name}")
 
     def __repr__(self) -> str:
         return f"<{self.name}>"

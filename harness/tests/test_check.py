@@ -12,7 +12,7 @@ from harness.check import Mismatch, ModelGap, Scenario
 from harness.kernel import Kernel, load_backend
 from harness.model import Model, read_fd_table
 from harness.model import af_unix
-from harness.model.rules import rule
+from harness.model.rules import Rule
 from harness.profile import probe
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -44,7 +44,8 @@ def test_right_model_passes_and_records_the_rule(scenario):
     assert records[1]["rule"] == "close.ok"
 
 
-WRONG = rule("test.wrong_unix_create", "EINVAL", "A deliberately wrong rule.", "nowhere")
+# not registered: it must not join the model's rule set
+WRONG = Rule("test.wrong_unix_create", "test", "EINVAL", "A deliberately wrong rule.", "nowhere")
 
 
 def test_wrong_answer_is_explained(scenario, monkeypatch):
