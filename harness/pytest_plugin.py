@@ -143,8 +143,9 @@ class Env:
         return True
 
     def pytest_runtest_logreport(self, report):
-        if report.when == "call" or (report.when == "setup" and report.outcome != "passed") \
-                or (report.when == "teardown" and report.failed):
+        in_suite = report.nodeid.startswith("suite/")       # not the project's own tests
+        if in_suite and (report.when == "call" or (report.when == "setup" and report.outcome != "passed")
+                         or (report.when == "teardown" and report.failed)):
             outcome = report.outcome
             reason = None
             if report.skipped:
