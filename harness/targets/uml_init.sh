@@ -17,15 +17,17 @@ log() { echo "sockspec-init: $*"; }
 fail() { log "error: $*"; sync; poweroff -f; sleep 10; }
 
 log "boot $(uname -r)"
+# read before the tmpfs below can hide it (a run directory under /run)
+modprobe_script=$(cat "$SOCKSPEC_MODPROBE") || fail "cannot read $SOCKSPEC_MODPROBE"
 mount -t sysfs sysfs /sys
-mount -t tmpfs -o mode=0755 sockspec /tmp || fail "tmpfs"
+# the workspace of this init; /tmp is left alone, as the run directory or a venv may be there
 mount -t tmpfs -o mode=0755 sockspec-run /run || fail "tmpfs"
 grep -q overlay /proc/filesystems || insmod "$MODULES_DIR/kernel/fs/overlayfs/overlay.ko" \
     || fail "cannot load overlay.ko from $MODULES_DIR"
-mkdir -p /tmp/rw/upper /tmp/rw/work /tmp/root
-mount -t overlay -o lowerdir=/,upperdir=/tmp/rw/upper,workdir=/tmp/rw/work overlay /tmp/root \
+mkdir -p /run/rw/upper /run/rw/work /run/root
+mount -t overlay -o lowerdir=/,upperdir=/run/rw/upper,workdir=/run/rw/work overlay /run/root \
     || fail "overlay mount failed"
-R=/tmp/root
+R=/run/root
 mount -t proc proc $R/proc
 mount -t sysfs sysfs $R/sys
 mount -t devtmpfs devtmpfs $R/dev
@@ -38,7 +40,8 @@ mount -t hostfs -o "$RUN_DIR" sockspec-results "$R$RUN_DIR" || fail "cannot moun
 for root in "" "$R"; do
     mkdir -p "$root/run/sockspec"
     cp /bin/busybox "$root/run/sockspec/busybox"
-    cp "$SOCKSPEC_MODPROBE" "$root/run/sockspec/modprobe"
+    printf '%s\n' "$modprobe_script" > "$root/run/sockspec/modprobe"
+    chmod 755 "$root/run/sockspec/modprobe"
     echo "$MODULES_DIR" > "$root/run/sockspec/modules-dir"
 done
 mkdir -p "$R/lib/modules/$(uname -r)"

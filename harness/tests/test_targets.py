@@ -314,6 +314,16 @@ def test_init_script_mounts_host_root_read_only_and_runs_the_command():
         assert f'log "{line}' in s
 
 
+@pytest.mark.parametrize("script", ["guest_init.sh", "uml_init.sh"])
+def test_init_scripts_leave_tmp_alone(script):
+    """A run directory or the virtualenv may live under /tmp (CI's does): hiding it with a
+    tmpfs would lose the results or the interpreter."""
+    from importlib import resources
+    text = resources.files("harness.targets").joinpath(script).read_text()
+    mounts = [line for line in text.splitlines() if line.strip().startswith("mount ")]
+    assert mounts and not [m for m in mounts if m.rstrip(" \\").split()[-1].endswith("/tmp")]
+
+
 def test_modprobe_script_resolves_an_alias_and_loads_in_order(tmp_path):
     """The guest modprobe, run here with busybox where busybox exists; insmod is faked."""
     busybox = "/bin/busybox"
