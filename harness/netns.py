@@ -18,6 +18,10 @@ SIOCSIFFLAGS = 0x8914
 IFF_UP = 0x1
 
 _state = {"private": False, "reason": "not attempted"}
+# Sysctls read before leaving the initial namespace. Some net.* sysctls are global, not per
+# namespace (net.core.rmem_max and friends on 6.1): a new namespace has no file for them, yet
+# the initial namespace's value is the one the kernel applies there.
+_outside: dict[str, str] = {}
 
 
 def is_private() -> bool:
@@ -34,6 +38,11 @@ def enter_private(k: Kernel | None = None) -> bool:
     if _state["private"]:
         return True
     k = k or default()
+    from .profile import SYSCTLS
+    for name in SYSCTLS:
+        value = read_sysctl(name)
+        if value is not None:
+            _outside[name] = value
     r = k.raw(k.native_abi.nr("unshare"), CLONE_NEWNET)
     if not r.ok:
         _state.update(private=False, reason=f"unshare(CLONE_NEWNET) failed: {r.errname}")
@@ -77,6 +86,13 @@ def read_sysctl(name: str) -> str | None:
             return f.read().strip()
     except OSError:
         return None
+
+
+def read_sysctl_or_global(name: str) -> str | None:
+    """A sysctl as it applies here: this namespace's file, or, where a global sysctl has no
+    file in a new namespace, the value read before leaving the initial one."""
+    value = read_sysctl(name)
+    return value if value is not None else _outside.get(name)
 
 
 def write_sysctl(name: str, value) -> None:

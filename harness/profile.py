@@ -184,15 +184,18 @@ def probe_compat(k: Kernel) -> tuple[bool, str]:
 
 def probe_af_max(k: Kernel) -> int | None:
     """__sock_create checks the family range (EAFNOSUPPORT) before the type range (EINVAL), so
-    with an out-of-range type the first family answering EAFNOSUPPORT is NPROTO = AF_MAX.
-    Nothing is created and no module is loaded."""
+    with an out-of-range type every family below NPROTO = AF_MAX answers EINVAL and every one
+    above EAFNOSUPPORT: AF_MAX is one past the last family that does not answer EAFNOSUPPORT.
+    (Taking the last rather than the first keeps a sandbox that checks registration first, as
+    gVisor does for AF_UNSPEC, from reading as AF_MAX 0.) Nothing is created, no module loaded."""
+    last = None
     for family in range(0, 256):
         r = k.socket(family, L.SOCK_MAX, 0)
         if r.ok:                                  # cannot happen on Linux; be safe
             k.close(r.ret)
-        if r.errno == errno.EAFNOSUPPORT:
-            return family
-    return None
+        if r.errno != errno.EAFNOSUPPORT:
+            last = family
+    return None if last is None else last + 1
 
 
 def probe_families(k: Kernel) -> dict:
@@ -233,7 +236,7 @@ def probe(k: Kernel | None = None, target: str = "host", target_kind: str = "lin
         ns_reason = ns["reason"]
     sysctls = {}
     for name in SYSCTLS:
-        value = netns.read_sysctl(name)
+        value = netns.read_sysctl_or_global(name)
         if value is not None:
             sysctls[name] = " ".join(value.split())
     return Profile(

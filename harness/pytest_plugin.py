@@ -55,13 +55,36 @@ def pytest_configure(config):
     except BackendError as exc:
         raise pytest.UsageError(str(exc))
     kernel = Kernel(backend)
-    if not config.getoption("sockspec_no_netns"):
-        netns.enter_private(kernel)
-    profile = probe(kernel, target=config.getoption("sockspec_target"),
-                    target_kind=config.getoption("sockspec_target_kind"))
+    use_netns = not config.getoption("sockspec_no_netns")
+    target = config.getoption("sockspec_target"), config.getoption("sockspec_target_kind")
+    if _is_xdist_controller(config):
+        # the controller runs no test and stays where it is (its workers start from here);
+        # the header's profile is probed as a worker sees it, in a child that enters a namespace
+        profile = _probe_in_child(kernel, use_netns, *target)
+    else:
+        if use_netns:
+            netns.enter_private(kernel)
+        profile = probe(kernel, *target)
     env = Env(config, kernel, profile)
     config._sockspec = env
     config.pluginmanager.register(env, "sockspec-env")
+
+
+def _is_xdist_controller(config) -> bool:
+    return not hasattr(config, "workerinput") and bool(config.getoption("numprocesses", None))
+
+
+def _probe_in_child(kernel: Kernel, use_netns: bool, target: str, kind: str) -> Profile:
+    from .child import run_in_child
+
+    def child():
+        if use_netns:
+            netns.enter_private(kernel)
+        return probe(kernel, target, kind).to_json()
+    res = run_in_child(child, timeout=60)
+    if not res.ok:
+        raise pytest.UsageError(f"probing the profile failed: {res.describe()}")
+    return Profile.from_json(res.value)
 
 
 def _is_suite_run(config) -> bool:
