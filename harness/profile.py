@@ -229,11 +229,13 @@ def probe(k: Kernel | None = None, target: str = "host", target_kind: str = "lin
     caps = privilege.effective_caps(k)
     compat_ok, compat_reason = probe_compat(k)
     ns = netns.status()
-    if not ns["private"]:
+    if ns["private"]:
+        ns_reason = ns["reason"]
+    elif ns["reason"] != "not attempted":
+        ns_reason = f"not entered: {ns['reason']}"
+    else:
         possible, why = netns.can_unshare()
         ns_reason = f"not entered ({why})"
-    else:
-        ns_reason = ns["reason"]
     sysctls = {}
     for name in SYSCTLS:
         value = netns.read_sysctl_or_global(name)
