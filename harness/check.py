@@ -145,7 +145,6 @@ class Scenario:
         t0 = time.perf_counter()
         result = getattr(kern, name)(*args, **kwargs)
         duration = time.perf_counter() - t0
-        kern.reset()
         self.history.append((c, result))
         matched = next((o for o in outcomes if o.matches(result)), None)
         problems, observation = [], {"result": str(result)}

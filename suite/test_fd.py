@@ -10,18 +10,13 @@ from contextlib import contextmanager
 import pytest
 
 from harness.abi import linux as L
-from harness.check import Mismatch, ModelGap
 from harness.mem import SockaddrIn, SockaddrUn
+
+from .endpoints import row
 
 INT_MAX = 0x7FFFFFFF
 
 
-@contextmanager
-def row(label: str):
-    try:
-        yield
-    except (Mismatch, ModelGap) as exc:
-        raise type(exc)(f"[row {label}] {exc}") from None
 
 
 def sock(sc, family=L.AF_UNIX, type_=L.SOCK_STREAM, flags=L.SOCK_CLOEXEC) -> int:

@@ -5,14 +5,13 @@ numbers written to sv[] before the sockets are created, so EMFILE comes first, t
 from __future__ import annotations
 
 import struct
-from contextlib import contextmanager
 
 import pytest
 
 from harness.abi import linux as L
-from harness.check import Mismatch, ModelGap
 from harness.mem import NULL, Buffer, Ptr
 
+from .endpoints import row
 from .privilege import SIDES, run_as
 
 TYPES = [("stream", L.SOCK_STREAM), ("dgram", L.SOCK_DGRAM), ("seqpacket", L.SOCK_SEQPACKET),
@@ -21,12 +20,6 @@ FLAGS = [("none", 0), ("nonblock", L.SOCK_NONBLOCK), ("cloexec", L.SOCK_CLOEXEC)
          ("nonblock-cloexec", L.SOCK_NONBLOCK | L.SOCK_CLOEXEC)]
 
 
-@contextmanager
-def row(label: str):
-    try:
-        yield
-    except (Mismatch, ModelGap) as exc:
-        raise type(exc)(f"[row {label}] {exc}") from None
 
 
 def pair_and_close(s, family, type_, protocol=0, **kwargs):

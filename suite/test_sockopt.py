@@ -4,17 +4,15 @@ and levels, family by family), the privileged options on both sides of their cap
 SOL_TCP (TCP_NODELAY, TCP_MAXSEG, TCP_INFO)."""
 from __future__ import annotations
 
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 import pytest
 
 from harness.abi import linux as L
-from harness.check import Mismatch, ModelGap
 from harness.mem import NULL
 from harness.model.sock import SO_MARK, SO_PASSPIDFD, SOL_NETLINK, SOL_RAW
 
-from .endpoints import bound, open_sock
+from .endpoints import bound, open_sock, row
 from .kinds import ALL, ids
 from .privilege import SIDES, run_as
 
@@ -51,13 +49,6 @@ ALL_KINDS = KINDS + PRIVILEGED_KINDS
 BY_ID = {k.id: k for k in ALL_KINDS}
 
 
-@contextmanager
-def row(label: str):
-    """One row of a table run inside one test: a failure names the row."""
-    try:
-        yield
-    except (Mismatch, ModelGap) as exc:
-        raise type(exc)(f"[row {label}] {exc}") from None
 
 
 def open_kind(sc, kind: SockKind) -> int:
