@@ -2,7 +2,6 @@
 run directories. Records are built by hand; no kernel behaviour is involved."""
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import re
@@ -15,15 +14,7 @@ from harness.report import records
 from harness.report.records import Problem, ResultsWriter, load_run, new_run_dir, read_results
 
 
-def _sample():
-    path = Path(__file__).parent / "fixtures" / "report" / "sample.py"
-    spec = importlib.util.spec_from_file_location("sockspec_report_sample", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-S = _sample()
+import report_sample as S  # noqa: E402  (harness/tests is on sys.path, like model_profile)
 
 
 def _wait(pid: int) -> int:

@@ -2,7 +2,6 @@
 records (no kernel behaviour involved)."""
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import re
@@ -23,15 +22,7 @@ from harness.report.records import load_run
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _sample():
-    path = Path(__file__).parent / "fixtures" / "report" / "sample.py"
-    spec = importlib.util.spec_from_file_location("sockspec_report_sample", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-S = _sample()
+import report_sample as S  # noqa: E402  (harness/tests is on sys.path, like model_profile)
 
 
 def _by_id(html: str, ident: str) -> str:
