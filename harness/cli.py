@@ -26,6 +26,12 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--backend", default="auto", choices=("auto", "cffi", "ctypes"),
                     help="raw syscall backend (default: cffi when installed, else ctypes)")
     sub = ap.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    # --backend is accepted after the subcommand too (sockspec run --backend ctypes)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--backend", default=argparse.SUPPRESS, choices=("auto", "cffi", "ctypes"),
+                        help="raw syscall backend (default: cffi when installed, else ctypes)")
+    plain_add = sub.add_parser
+    sub.add_parser = lambda *a, **kw: plain_add(*a, parents=[common, *kw.pop("parents", [])], **kw)
     for name in SUBCOMMANDS:
         try:
             module = importlib.import_module(name)
