@@ -15,18 +15,21 @@ from .kernel import Kernel, Result, errname
 from .mem import Ptr
 from .model import Call, Model, NotModelled
 from .model.core import ENTRIES
-from .model.observe import expectations
+from .model.observe import expectations, process_expectations
 from .model.rules import Constraint, Outcome
 
 # Positions of fd arguments, so reproducers can name descriptors instead of numbers.
 FD_ARGS = {name: (0,) for name in (
     "bind", "listen", "accept", "accept4", "connect", "getsockname", "getpeername", "shutdown",
     "sendto", "send", "recvfrom", "recv", "sendmsg", "recvmsg", "sendmmsg", "recvmmsg",
-    "setsockopt", "getsockopt", "close", "dup", "fcntl", "fstat")}
+    "setsockopt", "getsockopt", "close", "dup", "fcntl", "fstat", "poll", "ioctl_int")}
 FD_ARGS["dup2"] = (0, 1)
 NEW_FD_CALLS = {"socket", "accept", "accept4", "dup", "dup2"}
 
 _TCP_INFO_SIZE = 104
+_FIONREAD = 0x541B                  # include/uapi/asm-generic/ioctls.h (x86, arm64)
+_SIOCOUTQ = 0x5411                  # TIOCOUTQ: bytes not yet acknowledged
+_POLLIN, _POLLERR, _POLLHUP = 0x1, 0x8, 0x10
 
 
 class Mismatch(AssertionError):
@@ -135,7 +138,7 @@ class Scenario:
         """An inaccessible address (PROT_NONE page, below 4 GiB so compat calls can use it)."""
         return self.k.fault_page()
 
-    def call(self, name: str, *args, via: str = "native", **kwargs) -> Result:
+    def call(self, name: str, /, *args, via: str = "native", **kwargs) -> Result:
         c = Call(name, args, kwargs, via)
         try:
             outcomes = self.m.allowed(c)
@@ -156,6 +159,7 @@ class Scenario:
             if matched.apply is not None:
                 matched.apply(self.m, result)
             state, state_problems = self._compare_state(touched_fds(c, result))
+            state_problems += self._compare_process(state)
             observation["state"] = state
             problems += state_problems
         self._emit(c, outcomes, matched, observation, problems, duration)
@@ -179,6 +183,65 @@ class Scenario:
                 problems.append(f"fd {fd} {e.name}: kernel {fmt_value(observed)}, model "
                                 f"{e.value}{' (' + detail + ')' if detail else ''}")
         return state, problems
+
+    def _compare_process(self, state: dict) -> list[str]:
+        """The process-wide observables (signals pending) the model has expectations for."""
+        expects = process_expectations(self.m)
+        if not expects:
+            return []
+        import signal
+        pending = {int(s) for s in signal.sigpending()}
+        problems = []
+        for e, sig in zip(expects, sorted(self.m.sig_blocked)):
+            observed = sig in pending
+            state[e.name] = observed
+            if not e.admits(observed):
+                problems.append(f"{e.name}: kernel {observed}, model {e.value}")
+        return problems
+
+    # -- what the test sets up and waits for (not calls under test) -----------------------
+    def block_signals(self, *signos: int) -> None:
+        """Block signals in this (forked) process, so a raised one stays pending where the
+        checker sees it; the model follows the mask. Use in sc.in_child bodies."""
+        import signal
+        signal.pthread_sigmask(signal.SIG_BLOCK, set(signos))
+        self.m.sig_blocked |= set(signos)
+
+    def wait(self, fd: int, events: int = 0x1, timeout: float = 2.0, nbytes: int = 1) -> int:
+        """Wait, bounded, until fd is ready for ``events`` (POLLIN by default; with POLLIN,
+        until at least ``nbytes`` are queued): loopback delivery is fast but not promised
+        before the sending call returns. Not checked against the model; recorded for the
+        reproducer. Returns revents; fails the test if the bound expires."""
+        deadline = time.monotonic() + timeout
+        while True:
+            left = max(0, int((deadline - time.monotonic()) * 1000))
+            r = self.k.poll(fd, events, min(left, 50))
+            revents = r.out.get("revents", 0) if r.ok else 0
+            if revents & (events | _POLLERR | _POLLHUP):
+                if nbytes <= 1 or not events & _POLLIN or revents & (_POLLERR | _POLLHUP):
+                    break
+                q = self.k.ioctl_int(fd, _FIONREAD)
+                if q.ok and q.out["value"] >= nbytes:
+                    break
+                time.sleep(0.001)
+            if time.monotonic() >= deadline:
+                raise Mismatch(f"fd {fd} not ready for events {events:#x} ({nbytes} bytes) "
+                               f"within {timeout:g} s: the data the model expects never came")
+        self.history.append((Call("poll", (fd, events, 0)), r))
+        return revents
+
+    def wait_sent(self, fd: int, timeout: float = 2.0) -> None:
+        """Wait, bounded, until a TCP socket's peer acknowledged everything sent (SIOCOUTQ 0):
+        the bytes are then in the peer's receive queue. Infrastructure, like wait()."""
+        deadline = time.monotonic() + timeout
+        while True:
+            q = self.k.ioctl_int(fd, _SIOCOUTQ)
+            if q.ok and q.out["value"] == 0:
+                self.history.append((Call("ioctl_int", (fd, _SIOCOUTQ)), q))
+                return
+            if time.monotonic() >= deadline:
+                raise Mismatch(f"fd {fd}: sent data not acknowledged within {timeout:g} s")
+            time.sleep(0.001)
 
     def _emit(self, c: Call, outcomes, matched: Outcome | None, observation, problems, duration):
         self.checks += 1

@@ -496,7 +496,12 @@ class Kernel:
         iov = _list("iov", iov)
         bufs = []
         for i, part in enumerate(iov):
-            if recv:
+            if isinstance(part, tuple):          # (Ptr, length): a raw iovec, e.g. a faulting one
+                ptr, n = part
+                if not isinstance(ptr, Ptr):
+                    raise TypeError(f"iov[{i}]: a (Ptr, length) pair expected")
+                bufs.append(_RawIov(ptr.addr, _int(f"iov[{i}] length", n, 0)))
+            elif recv:
                 bufs.append(self._alloc.alloc(_int(f"iov[{i}] size", part, 0)))
             elif isinstance(part, Ptr):
                 bufs.append(part)
@@ -505,7 +510,7 @@ class Kernel:
         layout = self.abi.iovec
         iovarr = self._alloc.alloc(layout.size * max(len(bufs), 1))
         for i, b in enumerate(bufs):
-            size = b.size if isinstance(b, Buffer) else 0
+            size = b.size if isinstance(b, (Buffer, _RawIov)) else 0
             iovarr.write(layout.pack(b.addr, size), i * layout.size)
         if recv:
             nbuf = None
@@ -534,12 +539,7 @@ class Kernel:
     def _msghdr_out(self, hdr: Buffer, bufs, nbuf, total: int, base: int = 0) -> dict:
         (_, namelen, _, _, _, controllen, flags) = self.abi.msghdr.unpack(
             hdr.read(self.abi.msghdr.size))[:7]
-        data, left = b"", max(total, 0)
-        for b in bufs:
-            take = min(left, b.size)
-            data += b.read(take)
-            left -= take
-        out = {"data": data, "namelen": namelen, "controllen": controllen, "msg_flags": flags}
+        out = {"data": _read_back(bufs, total), "namelen": namelen, "controllen": controllen, "msg_flags": flags}
         if nbuf is not None and namelen > 0:
             out["name"] = mem.decode_sockaddr(nbuf.read(min(namelen, nbuf.size)))
         return out
@@ -621,12 +621,7 @@ class Kernel:
                 fields = layout.unpack(vec.read(layout.size, i * layout.size))
                 msg_len, namelen, flags_out = fields[-1], fields[1], fields[6]
                 bufs, nbuf = parts[i]
-                data, left = b"", msg_len
-                for b in bufs:
-                    take = min(left, b.size)
-                    data += b.read(take)
-                    left -= take
-                m = {"data": data, "msg_len": msg_len, "msg_flags": flags_out, "namelen": namelen}
+                m = {"data": _read_back(bufs, msg_len), "msg_len": msg_len, "msg_flags": flags_out, "namelen": namelen}
                 if nbuf is not None and namelen > 0:
                     m["name"] = mem.decode_sockaddr(nbuf.read(min(namelen, nbuf.size)))
                 received.append(m)
@@ -702,6 +697,26 @@ class Kernel:
     def fcntl(self, fd: int, cmd: int, arg: int = 0) -> Result:
         return self._native("fcntl", _c_int("fd", fd), _c_int("cmd", cmd), _int("arg", arg))
 
+    def poll(self, fd: int, events: int, timeout_ms: int = 0) -> Result:
+        """ppoll(2) on one descriptor with a bounded timeout: out["revents"]. Infrastructure
+        (waiting for loopback delivery), not a call under test."""
+        heap = mem.HeapAllocator()
+        pfd = heap.alloc(8, struct.pack("=ihh", _c_int("fd", fd), events, 0))
+        ts = heap.alloc(16, struct.pack("=qq", timeout_ms // 1000, (timeout_ms % 1000) * 1_000_000))
+        r = self._native("ppoll", pfd, 1, ts, 0, 8)
+        if not r.ok:
+            return r
+        return Result(r.ret, 0, {"revents": struct.unpack("=ihh", pfd.read(8))[2]})
+
+    def ioctl_int(self, fd: int, request: int) -> Result:
+        """ioctl(fd, request, &int) for requests that return an int (FIONREAD, SIOCOUTQ):
+        out["value"]. Infrastructure, not a call under test."""
+        buf = mem.HeapAllocator().alloc(4)
+        r = self._native("ioctl", _c_int("fd", fd), _int("request", request), buf)
+        if not r.ok:
+            return r
+        return Result(r.ret, 0, {"value": struct.unpack("=i", buf.read(4))[0]})
+
     def fstat(self, fd: int) -> Result:
         """out: st_mode and st_ino."""
         buf = mem.HeapAllocator().alloc(256)
@@ -736,6 +751,26 @@ class Kernel:
 
     def getuid(self) -> int:
         return self._native("getuid").ret
+
+
+class _RawIov:
+    """An iovec given as (Ptr, length): the kernel sees the address and length as they are;
+    nothing is read back from it."""
+
+    def __init__(self, addr: int, size: int):
+        self.addr, self.size = addr, size
+
+
+def _read_back(bufs, total: int) -> bytes:
+    """The first ``total`` bytes a receive put in its iovecs, from the wrapper's own buffers
+    (a raw iovec's share is skipped)."""
+    data, left = b"", max(total, 0)
+    for b in bufs:
+        take = min(left, b.size)
+        if isinstance(b, Buffer):
+            data += b.read(take)
+        left -= take
+    return data
 
 
 _default: Kernel | None = None

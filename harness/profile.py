@@ -63,6 +63,7 @@ class Profile:
     hostname: str
     date: str
     format: int = FORMAT
+    unix_oob: bool | None = None  # CONFIG_AF_UNIX_OOB: MSG_OOB on unix stream (None: not probed)
 
     # -- what the model asks -------------------------------------------------------
     def has_cap(self, name: str) -> bool:
@@ -137,6 +138,7 @@ class Profile:
             ("families", ", ".join(f"{k}={'yes' if v else 'no'}" for k, v in self.families.items())),
             ("protocols", " ".join(self.protocols) or "(no /proc/net/protocols)"),
             ("RLIMIT_NOFILE", f"{self.rlimit_nofile[0]} / {self.rlimit_nofile[1]}"),
+            ("AF_UNIX MSG_OOB", {True: "yes", False: "no", None: "not probed"}[self.unix_oob]),
         ]
         rows += [(name, str(value)) for name, value in self.sysctls.items()]
         rows += [("host", self.hostname), ("date", self.date)]
@@ -213,6 +215,23 @@ def probe_families(k: Kernel) -> dict:
     return found
 
 
+def probe_unix_oob(k: Kernel) -> bool | None:
+    """CONFIG_AF_UNIX_OOB: a one-byte MSG_OOB send on a unix stream socketpair succeeds
+    (EOPNOTSUPP without it). Nothing is left behind."""
+    r = k.socketpair(L.AF_UNIX, L.SOCK_STREAM | L.SOCK_CLOEXEC, 0)
+    if not r.ok:
+        return None
+    a, b = r.out["fds"]
+    try:
+        sent = k.send(a, b"x", L.MSG_OOB | L.MSG_DONTWAIT)
+        if sent.ok:
+            return True
+        return False if sent.errno == errno.EOPNOTSUPP else None
+    finally:
+        k.close(a)
+        k.close(b)
+
+
 def probe_protocols() -> tuple[str, ...]:
     """The names in /proc/net/protocols (registered struct proto: TCP, UDP-Lite, MPTCP...)."""
     try:
@@ -265,6 +284,7 @@ def probe(k: Kernel | None = None, target: str = "host", target_kind: str = "lin
         rlimit_nofile=tuple(resource.getrlimit(resource.RLIMIT_NOFILE)),
         hostname=_hostname_only.gethostname(),
         date=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        unix_oob=probe_unix_oob(k),
     )
 
 

@@ -43,5 +43,6 @@ SYSCALLS = {
     "close": 57,
     "close_range": 436,
     "unshare": 97,
+    "ppoll": 73,
     "ioctl": 29,
 }

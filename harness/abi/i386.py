@@ -50,5 +50,6 @@ SYSCALLS = {
     "recvmmsg_time64": 417,
     "close_range": 436,
     "unshare": 310,
+    "ppoll": 309,
     "ioctl": 54,
 }

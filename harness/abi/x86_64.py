@@ -46,5 +46,6 @@ SYSCALLS = {
     "sendmmsg": 307,
     "close_range": 436,
     "unshare": 272,
+    "ppoll": 271,
     "ioctl": 16,
 }

@@ -40,6 +40,12 @@ class Model:
             port_range=tuple(profile.sysctl_ints("net.ipv4.ip_local_port_range") or (32768, 60999)),
             unprivileged_port_start=profile.sysctl_int("net.ipv4.ip_unprivileged_port_start", 1024),
         )
+        self.via = "native"             # the call path of the call being answered (Call.via)
+        # the process's signal state, as far as the socket calls change it: the mask the test
+        # set (Scenario.block_signals) and what became pending. CPython ignores SIGPIPE, so an
+        # unblocked SIGPIPE is discarded.
+        self.sig_blocked: set[int] = set()
+        self.sig_pending: set[int] = set()
 
     # -- what rules ask ---------------------------------------------------------------
     def capable(self, cap: str) -> bool:
@@ -53,12 +59,26 @@ class Model:
     def sysctl_int(self, name: str, default: int | None = None) -> int | None:
         return self.profile.sysctl_int(name, default)
 
+    def send_sig(self, signo: int) -> None:
+        """send_sig() to the calling process: pending if blocked (a blocked signal is never
+        ignored), else discarded (the model runs under CPython, which ignores SIGPIPE)."""
+        if signo in self.sig_blocked:
+            self.sig_pending.add(signo)
+
+    def adopt_state(self, other: "Model") -> None:
+        """Take over the state of a copy of this model that simulated a batch of calls
+        (sendmmsg, recvmmsg)."""
+        for key, value in vars(other).items():
+            if key != "profile":
+                setattr(self, key, value)
+
     # -- the relation --------------------------------------------------------------------
     def allowed(self, call: Call) -> tuple[Outcome, ...]:
         try:
             entry = ENTRIES[call.name]
         except KeyError:
             raise LookupError(f"the model has no entry for {call.name}") from None
+        self.via = call.via
         return as_outcomes(entry(self, *call.args, **call.kwargs))
 
     # -- fd table --------------------------------------------------------------------------

@@ -55,6 +55,20 @@ class Sock:
     listener: "Sock | None" = None  # the listener whose accept queue holds it, until accepted
     bind_bucket: bool = False       # its port came from bind()/listen() (or its listener's):
     #                                 connect()'s port search skips such ports
+    # data (socket.py entries, tcp.py, udp.py, af_unix.py); recv_queue holds Skb items
+    err_unprobed: bool = False      # so_error came (or may still come) asynchronously, or is
+    #                                 left for the next call: the checker must not read
+    #                                 SO_ERROR, which would consume it
+    rcv_nxt: int = 0                # TCP: bytes received so far (the model's sequence space)
+    copied_seq: int = 0             # TCP: bytes consumed by recv (urgent bytes skipped count)
+    rcv_fin: bool = False           # TCP: the peer's FIN arrived (SOCK_DONE)
+    urg: Any = None                 # TCP urgent data: None or Urg
+    oob_skb: Any = None             # unix stream: u->oob_skb, an Skb of recv_queue or None
+
+    def take_error(self) -> int:
+        """sock_error(): the pending error, cleared (xchg(&sk->sk_err, 0))."""
+        err, self.so_error, self.err_unprobed = self.so_error, 0, False
+        return err
 
     @property
     def listening(self) -> bool:
@@ -68,6 +82,28 @@ class Sock:
         fam = L.FAMILY_NAMES.get(self.family, self.family)
         typ = L.TYPE_NAMES.get(self.type, self.type)
         return f"<sock#{self.ident} {fam} {typ} proto={self.protocol} {self.state} local={self.local}>"
+
+
+@dataclass(eq=False)
+class Skb:
+    """One sk_buff of a receive queue as recv can tell it: the bytes, who sent them, and (unix
+    stream) how much of it recv consumed (UNIXCB(skb).consumed)."""
+    data: bytes
+    sender: "Sock | None" = None    # skb->sk: unix_copy_addr() reads its name at recv time
+    source: Any = None              # UDP: the source address (None: the sender's, read late)
+    consumed: int = 0
+
+    @property
+    def left(self) -> int:
+        return len(self.data) - self.consumed
+
+
+@dataclass(eq=False)
+class Urg:
+    """TCP urgent data at the receiver (tp->urg_data, tp->urg_seq)."""
+    seq: int                        # the urgent byte's position in the model's sequence space
+    byte: bytes
+    read: bool = False              # TCP_URG_READ: recv(MSG_OOB) took it
 
 
 @dataclass(eq=False)

@@ -33,7 +33,7 @@ def profile(version="6.18", caps=ROOT_CAPS, **sysctls) -> Profile:
                   "AF_PACKET": True},
         protocols=("TCP", "UDP", "PING", "RAW", "TCPv6", "UDPv6", "PINGv6", "RAWv6"),
         netns_private=True, netns_reason="hand-built", rlimit_nofile=(1024, 1024),
-        hostname="model", date="2026-01-01")
+        hostname="model", date="2026-01-01", unix_oob=True)
 
 
 class Run:
