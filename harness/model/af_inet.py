@@ -613,6 +613,13 @@ class InetOps(ProtoOps):
             return inet_stream_connect(m, sock, addr, addrlen, flags)
         return inet_dgram_connect(m, sock, addr, addrlen, flags)
 
+    # -- data ------------------------------------------------------------------------
+    def sendmsg(self, m, sock, msg):
+        return inet_sendmsg(m, sock, msg)
+
+    def recvmsg(self, m, sock, rmsg):
+        return inet_recvmsg(m, sock, rmsg)
+
     # -- shutdown --------------------------------------------------------------------
     def shutdown(self, m, sock, how: int):
         return inet_shutdown(m, sock, how)
@@ -1106,6 +1113,12 @@ def tcp_disconnect(m, sock, user: bool) -> None:
     sock.peer = None
     sock.peer_sock = None
     sock.shutdown = 0
+    # tcp_disconnect(): __skb_queue_purge(&sk->sk_receive_queue), urg_data = 0,
+    # sock_reset_flag(sk, SOCK_DONE)
+    sock.recv_queue = []
+    sock.urg = None
+    sock.rcv_fin = False
+    sock.rcv_nxt = sock.copied_seq = 0
     if not (sock.userlocks & SOCK_BINDADDR_LOCK) and sock.local is not None and \
             not isinstance(sock.local, Constraint):
         sock.local = sockaddr(sock.family, sock.local.port,
@@ -1125,7 +1138,8 @@ def _send_reset(m, sock) -> None:
     if peer.sk_state in ("CLOSE", "LISTEN"):
         return
     peer.so_error = E.EPIPE if peer.sk_state == "CLOSE_WAIT" else E.ECONNRESET
-    _tcp_done(m, peer)
+    peer.err_unprobed = True             # the reset arrives from the network: left for the
+    _tcp_done(m, peer)                   # peer's next call (or SO_ERROR read by the test)
     peer.peer_sock = None
 
 
@@ -1323,6 +1337,67 @@ def udp_disconnect(m, sock) -> None:
             sock.local = None
 
 
+# =========================================================================== data
+
+SEND_AUTOBIND = rule(
+    "send.inet_autobind", "the socket is given an ephemeral port first",
+    "A send on a UDP socket without a port binds it to the wildcard address and a free port "
+    "before the protocol looks at the call, so the port stays even when the send then fails.",
+    "net/ipv4/af_inet.c inet_sendmsg() -> inet_send_prepare(): !inet_num && "
+    "!sk_prot->no_autobind -> inet_autobind(); udp(7)")
+
+
+def inet_sendmsg(m, sock, msg):
+    """inet_sendmsg() / inet6_sendmsg(): inet_send_prepare(), then tcp_sendmsg or
+    udp_sendmsg / udpv6_sendmsg."""
+    from . import tcp, udp
+    table = icsk.table_of(sock)
+    if table == "tcp":                         # tcp_prot.no_autobind
+        return tcp.tcp_sendmsg(m, sock, msg)
+    if table != "udp":
+        raise icsk.not_modelled(f"sendmsg on {sock}")
+    also, autobound = (), None
+    if not sock.bound:
+        view = icsk.rcv_addr(sock)
+        ports, rules = icsk.bind_port_choice(m, sock, view)
+        if ports is None:
+            raise icsk.not_modelled("a send with every ephemeral port taken")
+        autobind = icsk.address_with_port(sock.family, icsk.canonical(sock.family,
+                                                                     local_addr(sock)), ports)
+        also = (SEND_AUTOBIND,) + rules
+
+        def take_port(model, result, sock=sock, autobind=autobind):
+            sock.local = autobind
+            icsk.hold(model, sock, by_bind=True)
+        autobound = take_port
+    if sock.family == L.AF_INET:
+        outcomes = udp.udp_sendmsg(m, sock, msg, also)
+    else:
+        outcomes = udp.udpv6_sendmsg(m, sock, msg, also)
+    if autobound is None:
+        return outcomes
+    from .rules import as_outcomes
+    out = []
+    for o in as_outcomes(outcomes):
+        def apply(model, result, o=o):
+            autobound(model, result)
+            if o.apply is not None:
+                o.apply(model, result)
+        out.append(Outcome(o.rule, o.errno, o.ret, o.out, apply, o.also))
+    return tuple(out)
+
+
+def inet_recvmsg(m, sock, rmsg):
+    """inet_recvmsg() / inet6_recvmsg(): tcp_recvmsg or udp_recvmsg / udpv6_recvmsg."""
+    from . import tcp, udp
+    table = icsk.table_of(sock)
+    if table == "tcp":
+        return tcp.tcp_recvmsg(m, sock, rmsg)
+    if table != "udp":
+        raise icsk.not_modelled(f"recvmsg on {sock}")
+    return udp.udp_recvmsg(m, sock, rmsg)
+
+
 # =========================================================================== shutdown
 
 def inet_shutdown(m, sock, how: int):
@@ -1365,11 +1440,13 @@ def tcp_send_fin(m, sock) -> None:
         sock.sk_state = "FIN_WAIT1"          # FIN_WAIT2 once the peer's delayed ACK comes
         if peer is not None:
             peer.shutdown |= RCV_SHUTDOWN
+            peer.rcv_fin = True                   # tcp_fin(): SOCK_DONE, EOF after the data
             if peer.sk_state == "ESTABLISHED":
                 peer.sk_state = "CLOSE_WAIT"
     elif sock.sk_state == "CLOSE_WAIT":                  # LAST_ACK, then CLOSE
         _tcp_done(m, sock)
         if peer is not None and peer.sk_state in ("FIN_WAIT1", "FIN_WAIT2"):
+            peer.rcv_fin = True
             _time_wait(m, peer)
 
 

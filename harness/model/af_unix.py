@@ -537,6 +537,21 @@ class UnixOps(ProtoOps):
             return name_rules(peer_name(sock), True) + extra
         return name_rules(sock.local, False)
 
+    # -- data ----------------------------------------------------------------------
+    def sendmsg(self, m, sock, msg):
+        if sock.type == L.SOCK_STREAM:
+            return unix_stream_sendmsg(m, sock, msg)
+        if sock.type == L.SOCK_SEQPACKET:
+            return unix_seqpacket_sendmsg(m, sock, msg)
+        return unix_dgram_sendmsg(m, sock, msg)
+
+    def recvmsg(self, m, sock, rmsg):
+        if sock.type == L.SOCK_STREAM:
+            return unix_stream_recvmsg(m, sock, rmsg)
+        if sock.type == L.SOCK_SEQPACKET and sock.sk_state != "ESTABLISHED":
+            return _err(RECV_SEQ_ENOTCONN, E.ENOTCONN)
+        return unix_dgram_recvmsg(m, sock, rmsg)
+
     # -- shutdown ------------------------------------------------------------------
     def shutdown(self, m, sock, how: int):
         if how < L.SHUT_RD or how > L.SHUT_RDWR:
@@ -577,6 +592,7 @@ def _dgram_set_peer(m, sock: Sock, other: Sock | None) -> None:
             sock.recv_queue.clear()
             if old.state != "closed" and old.peer_sock is sock:
                 old.so_error = E.ECONNRESET
+                old.err_unprobed = True
         if old.peer_sock is None:
             old.sk_state = "CLOSE"
 
@@ -599,6 +615,7 @@ def unix_release_sock(m, sock: Sock, embrion: bool) -> None:
         skpair.shutdown = SHUTDOWN_MASK
         if sock.recv_queue or embrion:
             skpair.so_error = E.ECONNRESET
+            skpair.err_unprobed = True          # left for the peer's next call
         # skpair.peer_sock stays: getpeername still reports our name
     if state == "LISTEN":
         for embryo in sock.accept_queue:
@@ -624,3 +641,652 @@ def unix_create(m, type: int, protocol: int):
     if type == L.SOCK_SEQPACKET:
         return Created(UNIX_CREATE, Sock(L.AF_UNIX, type, 0, UNIX_SEQPACKET_OPS))
     return UNIX_TYPE.fail(E.ESOCKTNOSUPPORT)
+
+
+# =========================================================================== the data path
+#
+# unix_stream_sendmsg(), unix_dgram_sendmsg(), unix_seqpacket_sendmsg() and their receive
+# sides. A send puts an Skb on the peer's Sock.recv_queue within the call (AF_UNIX has no
+# network in between); a stream receive walks that queue as unix_stream_read_generic() does,
+# skb by skb (UNIXCB(skb).consumed is Skb.consumed), including the out-of-band byte of
+# CONFIG_AF_UNIX_OOB (Sock.oob_skb) whose handling changed in 6.10 (manage_oob()).
+#
+# Not modelled: control messages (SCM_RIGHTS, SCM_CREDENTIALS), SO_PEEK_OFF, a send the
+# sender's buffer could block (large or many unread skbs), a kernel without
+# CONFIG_AF_UNIX_OOB (the profile says whether it has it), recv of 0 bytes with an out-of-band
+# byte or a consumed one at the head, consecutive consumed out-of-band skbs (their handling
+# changed after 6.12).
+
+from .rules import Exact  # noqa: E402
+from .state import Skb  # noqa: E402
+
+UNIX_SKB_OVERHEAD = 1024            # a margin for the truesize of a small skb
+STREAM_MODELLED = 32768             # unread bytes a stream receiver may hold in the model
+
+SEND_STREAM = rule(
+    "send.unix_stream", "the length; the bytes reach the peer",
+    "A connected unix stream socket queues the bytes at its peer (a byte stream: separate "
+    "sends may be read as one).",
+    "net/unix/af_unix.c unix_stream_sendmsg(): skb_queue_tail(&other->sk_receive_queue); unix(7)")
+SEND_STREAM_ADDR = rule(
+    "send.unix_stream_addr", "EISCONN when connected, else EOPNOTSUPP",
+    "A unix stream send with a destination address.",
+    "net/unix/af_unix.c unix_stream_sendmsg(): if (msg->msg_namelen) err = sk_state == "
+    "TCP_ESTABLISHED ? -EISCONN : -EOPNOTSUPP")
+SEND_STREAM_ENOTCONN = rule(
+    "send.unix_stream_enotconn", "ENOTCONN (no SIGPIPE)",
+    "A unix stream socket without a peer.",
+    "net/unix/af_unix.c unix_stream_sendmsg(): other = unix_peer(sk); if (!other) -> -ENOTCONN")
+SEND_STREAM_PIPE = rule(
+    "send.unix_stream_pipe", "EPIPE (and SIGPIPE)",
+    "The sending side is shut down: by shutdown(SHUT_WR), by the peer's shutdown(SHUT_RD) "
+    "(mirrored), or because the peer was closed.",
+    "net/unix/af_unix.c unix_stream_sendmsg(): sk_shutdown & SEND_SHUTDOWN -> pipe_err: "
+    "send_sig(SIGPIPE) unless MSG_NOSIGNAL; unix_release_sock(): skpair->sk_shutdown = "
+    "SHUTDOWN_MASK")
+SEND_SK_ERR = rule(
+    "send.unix_sk_err", "the pending error, consumed",
+    "A pending socket error (ECONNRESET from a peer closed with unread data) is reported by a "
+    "send that still may send, before anything is queued.",
+    "net/core/sock.c sock_alloc_send_pskb(): err = sock_error(sk); net/unix/af_unix.c "
+    "unix_seqpacket_sendmsg(): sock_error() first")
+SEND_FAULT = rule(
+    "send.unix_fault", "EFAULT",
+    "The data cannot be read: nothing is queued (checked after the size, before the "
+    "destination is looked up).",
+    "net/unix/af_unix.c unix_dgram_sendmsg()/unix_stream_sendmsg(): "
+    "skb_copy_datagram_from_iter() -> -EFAULT")
+SEND_OOB = rule(
+    "send.unix_stream_oob", "the length; the last byte is out of band",
+    "With CONFIG_AF_UNIX_OOB, MSG_OOB sends all but the last byte as data and the last byte in "
+    "an skb of its own that becomes the peer's out-of-band byte (replacing an unread one, "
+    "which stays as ordinary data).",
+    "net/unix/af_unix.c unix_stream_sendmsg(): if (len) len--; queue_oob(): "
+    "WRITE_ONCE(ousk->oob_skb, skb); unix(7)")
+SEND_OOB_EMPTY = rule(
+    "send.unix_stream_oob_empty", "EOPNOTSUPP",
+    "A zero-length MSG_OOB send on a unix stream socket (there is no last byte).",
+    "net/unix/af_unix.c unix_stream_sendmsg(): MSG_OOB: if (len) len--; else goto out_err "
+    "(-EOPNOTSUPP)")
+SEND_DGRAM_OOB = rule(
+    "send.unix_dgram_oob", "EOPNOTSUPP",
+    "MSG_OOB on a unix datagram or seqpacket send (checked after seqpacket's ENOTCONN).",
+    "net/unix/af_unix.c unix_dgram_sendmsg(): if (msg->msg_flags & MSG_OOB) -> -EOPNOTSUPP")
+SEND_DGRAM = rule(
+    "send.unix_dgram", "the length; one datagram at the receiver",
+    "A unix datagram (or seqpacket record) is queued whole at the receiver: its connected "
+    "peer, or the socket bound to the address given.",
+    "net/unix/af_unix.c unix_dgram_sendmsg(): skb_queue_tail(&other->sk_receive_queue); unix(7)")
+SEND_DGRAM_ENOTCONN = rule(
+    "send.unix_dgram_enotconn", "ENOTCONN",
+    "A unix datagram send without an address from a socket with no peer (never connected, "
+    "or disconnected after its peer was closed).",
+    "net/unix/af_unix.c unix_dgram_sendmsg(): other = unix_peer_get(sk); if (!other) -> "
+    "-ENOTCONN")
+SEND_DGRAM_ADDR = rule(
+    "send.unix_dgram_addr", "EINVAL",
+    "The destination address is malformed (length <= 2 or > 110, sun_family not AF_UNIX).",
+    "net/unix/af_unix.c unix_dgram_sendmsg() -> unix_validate_addr()")
+SEND_DGRAM_LOOKUP = rule(
+    "send.unix_dgram_lookup", "as connect(): ENOENT, ECONNREFUSED, EPROTOTYPE",
+    "The destination is looked up as connect() looks it up, after the data was copied.",
+    "net/unix/af_unix.c unix_dgram_sendmsg(): unix_find_other()")
+SEND_DGRAM_EPERM = rule(
+    "send.unix_dgram_eperm", "EPERM",
+    "The destination is connected to another socket.",
+    "net/unix/af_unix.c unix_dgram_sendmsg(): !unix_may_send(sk, other) -> -EPERM")
+SEND_DGRAM_REFUSED = rule(
+    "send.unix_dgram_peer_closed", "ECONNREFUSED, then the socket is disconnected",
+    "The connected peer was closed: the send fails with ECONNREFUSED and drops the "
+    "association (a later send answers ENOTCONN); the socket's own queue is flushed.",
+    "net/unix/af_unix.c unix_dgram_sendmsg(): sock_flag(other, SOCK_DEAD) && unix_peer(sk) == "
+    "other -> unix_peer(sk) = NULL, unix_dgram_disconnected(), -ECONNREFUSED")
+SEND_DGRAM_PIPE = rule(
+    "send.unix_dgram_pipe", "EPIPE (no SIGPIPE)",
+    "The sender shut down its sending side, or the receiver its receiving side; a seqpacket "
+    "socket whose peer was closed too. No signal is raised.",
+    "net/core/sock.c sock_alloc_send_pskb(): SEND_SHUTDOWN -> -EPIPE; net/unix/af_unix.c "
+    "unix_dgram_sendmsg(): other->sk_shutdown & RCV_SHUTDOWN -> -EPIPE")
+SEND_DGRAM_EMSGSIZE = rule(
+    "send.unix_dgram_emsgsize", "EMSGSIZE",
+    "A datagram (or record) longer than the send buffer less 32 bytes.",
+    "net/unix/af_unix.c unix_dgram_sendmsg(): if (len > READ_ONCE(sk->sk_sndbuf) - 32) -> "
+    "-EMSGSIZE; unix(7)")
+SEND_DGRAM_EAGAIN = rule(
+    "send.unix_dgram_queue_full", "EAGAIN",
+    "The receiver, not connected back to the sender, already holds more than "
+    "net.unix.max_dgram_qlen datagrams (so it takes max_dgram_qlen + 1) and the send may not "
+    "wait.",
+    "net/unix/af_unix.c unix_dgram_sendmsg(): unix_peer(other) != sk && "
+    "unix_recvq_full_lockless(other) (skb_queue_len > sk_max_ack_backlog = max_dgram_qlen), "
+    "!timeo -> -EAGAIN")
+SEND_PASSCRED = rule(
+    "send.unix_passcred_autobind", "the socket is autobound first",
+    "An unnamed datagram socket with SO_PASSCRED (or SO_PASSPIDFD) is autobound when it sends, "
+    "so the receiver sees an address.",
+    "net/unix/af_unix.c unix_dgram_sendmsg(): SOCK_PASSCRED && !u->addr -> unix_autobind()")
+SEND_SEQ_ENOTCONN = rule(
+    "send.unix_seqpacket_enotconn", "ENOTCONN",
+    "A seqpacket socket that is not connected; an address given to a connected one is "
+    "ignored.",
+    "net/unix/af_unix.c unix_seqpacket_sendmsg(): sk_state != TCP_ESTABLISHED -> -ENOTCONN; "
+    "if (msg->msg_namelen) msg->msg_namelen = 0")
+
+RECV_STREAM = rule(
+    "recv.unix_stream", "the bytes queued, up to the buffer; the sender's name",
+    "A unix stream receive copies across the queued skbs up to the buffer size (MSG_TRUNC "
+    "has no effect); the address is the sending socket's name (none for an unnamed sender: "
+    "msg_namelen 0; the accepted socket's is its listener's).",
+    "net/unix/af_unix.c unix_stream_read_generic(), unix_copy_addr(msg, skb->sk); unix(7)")
+RECV_STREAM_EINVAL = rule(
+    "recv.unix_stream_not_connected", "EINVAL",
+    "A unix stream socket that is not connected (never connected, or listening).",
+    "net/unix/af_unix.c unix_stream_read_generic(): sk_state != TCP_ESTABLISHED -> -EINVAL")
+RECV_EAGAIN = rule(
+    "recv.unix_eagain", "EAGAIN",
+    "Nothing queued and the call may not wait.",
+    "net/unix/af_unix.c unix_stream_read_generic(): !timeo -> -EAGAIN; "
+    "__unix_dgram_recvmsg() -> __skb_try_recv_datagram() -EAGAIN; recv(2) ERRORS EAGAIN")
+RECV_EOF = rule(
+    "recv.unix_eof", "0",
+    "Nothing queued after the peer closed or the receive side was shut down: 0 (a datagram "
+    "socket only when the call would wait; a seqpacket socket also without waiting).",
+    "net/unix/af_unix.c unix_stream_read_generic(): sk_shutdown & RCV_SHUTDOWN -> 0; "
+    "__unix_dgram_recvmsg(): SOCK_SEQPACKET && -EAGAIN && RCV_SHUTDOWN -> 0; "
+    "net/core/datagram.c __skb_wait_for_more_packets(): RCV_SHUTDOWN -> out_noerr")
+RECV_SK_ERR = rule(
+    "recv.unix_sk_err", "the pending error (ECONNRESET), consumed",
+    "A pending error (the peer was closed with data it had not read) is reported once the "
+    "queued data was read (a datagram receive reports it first).",
+    "net/unix/af_unix.c unix_stream_read_generic(): err = sock_error(sk) when no skb; "
+    "unix_release_sock(): skpair->sk_err = ECONNRESET")
+RECV_DGRAM = rule(
+    "recv.unix_dgram", "one datagram or record; the sender's name",
+    "A unix datagram (or seqpacket) receive takes one skb whole: a short buffer gets its start "
+    "and msg_flags MSG_TRUNC, the rest is lost; the address is the sender's name (msg_namelen "
+    "0 when it has none); MSG_EOR is never set.",
+    "net/unix/af_unix.c __unix_dgram_recvmsg(): if (size < skb->len - skip) msg->msg_flags |= "
+    "MSG_TRUNC; unix_copy_addr(); unix(7)")
+RECV_DGRAM_OOB = rule(
+    "recv.unix_dgram_oob", "EOPNOTSUPP",
+    "recv(MSG_OOB) on a unix datagram or seqpacket socket.",
+    "net/unix/af_unix.c __unix_dgram_recvmsg(): if (flags & MSG_OOB) -> -EOPNOTSUPP")
+RECV_SEQ_ENOTCONN = rule(
+    "recv.unix_seqpacket_enotconn", "ENOTCONN",
+    "A seqpacket socket that is not connected.",
+    "net/unix/af_unix.c unix_seqpacket_recvmsg(): sk_state != TCP_ESTABLISHED -> -ENOTCONN")
+RECV_OOB = rule(
+    "recv.unix_oob", "1, the out-of-band byte; msg_flags MSG_OOB",
+    "recv(MSG_OOB) takes the out-of-band byte (MSG_PEEK leaves it); with a zero-length buffer "
+    "it still returns 1 and the byte is gone.",
+    "net/unix/af_unix.c unix_stream_recv_urg(): u->oob_skb = NULL, UNIXCB(oob_skb).consumed "
+    "+= 1, msg_flags |= MSG_OOB, return 1")
+RECV_OOB_NONE = rule(
+    "recv.unix_oob_einval", "EINVAL",
+    "recv(MSG_OOB) with no out-of-band byte pending (none sent, already read or dropped), or "
+    "with SO_OOBINLINE.",
+    "net/unix/af_unix.c unix_stream_recv_urg(): SOCK_URGINLINE || !u->oob_skb -> -EINVAL")
+RECV_OOB_MARK = rule(
+    "recv.unix_oob_mark", "the read stops at the out-of-band byte, or drops it",
+    "An ordinary read stops before the out-of-band byte once it copied something; a read "
+    "that starts at it drops it and goes on (MSG_PEEK skips it); with SO_OOBINLINE it is read "
+    "as data.",
+    "net/unix/af_unix.c manage_oob(): skb == u->oob_skb: copied -> NULL; !MSG_PEEK -> unlink "
+    "(SKB_DROP_REASON_UNIX_SKIP_OOB); MSG_PEEK -> skb_peek_next()")
+_OOB_610 = ("net/unix/af_unix.c manage_oob(skb, &last, sk, flags, copied) of Debian 6.12.117 "
+            "(Kuniyuki Iwashima's MSG_OOB fixes, June 2024, merged for v6.10: 'af_unix: Stop "
+            "recv(MSG_PEEK) at consumed OOB skb.', 'af_unix: Don't stop recv(MSG_DONTWAIT) if "
+            "consumed OOB skb is at the head.'); observed on 6.18.44")
+_OOB_61 = ("net/unix/af_unix.c manage_oob(skb, sk, flags, copied) of Debian 6.1.192 (the 5.15 "
+           "logic: if (!unix_skb_len(skb) && !(flags & MSG_PEEK)) { skb_unlink(); skb = NULL; "
+           "})")
+OOB_HEAD_EAGAIN = rule(
+    "recv.unix_oob_consumed_head_stops", "EAGAIN (non-blocking) with data queued behind",
+    "Before 6.10 an ordinary read that finds the skb of an out-of-band byte already read at "
+    "the head of the queue unlinks it and answers as if nothing were queued; the next read "
+    "gets the data.", _OOB_61, until=(6, 10, 0))
+OOB_HEAD_SKIPPED = rule(
+    "recv.unix_oob_consumed_head_skipped", "the data queued behind",
+    "Since 6.10 a read skips (and unlinks) the emptied skb of an out-of-band byte at the head "
+    "and returns the data behind it.", _OOB_610, since=(6, 10, 0))
+OOB_PEEK_PAST = rule(
+    "recv.unix_oob_peek_past_consumed", "MSG_PEEK reads on past the read out-of-band byte",
+    "Before 6.10 MSG_PEEK does not stop at the emptied skb of an out-of-band byte already "
+    "read: it returns the data before and after it as one.", _OOB_61, until=(6, 10, 0))
+OOB_PEEK_STOPS = rule(
+    "recv.unix_oob_stops_at_consumed", "the read stops at the read out-of-band byte",
+    "Since 6.10 a read (MSG_PEEK too) that copied something stops at the emptied skb of an "
+    "out-of-band byte already read, as it stops at a pending one.", _OOB_610, since=(6, 10, 0))
+
+
+def _sndbuf(m, sock) -> int:
+    if "SO_SNDBUF" in sock.opts:
+        return sock.opts["SO_SNDBUF"]
+    return m.sysctl_int("net.core.wmem_default", 212992)
+
+
+def _outstanding(m, sock) -> int:
+    """About what the sender's skbs still charge to its send buffer (truesize of the skbs
+    unread at receivers: at most twice the data, plus overhead)."""
+    total = 0
+    for s in m.fds.socks() + [e for other in m.fds.socks() for e in other.accept_queue]:
+        for skb in s.recv_queue:
+            if skb.sender is sock:
+                total += 2 * len(skb.data) + UNIX_SKB_OVERHEAD
+    return total
+
+
+def _room(m, sock, length: int) -> None:
+    """sock_alloc_send_pskb() allocates while sk_wmem_alloc < sk_sndbuf (whatever the new skb's
+    size) and waits otherwise: nothing outstanding is always room; else the model needs a clear
+    margin."""
+    out = _outstanding(m, sock)
+    if out and 2 * out >= _sndbuf(m, sock):
+        raise _not_modelled("a unix send the sender's buffer may block")
+
+
+def _err(rule_, err, apply=None, also=()):
+    from .rules import Outcome
+    return Outcome(rule_, err, Exact(-1), {}, apply, tuple(also))
+
+
+def _take_error(sock):
+    def take(model, result, sock=sock):
+        sock.take_error()
+    return take
+
+
+def unix_oob(m) -> bool:
+    supported = getattr(m.profile, "unix_oob", None)
+    if supported is None:
+        raise _not_modelled("whether the kernel has CONFIG_AF_UNIX_OOB (the profile did not probe it)")
+    if not supported:
+        raise _not_modelled("a kernel without CONFIG_AF_UNIX_OOB")
+    return True
+
+
+def unix_stream_sendmsg(m, sock, msg):
+    from .socket import signal_outcome
+    n = msg.len
+    oob = bool(msg.flags & L.MSG_OOB)
+    if oob:
+        unix_oob(m)
+        if n == 0:
+            return _err(SEND_OOB_EMPTY, E.EOPNOTSUPP)
+    if msg.namelen:
+        return _err(SEND_STREAM_ADDR, E.EISCONN if sock.sk_state == "ESTABLISHED" else E.EOPNOTSUPP)
+    other = sock.peer_sock
+    if other is None:
+        return _err(SEND_STREAM_ENOTCONN, E.ENOTCONN)
+    if sock.shutdown & SEND_SHUTDOWN:
+        return signal_outcome(m, SEND_STREAM_PIPE, E.EPIPE, msg.flags)
+    data_len = n - 1 if oob else n
+    if data_len or oob:
+        if sock.so_error:                         # sock_alloc_send_pskb()
+            return _err(SEND_SK_ERR, sock.so_error, _take_error(sock))
+        if msg.iter.faults():
+            if data_len and not msg.iter.faults(data_len):
+                raise _not_modelled("a fault in the out-of-band byte only")
+            return _err(SEND_FAULT, E.EFAULT)
+        if other.state == "closed" or other.shutdown & RCV_SHUTDOWN:
+            return signal_outcome(m, SEND_STREAM_PIPE, E.EPIPE, msg.flags)
+        _room(m, sock, n)
+        unread = sum(s.left for s in other.recv_queue)
+        if unread + n > STREAM_MODELLED:
+            raise _not_modelled("a unix stream send the sender's buffer may block")
+    data = msg.iter.read()
+
+    def deliver(model, result, other=other, data=data, oob=oob):
+        if data_len:
+            other.recv_queue.append(Skb(data[:data_len], sender=sock))
+        if oob:
+            skb = Skb(data[data_len:], sender=sock)
+            other.recv_queue.append(skb)
+            other.oob_skb = skb
+    return (SEND_OOB if oob else SEND_STREAM).ok(n, apply=deliver)
+
+
+def unix_seqpacket_sendmsg(m, sock, msg):
+    if sock.so_error:
+        return _err(SEND_SK_ERR, sock.so_error, _take_error(sock))
+    if sock.sk_state != "ESTABLISHED":
+        return _err(SEND_SEQ_ENOTCONN, E.ENOTCONN)
+    msg.namelen, msg.name = 0, None
+    return unix_dgram_sendmsg(m, sock, msg)
+
+
+def unix_dgram_sendmsg(m, sock, msg):
+    from .rules import Outcome
+    if msg.flags & L.MSG_OOB:
+        return _err(SEND_DGRAM_OOB, E.EOPNOTSUPP)
+    other, name = None, None
+    if msg.namelen:
+        name = msg.name
+        bad = validate_addr(name, msg.namelen, SEND_DGRAM_ADDR, SEND_DGRAM_ADDR)
+        if bad is not None:
+            return bad
+    else:
+        other = sock.peer_sock
+        if other is None:
+            return _err(SEND_DGRAM_ENOTCONN, E.ENOTCONN)
+    also, bind = (), None
+    if _passcred_autobind(m, sock):
+        bind, also = _autobind_apply(sock), (SEND_PASSCRED,)
+    out = _dgram_send(m, sock, msg, other, name)
+    if bind is None:
+        return out
+    outs = []
+    for o in (out if isinstance(out, tuple) else (out,)):
+        def apply(model, result, o=o):
+            bind(model, result)
+            if o.apply is not None:
+                o.apply(model, result)
+        outs.append(Outcome(o.rule, o.errno, o.ret, o.out, apply, o.also + also))
+    return tuple(outs)
+
+
+def _dgram_send(m, sock, msg, other, name):
+    from .rules import Outcome
+    from .socket import is_error
+    n = msg.len
+    if n > _sndbuf(m, sock) - 32:
+        return _err(SEND_DGRAM_EMSGSIZE, E.EMSGSIZE)
+    if sock.so_error:
+        return _err(SEND_SK_ERR, sock.so_error, _take_error(sock))
+    if sock.shutdown & SEND_SHUTDOWN:
+        return _err(SEND_DGRAM_PIPE, E.EPIPE)
+    _room(m, sock, n)
+    if msg.iter.faults():
+        return _err(SEND_FAULT, E.EFAULT)
+    if other is None:
+        found = find_other(m, sock, name, msg.namelen)
+        if is_error(found):
+            return Outcome(SEND_DGRAM_LOOKUP, found.errno, Exact(-1), {}, None, (found.rule,))
+        other = found
+    if other.peer_sock is not None and other.peer_sock is not sock:
+        return _err(SEND_DGRAM_EPERM, E.EPERM)
+    if other.state == "closed":
+        if sock.type == L.SOCK_SEQPACKET:
+            return _err(SEND_DGRAM_PIPE, E.EPIPE)
+        if sock.peer_sock is other:
+            def disconnect(model, result, other=other):
+                sock.peer_sock = None
+                sock.sk_state = "CLOSE"
+                sock.recv_queue.clear()          # unix_dgram_disconnected(): the peer is dead
+            return _err(SEND_DGRAM_REFUSED, E.ECONNREFUSED, disconnect)
+        raise _not_modelled("a datagram to a closed socket found by name")
+    if other.shutdown & RCV_SHUTDOWN:
+        return _err(SEND_DGRAM_PIPE, E.EPIPE)
+    qlen = m.sysctl_int("net.unix.max_dgram_qlen", 10)
+    if other is not sock and other.peer_sock is not sock and len(other.recv_queue) > qlen:
+        if msg.nonblock:
+            return _err(SEND_DGRAM_EAGAIN, E.EAGAIN)
+        raise _not_modelled("a blocking send to a full datagram queue waits")
+    data = msg.iter.read()
+
+    def deliver(model, result, other=other, data=data):
+        other.recv_queue.append(Skb(data, sender=sock))
+    return SEND_DGRAM.ok(n, apply=deliver)
+
+
+# --------------------------------------------------------------------------- receive
+
+def _sender_name(skb):
+    """unix_copy_addr(msg, skb->sk): the sender's name now, or None (msg_namelen stays 0)."""
+    sender = skb.sender
+    if sender is None or sender.local is None:
+        return None
+    if isinstance(sender.local, Constraint):
+        raise _not_modelled("the sender's autobind name was never observed")
+    return sender.local, unix_name_len(sender.local)
+
+
+RECV_UNNAMED = rule(
+    "recv.unix_sender_unnamed", "msg_namelen 0 (the address buffer untouched)",
+    "Data from a socket without a name (a socketpair end, a connecting socket) comes with no "
+    "address at all: msg_namelen / *addrlen 0, not the sizeof(sa_family_t) getsockname "
+    "reports for such a socket.",
+    "net/unix/af_unix.c unix_copy_addr(): if (addr) { msg->msg_namelen = addr->len; ... }; "
+    "net/socket.c ____sys_recvmsg(): msg_sys->msg_namelen = 0")
+
+
+def _name_rules(name, rmsg) -> tuple:
+    return (RECV_UNNAMED,) if name is None and rmsg.want_name else ()
+
+
+def unix_dgram_recvmsg(m, sock, rmsg):
+    """__unix_dgram_recvmsg() (unix_seqpacket_recvmsg() checks the state first)."""
+    from .socket import Received
+    from .udp import RECV_FAULT, RECV_PEEK, RECV_TRUNC
+    seq = sock.type == L.SOCK_SEQPACKET
+    if rmsg.flags & L.MSG_OOB:
+        return _err(RECV_DGRAM_OOB, E.EOPNOTSUPP)
+    if sock.so_error:
+        return _err(RECV_SK_ERR, sock.so_error, _take_error(sock))
+    if not sock.recv_queue:
+        if rmsg.nonblock:
+            if seq and sock.shutdown & RCV_SHUTDOWN:
+                return Received(RECV_EOF, 0)
+            return _err(RECV_EAGAIN, E.EAGAIN)
+        if sock.shutdown & RCV_SHUTDOWN:
+            return Received(RECV_EOF, 0)
+        if seq and sock.sk_state not in ("ESTABLISHED", "LISTEN"):
+            return _err(RECV_SEQ_ENOTCONN, E.ENOTCONN)
+        raise _not_modelled("a blocking unix datagram receive on an empty queue waits")
+    skb = sock.recv_queue[0]
+    peek = rmsg.peek
+
+    def take(model, result, sock=sock, skb=skb):
+        if not peek:
+            sock.recv_queue.remove(skb)
+    size = min(rmsg.size, len(skb.data))
+    flags = L.MSG_TRUNC if size < len(skb.data) else 0
+    also = (RECV_PEEK,) if peek else ()
+    name = _sender_name(skb)
+    if rmsg.iter.write_faults(size):
+        return _err(RECV_FAULT, E.EFAULT, take, also)
+    ret = size
+    if rmsg.flags & L.MSG_TRUNC:
+        ret, also = len(skb.data), also + (RECV_TRUNC,)
+    return Received(RECV_DGRAM, ret, skb.data[:size], name, flags, take,
+                    also + _name_rules(name, rmsg))
+
+
+def unix_stream_recv_urg(m, sock, rmsg):
+    """unix_stream_recv_urg()."""
+    from .socket import Received
+    from .tcp import RECV_FAULT, RECV_PEEK
+    unix_oob(m)
+    oob = sock.oob_skb
+    if sock.opts.get("SO_OOBINLINE") or oob is None:
+        return _err(RECV_OOB_NONE, E.EINVAL)
+    peek = rmsg.peek
+
+    def take(model, result, sock=sock, oob=oob):
+        if peek:
+            return
+        sock.oob_skb = None
+        i = sock.recv_queue.index(oob)
+        if i > 0 and sock.recv_queue[i - 1].left == 0:
+            del sock.recv_queue[i - 1]             # read_skb: an emptied skb before it
+        oob.consumed += 1
+    if rmsg.size and rmsg.iter.write_faults(1):
+        return _err(RECV_FAULT, E.EFAULT, take)
+    written = oob.data[oob.consumed:oob.consumed + 1] if rmsg.size else b""
+    return Received(RECV_OOB, 1, written, None, L.MSG_OOB, take, (RECV_PEEK,) if peek else ())
+
+
+class _Read:
+    """unix_stream_read_generic() on a scratch copy of the receive queue."""
+
+    def __init__(self, m, sock, rmsg):
+        self.m, self.sock, self.rmsg = m, sock, rmsg
+        self.q = list(sock.recv_queue)
+        self.used = {id(s): s.consumed for s in self.q}
+        self.oob = sock.oob_skb
+        self.inline = bool(sock.opts.get("SO_OOBINLINE"))
+        self.peek = rmsg.peek
+        self.rules: list = []
+        self.new = m.holds(OOB_HEAD_SKIPPED)
+
+    def slen(self, skb) -> int:
+        return len(skb.data) - self.used[id(skb)]
+
+    def next(self, skb):
+        i = self.q.index(skb)
+        return self.q[i + 1] if i + 1 < len(self.q) else None
+
+    def head(self):
+        return self.q[0] if self.q else None
+
+    def note(self, r):
+        if r not in self.rules:
+            self.rules.append(r)
+
+    def manage_oob(self, skb, copied: int):
+        return self._manage_610(skb, copied) if self.new else self._manage_61(skb, copied)
+
+    def _manage_610(self, skb, copied):
+        if self.slen(skb) and skb is not self.oob:
+            return skb
+        if not self.slen(skb):
+            if copied and (self.oob is None or skb is self.oob):
+                self.note(OOB_PEEK_STOPS)
+                return None
+            self.note(OOB_HEAD_SKIPPED)
+            nxt = self.next(skb)
+            if not self.peek:
+                self.q.remove(skb)
+            skb = nxt
+            if skb is None:
+                return None
+        if skb is not self.oob:
+            return skb
+        return self._at_oob(skb, copied)
+
+    def _manage_61(self, skb, copied):
+        if not self.slen(skb) and not self.peek:
+            self.q.remove(skb)
+            self.note(OOB_HEAD_EAGAIN)
+            return None
+        if not self.slen(skb):
+            self.note(OOB_PEEK_PAST)
+        if skb is self.oob:
+            return self._at_oob(skb, copied)
+        return skb
+
+    def _at_oob(self, skb, copied):
+        if copied:
+            self.note(RECV_OOB_MARK)
+            return None
+        self.note(RECV_OOB_MARK)
+        if not self.peek:
+            self.oob = None
+            if not self.inline:
+                self.q.remove(skb)
+                return self.head()
+        elif not self.inline:
+            return self.next(skb)
+        return skb
+
+    def run(self):
+        """(copied, written, name, error) of the read, following unix_stream_read_generic():
+        the do { } while (size) loop, manage_oob() at the 'again' label, the skip over
+        emptied skbs, and MSG_PEEK's goto again with the next skb."""
+        rmsg, sock = self.rmsg, self.sock
+        size = rmsg.size
+        if size == 0 and (self.oob is not None or any(not self.slen(s) for s in self.q)):
+            raise _not_modelled("a zero-length unix stream receive at out-of-band data")
+        if any(not self.slen(a) and not self.slen(b) for a, b in zip(self.q, self.q[1:])):
+            raise _not_modelled("consecutive consumed out-of-band skbs")
+        oob_involved = self.oob is not None or any(not self.slen(s) for s in self.q)
+        target = size if rmsg.flags & L.MSG_WAITALL else min(1, size)
+        target = target or 1
+        copied, written, name = 0, b"", None
+        again = None
+        while True:
+            skb = self.head() if again is None else again
+            again = None
+            if skb is not None and oob_involved:          # again:
+                unix_oob(self.m)
+                skb = self.manage_oob(skb, copied)
+                if skb is None and (copied or (self.new and not rmsg.size)):
+                    return copied, written, name, 0
+            while skb is not None and self.slen(skb) == 0:  # while (skip >= unix_skb_len(skb))
+                skb = self.next(skb)
+            if skb is None:
+                if copied >= target:
+                    return copied, written, name, 0
+                if sock.so_error:
+                    self.note(RECV_SK_ERR)
+                    return copied, written, name, sock.so_error
+                if sock.shutdown & RCV_SHUTDOWN:
+                    return copied, written, name, 0
+                if rmsg.nonblock:
+                    return copied, written, name, E.EAGAIN
+                raise _not_modelled("a blocking unix stream receive waits for data")
+            got = _sender_name(skb)                       # unix_copy_addr() for each skb
+            if got is not None:
+                name = got
+            chunk = min(self.slen(skb), size)
+            if rmsg.iter.write_faults(chunk, copied):
+                return copied, written, name, (E.EFAULT if not copied else 0)
+            start = self.used[id(skb)]
+            written += skb.data[start:start + chunk]
+            copied += chunk
+            size -= chunk
+            if not self.peek:
+                self.used[id(skb)] += chunk
+                if self.slen(skb):
+                    return copied, written, name, 0
+                self.q.remove(skb)
+                if not size:
+                    return copied, written, name, 0
+            else:
+                again = self.next(skb)                    # skb_peek_next(); goto again
+                if again is None:
+                    return copied, written, name, 0
+
+    def commit(self, sock):
+        """The transition: the queue, the consumed counts and the out-of-band pointer."""
+        q, used, oob = self.q, dict(self.used), self.oob
+
+        def apply(model, result):
+            for skb in q:
+                skb.consumed = used[id(skb)]
+            sock.recv_queue = list(q)
+            sock.oob_skb = oob
+        return apply
+
+
+def unix_stream_recvmsg(m, sock, rmsg):
+    """unix_stream_recvmsg() -> unix_stream_read_generic()."""
+    from .socket import Received
+    from .tcp import RECV_FAULT, RECV_PEEK, RECV_WAITALL, RECV_ZERO
+    if sock.sk_state != "ESTABLISHED":
+        return _err(RECV_STREAM_EINVAL, E.EINVAL)
+    if rmsg.flags & L.MSG_OOB:
+        return unix_stream_recv_urg(m, sock, rmsg)
+    read = _Read(m, sock, rmsg)
+    copied, written, name, err = read.run()
+    also = tuple(read.rules)
+    if rmsg.peek:
+        also += (RECV_PEEK,)
+    if rmsg.size == 0:
+        also += (RECV_ZERO,)
+    if rmsg.flags & L.MSG_WAITALL:
+        also += (RECV_WAITALL,)
+    apply = read.commit(sock)
+    if not copied and err:
+        if err == E.EFAULT:
+            return _err(RECV_FAULT, err, None, also)
+        if err == E.EAGAIN:
+            return _err(RECV_EAGAIN, err, apply, also)
+
+        def take(model, result):
+            apply(model, result)
+            sock.take_error()
+        return _err(RECV_SK_ERR, err, take, also)
+    rule_ = RECV_STREAM if copied or (rmsg.size == 0 and read.q) else RECV_EOF
+    return Received(rule_, copied, written, name, 0, apply,
+                    also + (_name_rules(name, rmsg) if copied else ()))

@@ -24,7 +24,7 @@ from ..mem import Buffer, Ptr
 from .call import Call
 from .core import ENTRIES, syscall
 from .rules import Outcome, as_outcomes, rule
-from .socket import NotModelled, is_error, sockfd_lookup_light
+from .socket import NotModelled
 
 SYS_MIN, SYS_MAX = L.SYS_SOCKET, L.SYS_SENDMMSG
 WORD = 4                                   # sizeof(u32): nas[] is AL(n) = n * sizeof(u32)
@@ -151,35 +151,14 @@ def decoded(c: Call) -> Call | None:
     return decode(call, words[:NAS[call]])
 
 
-# --------------------------------------------------------------------------- the data calls
-
-DATA_CALLS = ("sendto", "recvfrom", "sendmsg", "recvmsg", "sendmmsg", "recvmmsg")
-
-
-def data_call_prefix(m, c: Call):
-    """Until the data calls are modelled: the part of __sys_sendto, __sys_recvfrom,
-    __sys_sendmsg, __sys_recvmsg, __sys_sendmmsg and __sys_recvmmsg before the protocol --
-    the descriptor lookup (EBADF, ENOTSOCK). import_ubuf() before it cannot fail for a 32-bit
-    address; a recvmmsg timeout is read before the fd, so only a NULL one is modelled."""
-    if c.name == "recvmmsg" and c.kwargs.get("timeout") is not None:
-        raise NotModelled("recvmmsg with a timeout (read before the fd)")
-    sock = sockfd_lookup_light(m, c.args[0])
-    if is_error(sock):
-        return sock
-    raise NotModelled(f"{c.name} on a socket: the data calls are not modelled yet")
-
-
 # --------------------------------------------------------------------------- the entries
 
 def dispatch(m, call: int, words: list, also: tuple):
     inner = decode(call, words)
     entry = ENTRIES.get(inner.name)
-    if entry is not None:
-        outcomes = as_outcomes(entry(m, *inner.args, **inner.kwargs))
-    elif inner.name in DATA_CALLS:
-        outcomes = as_outcomes(data_call_prefix(m, inner))
-    else:
+    if entry is None:
         raise NotModelled(f"the model has no entry for {inner.name}")
+    outcomes = as_outcomes(entry(m, *inner.args, **inner.kwargs))
     return tuple(Outcome(o.rule, o.errno, o.ret, {}, o.apply, o.also + also) for o in outcomes)
 
 

@@ -4,7 +4,8 @@ A family module subclasses ProtoOps and overrides what its proto_ops table imple
 defaults are the sock_no_*() helpers of net/core/sock.c (EOPNOTSUPP) for the operations that
 every family in the model either implements or leaves to sock_no_*; bind and getname, which
 every modelled family implements, default to NotModelled, so an operation the model has not
-written never passes for EOPNOTSUPP.
+written never passes for EOPNOTSUPP; so do sendmsg and recvmsg (packet and netlink have their
+own, which the model does not follow).
 """
 from __future__ import annotations
 
@@ -51,6 +52,16 @@ class ProtoOps:
 
     def shutdown(self, m, sock, how: int):
         return NO_SHUTDOWN.fail(E.EOPNOTSUPP)
+
+    def sendmsg(self, m, sock, msg):
+        """ops->sendmsg (the Msg of socket.py): outcomes."""
+        from .socket import NotModelled
+        raise NotModelled(f"sendmsg on {self.name}")
+
+    def recvmsg(self, m, sock, rmsg):
+        """ops->recvmsg (the RecvMsg of socket.py): a socket.Received or an error outcome."""
+        from .socket import NotModelled
+        raise NotModelled(f"recvmsg on {self.name}")
 
     def getname(self, m, sock, peer: bool):
         """The address getsockname/getpeername report, as (sockaddr, length) or an error

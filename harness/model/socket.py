@@ -506,3 +506,632 @@ def __sys_setsockopt(m: Model, fd: int, level: int, name: int, value=0, optlen: 
 def __sys_getsockopt(m: Model, fd: int, level: int, name: int, optlen=4, optval=None):
     from . import sock as core_sock
     return core_sock.sys_getsockopt(m, fd, level, name, optlen, optval)
+
+
+# =========================================================================== the data calls
+#
+# __sys_sendto/__sys_recvfrom (send/recv are the same with no address), the msghdr calls and
+# the mmsg batches. The family's sock.ops.sendmsg(m, sock, Msg) answers a send with outcomes;
+# sock.ops.recvmsg(m, sock, RecvMsg) answers a receive with a Received (the bytes it writes,
+# the address it reports, msg_flags) or an error outcome; the entries below turn a Received
+# into the outputs of the wrapper that was called.
+
+from dataclasses import dataclass  # noqa: E402
+
+from . import uio  # noqa: E402
+
+MSG_CMSG_COMPAT = 0x80000000
+MSG_ERRQUEUE = 0x2000
+MSG_BATCH = 0x40000
+UIO_MAXIOV = 1024
+# what the model follows; anything else in a call's flags is NotModelled
+SEND_FLAGS = L.MSG_OOB | L.MSG_DONTWAIT | L.MSG_EOR | L.MSG_NOSIGNAL | MSG_CMSG_COMPAT
+RECV_FLAGS = (L.MSG_OOB | L.MSG_PEEK | L.MSG_TRUNC | L.MSG_DONTWAIT | L.MSG_WAITALL
+              | L.MSG_CMSG_CLOEXEC | MSG_CMSG_COMPAT)
+
+CMSG_COMPAT_NATIVE = rule(
+    "msg.cmsg_compat_native", "EINVAL",
+    "MSG_CMSG_COMPAT (0x80000000) in the flags of a native sendmsg/recvmsg/sendmmsg/recvmmsg "
+    "is refused before the descriptor is looked up (only the compat entries set it).",
+    "net/socket.c __sys_sendmsg()/__sys_recvmsg()/__sys_sendmmsg(): forbid_cmsg_compat && "
+    "(flags & MSG_CMSG_COMPAT) -> -EINVAL; SYSCALL_DEFINE5(recvmmsg)")
+HDR_FAULT = rule(
+    "msg.hdr_fault", "EFAULT",
+    "The struct msghdr (or mmsghdr) cannot be read; checked after the descriptor.",
+    "net/socket.c copy_msghdr_from_user(): copy_from_user(&msg, umsg, sizeof(*umsg)) -> "
+    "-EFAULT; sendmsg(2) ERRORS EFAULT")
+NAMELEN_NEGATIVE = rule(
+    "msg.namelen_negative", "EINVAL",
+    "msg_namelen < 0 with a non-NULL msg_name (a NULL msg_name makes the length 0).",
+    "net/socket.c __copy_msghdr(): if (!msg->msg_name) kmsg->msg_namelen = 0; if "
+    "(kmsg->msg_namelen < 0) return -EINVAL")
+NAMELEN_CLAMPED = rule(
+    "msg.namelen_clamped", "the call proceeds with msg_namelen = 128",
+    "msg_namelen larger than sizeof(struct sockaddr_storage) is cut to 128 (sendto's addrlen "
+    "is refused instead).",
+    "net/socket.c __copy_msghdr(): if (kmsg->msg_namelen > sizeof(struct sockaddr_storage)) "
+    "kmsg->msg_namelen = sizeof(struct sockaddr_storage)")
+NAME_NULL = rule(
+    "msg.name_null", "msg_namelen is ignored",
+    "A NULL msg_name sends without an address (and receives none) whatever msg_namelen says.",
+    "net/socket.c __copy_msghdr(): if (!msg->msg_name) kmsg->msg_namelen = 0")
+IOVLEN_TOO_BIG = rule(
+    "msg.iovlen_too_big", "EMSGSIZE",
+    "msg_iovlen > UIO_MAXIOV (1024); checked after the name.",
+    "net/socket.c __copy_msghdr(): if (msg->msg_iovlen > UIO_MAXIOV) return -EMSGSIZE; "
+    "sendmsg(2) ERRORS EMSGSIZE")
+SEND_ZERO_NAME = rule(
+    "sendto.zero_length_addr", "the protocol sees an address of length 0",
+    "sendto() with a non-NULL address and addrlen 0 passes an empty address to the protocol "
+    "(UDP then answers EINVAL), while sendmsg() with msg_namelen 0 passes none.",
+    "net/socket.c __sys_sendto(): if (addr) { move_addr_to_kernel(); msg.msg_name = &address; "
+    "msg.msg_namelen = addr_len; } vs __copy_msghdr(): msg_name && msg_namelen")
+NONBLOCK_FILE = rule(
+    "msg.nonblock_file", "the call does not wait",
+    "O_NONBLOCK on the file makes every data call behave as with MSG_DONTWAIT.",
+    "net/socket.c __sys_sendto()/__sys_recvfrom()/____sys_sendmsg()/____sys_recvmsg(): "
+    "if (sock->file->f_flags & O_NONBLOCK) flags |= MSG_DONTWAIT")
+RECV_ADDR_AFTER_DATA = rule(
+    "recvfrom.addr_error_after_data", "the error, the data consumed",
+    "The source address is copied out after the protocol consumed the data: a bad *addrlen "
+    "or address buffer fails the call but the data is gone.",
+    "net/socket.c __sys_recvfrom(): sock_recvmsg() then move_addr_to_user(); "
+    "____sys_recvmsg() likewise")
+SIGPIPE_RAISED = rule(
+    "send.sigpipe", "SIGPIPE is sent to the caller",
+    "A stream send that fails with EPIPE raises SIGPIPE at the caller (pending while blocked; "
+    "ignored by CPython otherwise), unless MSG_NOSIGNAL.",
+    "net/core/stream.c sk_stream_error(): err == -EPIPE && !(flags & MSG_NOSIGNAL) -> "
+    "send_sig(SIGPIPE); net/unix/af_unix.c unix_stream_sendmsg() pipe_err; send(2) EPIPE")
+NOSIGNAL = rule(
+    "send.nosignal", "no SIGPIPE",
+    "MSG_NOSIGNAL suppresses the SIGPIPE of a stream send failing with EPIPE.",
+    "net/core/stream.c sk_stream_error(); send(2) MSG_NOSIGNAL")
+
+
+@dataclass
+class Msg:
+    """The kernel's struct msghdr of a send as the protocol sees it."""
+    name: bytes | None              # msg_name (kernel copy), None when NULL
+    namelen: int
+    iter: uio.Iter
+    flags: int
+    via: str = "native"
+
+    @property
+    def len(self) -> int:
+        return self.iter.count
+
+    @property
+    def nonblock(self) -> bool:
+        return bool(self.flags & L.MSG_DONTWAIT)
+
+
+@dataclass
+class RecvMsg:
+    """A receive: the buffer, whether the caller wants the source address, the flags."""
+    iter: uio.Iter
+    flags: int
+    want_name: bool = True
+
+    @property
+    def size(self) -> int:
+        return self.iter.count
+
+    @property
+    def nonblock(self) -> bool:
+        return bool(self.flags & L.MSG_DONTWAIT)
+
+    @property
+    def peek(self) -> bool:
+        return bool(self.flags & L.MSG_PEEK)
+
+
+@dataclass
+class Received:
+    """A protocol's successful receive: the return value, the bytes it wrote to the buffer
+    (from its start), the source address (sockaddr, msg_namelen) or None (msg_namelen stays
+    0), the msg_flags it set, the transition and the rules."""
+    rule: object
+    ret: int
+    written: bytes = b""
+    name: tuple | None = None
+    flags: int = 0
+    apply: object = None
+    also: tuple = ()
+
+
+def signal_outcome(m, rule_, err: int, flags: int, apply=None, also=()):
+    """An EPIPE of a stream send: SIGPIPE unless MSG_NOSIGNAL."""
+    if flags & L.MSG_NOSIGNAL:
+        return Outcome(rule_, err, Exact(-1), {}, apply, tuple(also) + (NOSIGNAL,))
+
+    def raise_sig(model, result):
+        if apply is not None:
+            apply(model, result)
+        model.send_sig(SIGPIPE)
+    return Outcome(rule_, err, Exact(-1), {}, raise_sig, tuple(also) + (SIGPIPE_RAISED,))
+
+
+SIGPIPE = 13
+
+
+def _with_also(outcomes, extra: tuple):
+    from .rules import as_outcomes
+    if not extra:
+        return outcomes
+    return tuple(Outcome(o.rule, o.errno, o.ret, o.out, o.apply, o.also + extra)
+                 for o in as_outcomes(outcomes))
+
+
+def _check_flags(flags: int, allowed: int, what: str):
+    extra = (flags & 0xFFFFFFFF) & ~allowed
+    if extra:
+        raise NotModelled(f"{what} flags {extra:#x}")
+
+
+def _file_flags(sock, flags: int) -> tuple[int, tuple]:
+    if sock.nonblock and not flags & L.MSG_DONTWAIT:
+        return flags | L.MSG_DONTWAIT, (NONBLOCK_FILE,)
+    return flags | (L.MSG_DONTWAIT if sock.nonblock else 0), ()
+
+
+def sock_sendmsg(m, sock, msg: Msg, extra=()):
+    """sock_sendmsg() -> ops->sendmsg."""
+    _check_flags(msg.flags, SEND_FLAGS, "send")
+    msg.via = m.via
+    return _with_also(sock.ops.sendmsg(m, sock, msg), tuple(extra))
+
+
+def sock_recvmsg(m, sock, rmsg: RecvMsg):
+    """sock_recvmsg() -> ops->recvmsg: a Received or an error outcome."""
+    if rmsg.flags & MSG_ERRQUEUE:
+        raise NotModelled("MSG_ERRQUEUE")
+    _check_flags(rmsg.flags, RECV_FLAGS, "recv")
+    return sock.ops.recvmsg(m, sock, rmsg)
+
+
+# --------------------------------------------------------------------------- sendto, send
+
+@syscall("sendto")
+def __sys_sendto(m: Model, fd: int, data, flags: int = 0, addr=None, addrlen=None,
+                 length: int | None = None):
+    it = uio.send_iter(data, length)
+    sock = sockfd_lookup_light(m, fd)
+    if is_error(sock):
+        return sock
+    name, namelen, also = None, 0, ()
+    if addr is not None and not (isinstance(addr, Ptr) and addr.addr == 0):
+        namelen = addrlen_arg(addr, addrlen)
+        address = move_addr_to_kernel(m, addr, namelen)
+        if is_error(address):
+            return address
+        name = address
+        if namelen == 0:
+            also = (SEND_ZERO_NAME,)
+    flags, more = _file_flags(sock, flags & 0xFFFFFFFF)
+    return sock_sendmsg(m, sock, Msg(name, namelen, it, flags), also + more)
+
+
+@syscall("send")
+def __sys_send(m: Model, fd: int, data, flags: int = 0, length: int | None = None):
+    return __sys_sendto(m, fd, data, flags, None, 0, length)
+
+
+# --------------------------------------------------------------------------- recvfrom, recv
+
+def received_outcome(got, rmsg: RecvMsg, outputs):
+    """A protocol's answer as the call's outcome: an error outcome as it is, a Received with
+    the outputs ``outputs(got)`` computes (a dict, or an error outcome for a failed copy of
+    the address, which still applies the protocol's transition)."""
+    if isinstance(got, Outcome):
+        return got
+    out = outputs(got)
+    if isinstance(out, Outcome):
+        return Outcome(out.rule, out.errno, out.ret, out.out, got.apply,
+                       (RECV_ADDR_AFTER_DATA,) + out.also)
+    out, extra = out if isinstance(out, tuple) else (out, ())
+    return got.rule.ok(got.ret, apply=got.apply, also=tuple(got.also) + tuple(extra), **out)
+
+
+def _name_of(got):
+    """(kernel address, msg_namelen) the protocol left: (empty, 0) when it set none."""
+    if got.name is None:
+        from ..mem import SockaddrRaw
+        return SockaddrRaw(b""), 0
+    return got.name
+
+
+@syscall("recvfrom")
+def __sys_recvfrom(m: Model, fd: int, size: int, flags: int = 0, addr=False, addrlen=None,
+                   buf=None):
+    it = uio.recv_iter(size, buf)
+    sock = sockfd_lookup_light(m, fd)
+    if is_error(sock):
+        return sock
+    flags, more = _file_flags(sock, flags & 0xFFFFFFFF)
+    if m.via != "native":
+        flags |= MSG_CMSG_COMPAT            # __compat_sys_recvfrom()
+    rmsg = RecvMsg(it, flags, want_name=addr is not False)
+    got = sock_recvmsg(m, sock, rmsg)
+
+    def outputs(got):
+        out = {}
+        if buf is None:
+            out["data"] = it.wrapper_data(got.written, got.ret)
+        extra = ()
+        if addr is not False:
+            kaddr, klen = _name_of(got)
+            named = move_addr_to_user(kaddr, klen, addr, addrlen)
+            if is_error(named):
+                return named
+            out.update(named)
+            given = L.SOCKADDR_STORAGE_SIZE if addrlen is None else addrlen
+            if addr is True and isinstance(given, int) and 0 <= given < klen:
+                extra = (ADDR_OUT_TRUNCATED,)
+        return out, extra
+    return _with_also(received_outcome(got, rmsg, outputs), more)
+
+
+@syscall("recv")
+def __sys_recv(m: Model, fd: int, size: int, flags: int = 0):
+    return __sys_recvfrom(m, fd, size, flags)
+
+
+# --------------------------------------------------------------------------- msghdr
+
+def _forbid_cmsg_compat(m, flags: int):
+    if m.via == "native" and flags & MSG_CMSG_COMPAT:
+        return CMSG_COMPAT_NATIVE.fail(E.EINVAL)
+    return None
+
+
+def copy_msghdr(m, msg, iov, name, namelen, recv: bool, control=b""):
+    """copy_msghdr_from_user() / __copy_msghdr() for the wrapper's msghdr: (kernel name,
+    namelen, iter, rules) or an error outcome. For a receive the name is the user's buffer
+    (True) or None; nothing is copied in."""
+    if isinstance(msg, Ptr):
+        if msg.inaccessible:
+            return HDR_FAULT.fail(E.EFAULT)
+        raise NotModelled("a msghdr at a readable address the model cannot see")
+    also = ()
+    null_name = name is None or name is False or (isinstance(name, Ptr) and name.addr == 0)
+    if recv:
+        length = L.SOCKADDR_STORAGE_SIZE if namelen is None else namelen
+    elif null_name:
+        length = namelen or 0               # the wrapper passes it as given, with NULL
+    else:
+        length = addrlen_arg(name, namelen)
+    if null_name:
+        if length:
+            also += (NAME_NULL,)
+        length = 0
+    if length < 0:
+        return NAMELEN_NEGATIVE.fail(E.EINVAL)
+    if length > L.SOCKADDR_STORAGE_SIZE:
+        length = L.SOCKADDR_STORAGE_SIZE
+        also += (NAMELEN_CLAMPED,)
+    kname = None
+    if not null_name and length and not recv:
+        kname = move_addr_to_kernel(m, name, length)
+        if is_error(kname):
+            return kname
+    if len(iov) > UIO_MAXIOV:
+        return IOVLEN_TOO_BIG.fail(E.EMSGSIZE)
+    if control:
+        raise NotModelled("control messages (SCM_RIGHTS, SCM_CREDENTIALS ...)")
+    parts = [uio.recv_part(p) if recv else uio.send_part(p) for p in iov]
+    return kname, length, uio.Iter(parts), also
+
+
+@syscall("sendmsg")
+def __sys_sendmsg(m: Model, fd: int, iov, flags: int = 0, name=None, namelen=None,
+                  control: bytes = b"", msg=None):
+    bad = _forbid_cmsg_compat(m, flags)
+    if bad is not None:
+        return bad
+    sock = sockfd_lookup_light(m, fd)
+    if is_error(sock):
+        return sock
+    return ___sys_sendmsg(m, sock, iov, flags, name, namelen, control, msg)
+
+
+def ___sys_sendmsg(m, sock, iov, flags, name, namelen, control, msg, msg_flags: int = 0):
+    got = copy_msghdr(m, msg, iov or [], name, namelen, recv=False, control=control)
+    if is_error(got):
+        return got
+    kname, length, it, also = got
+    flags = (flags | msg_flags) & 0xFFFFFFFF
+    flags, more = _file_flags(sock, flags)
+    if m.via != "native":
+        flags |= MSG_CMSG_COMPAT
+    return sock_sendmsg(m, sock, Msg(kname, length, it, flags), also + more)
+
+
+def recvmsg_outputs(it, got, name, namelen, flags: int = 0):
+    """The wrapper's recvmsg outputs: data, msg_namelen (and the name), msg_controllen,
+    msg_flags; or the error of copying the address out."""
+    out = {"data": it.wrapper_data(got.written, got.ret)}
+    user_len = L.SOCKADDR_STORAGE_SIZE if namelen is None else namelen
+    if name is None or name is False:
+        out["namelen"] = 0                  # NULL msg_name: msg_namelen is left alone
+    else:
+        kaddr, klen = _name_of(got)
+        named = move_addr_to_user(kaddr, klen, True, user_len)
+        if is_error(named):
+            return named
+        out["namelen"] = named["addrlen"]
+        if named["addrlen"] > 0:
+            out["name"] = named["addr"]
+    out["controllen"] = 0
+    # ____sys_recvmsg() starts msg_flags from flags & (MSG_CMSG_CLOEXEC | MSG_CMSG_COMPAT)
+    out["msg_flags"] = (got.flags | (flags & L.MSG_CMSG_CLOEXEC)) & ~MSG_CMSG_COMPAT
+    return out
+
+
+@syscall("recvmsg")
+def __sys_recvmsg(m: Model, fd: int, iov, flags: int = 0, name=True, namelen=None,
+                  controllen: int = 0, msg=None):
+    bad = _forbid_cmsg_compat(m, flags)
+    if bad is not None:
+        return bad
+    sock = sockfd_lookup_light(m, fd)
+    if is_error(sock):
+        return sock
+    return ___sys_recvmsg(m, sock, iov, flags, name, namelen, controllen, msg)
+
+
+def ___sys_recvmsg(m, sock, iov, flags, name, namelen, controllen, msg):
+    got = copy_msghdr(m, msg, iov or [], name, namelen, recv=True)
+    if is_error(got):
+        return got
+    _, _, it, also = got
+    if controllen:
+        raise NotModelled("a control buffer on receive")
+    flags &= 0xFFFFFFFF
+    if m.via != "native":
+        flags |= MSG_CMSG_COMPAT
+    flags, more = _file_flags(sock, flags)
+    rmsg = RecvMsg(it, flags, want_name=True)
+    answer = sock_recvmsg(m, sock, rmsg)
+    return _with_also(received_outcome(
+        answer, rmsg, lambda g: recvmsg_outputs(it, g, name, namelen, flags)), also + more)
+
+
+# --------------------------------------------------------------------------- mmsg batches
+
+VLEN_CLAMPED = rule(
+    "sendmmsg.vlen_clamped", "at most 1024 messages are sent",
+    "vlen above UIO_MAXIOV (1024) is cut to 1024, without an error.",
+    "net/socket.c __sys_sendmmsg(): if (vlen > UIO_MAXIOV) vlen = UIO_MAXIOV; sendmmsg(2)")
+SENDMMSG_OK = rule(
+    "sendmmsg.ok", "the number of messages sent; each msg_len set",
+    "Every message is sent as sendmsg() would send it; msg_len holds each one's result.",
+    "net/socket.c __sys_sendmmsg(): ___sys_sendmsg() per entry, put_user(err, &entry->msg_len); "
+    "sendmmsg(2) RETURN VALUE")
+SENDMMSG_PARTIAL = rule(
+    "sendmmsg.partial", "the number sent before the failing message; its error is dropped",
+    "A message that fails after others were sent ends the batch: the count is returned and the "
+    "error is lost (not kept in SO_ERROR).",
+    "net/socket.c __sys_sendmmsg(): /* We only return an error if no datagrams were able to be "
+    "sent */ if (datagrams != 0) return datagrams; sendmmsg(2) RETURN VALUE")
+SENDMMSG_FIRST_ERROR = rule(
+    "sendmmsg.first_error", "the first message's error",
+    "When the first message fails, sendmmsg() returns its error.",
+    "net/socket.c __sys_sendmmsg(): datagrams == 0 -> return err")
+MMSG_VLEN_ZERO = rule(
+    "mmsg.vlen_zero", "0",
+    "vlen 0 reads no message and returns 0 (after the descriptor and, for recvmmsg, the "
+    "timeout and a pending error).",
+    "net/socket.c __sys_sendmmsg()/do_recvmmsg(): while (datagrams < vlen) never runs")
+RECVMMSG_OK = rule(
+    "recvmmsg.ok", "the number of messages received; each msg_len set",
+    "Messages are received one by one as recvmsg() would; the batch ends at vlen, or when the "
+    "next receive would block (EAGAIN, not reported once a message was received).",
+    "net/socket.c do_recvmmsg(): ___sys_recvmsg() per entry; 'We may return less entries than "
+    "requested (vlen) if the sock is non block'; recvmmsg(2)")
+RECVMMSG_ERROR_PARKED = rule(
+    "recvmmsg.error_after_some", "the count; the error is kept as the socket error",
+    "A receive that fails (not with EAGAIN) after others succeeded ends the batch: the count is "
+    "returned and the error is stored in sk_err, for SO_ERROR or the next call.",
+    "net/socket.c do_recvmmsg(): if (err != -EAGAIN) WRITE_ONCE(sock->sk->sk_err, -err); "
+    "recvmmsg(2) BUGS")
+RECVMMSG_FIRST_ERROR = rule(
+    "recvmmsg.first_error", "the first receive's error",
+    "When the first receive fails, recvmmsg() returns its error.",
+    "net/socket.c do_recvmmsg(): if (datagrams == 0) return err")
+RECVMMSG_SOCK_ERROR = rule(
+    "recvmmsg.sock_error", "the pending socket error, consumed",
+    "A pending socket error is reported (and cleared) before any message is read.",
+    "net/socket.c do_recvmmsg(): if (!(flags & MSG_ERRQUEUE)) { err = sock_error(sock->sk); if "
+    "(err) return err; }")
+WAITFORONE = rule(
+    "recvmmsg.waitforone", "only the first receive may wait",
+    "MSG_WAITFORONE turns on MSG_DONTWAIT after the first message.",
+    "net/socket.c do_recvmmsg(): if (flags & MSG_WAITFORONE) flags |= MSG_DONTWAIT; recvmmsg(2)")
+TIMEOUT_INVALID = rule(
+    "recvmmsg.timeout_invalid", "EINVAL",
+    "A timeout with tv_sec < 0 or tv_nsec outside 0..999999999; checked before the descriptor.",
+    "net/socket.c do_recvmmsg(): poll_select_set_timeout() -> !timespec64_valid() -> -EINVAL")
+TIMEOUT_FAULT = rule(
+    "recvmmsg.timeout_fault", "EFAULT",
+    "The timeout cannot be read; checked first of all.",
+    "net/socket.c __sys_recvmmsg(): get_timespec64() / get_old_timespec32() -> -EFAULT")
+TIMEOUT_ZERO = rule(
+    "recvmmsg.timeout_zero", "at most one message",
+    "A zero timeout has already expired after the first message: the batch stops there (the "
+    "first receive itself is not bounded by the timeout).",
+    "net/socket.c do_recvmmsg(): poll_select_set_timeout(0, 0) -> end_time 0; after a datagram "
+    "timespec64_sub(end_time, now) < 0 -> break; recvmmsg(2) BUGS")
+NSEC_PER_SEC = 1_000_000_000
+
+
+def _fake(outcome):
+    from ..kernel import Result
+    ret = getattr(outcome.ret, "value", 0)
+    return Result(ret if not outcome.errno else -1, outcome.errno, {})
+
+
+def _single(outcomes, what):
+    from .rules import as_outcomes
+    outs = as_outcomes(outcomes)
+    if len(outs) != 1:
+        raise NotModelled(f"{what}: more than one outcome is allowed for a message of the batch")
+    return outs[0]
+
+
+def _batch_apply(sim):
+    def adopt(model, result):
+        model.adopt_state(sim)
+    return adopt
+
+
+def _rules(outcomes) -> tuple:
+    seen = []
+    for o in outcomes:
+        for r in o.rules:
+            if r not in seen:
+                seen.append(r)
+    return tuple(seen)
+
+
+def _msgvec(msgvec, n: int, what: str):
+    """A raw msgvec pointer: EFAULT at the first entry, or NotModelled."""
+    if isinstance(msgvec, Ptr) and msgvec.inaccessible:
+        return HDR_FAULT.fail(E.EFAULT)
+    raise NotModelled(f"{what} entries at a readable address the model cannot see")
+
+
+@syscall("sendmmsg")
+def __sys_sendmmsg(m: Model, fd: int, msgs, flags: int = 0, vlen=None, msgvec=None):
+    import copy
+    bad = _forbid_cmsg_compat(m, flags)
+    if bad is not None:
+        return bad
+    n = len(msgs) if vlen is None else vlen & 0xFFFFFFFF
+    also = ()
+    if n > UIO_MAXIOV:
+        n, also = UIO_MAXIOV, (VLEN_CLAMPED,)
+    sock = sockfd_lookup_light(m, fd)
+    if is_error(sock):
+        return sock
+    if n == 0:
+        return MMSG_VLEN_ZERO.ok(0, **({"msg_len": [0] * len(msgs)} if msgvec is None else {}))
+    if msgvec is not None:
+        return _msgvec(msgvec, n, "sendmmsg")
+    if n > len(msgs):
+        raise NotModelled("vlen beyond the messages given (whatever memory follows them)")
+    sim = copy.deepcopy(m)
+    sim_sock = sim.sock(fd)
+    done, seen, failed = [], [], None
+    for i, entry in enumerate(msgs[:n]):
+        entry = entry if isinstance(entry, dict) else {"iov": entry}
+        o = _single(___sys_sendmsg(sim, sim_sock, entry["iov"], flags, entry.get("name"),
+                                   entry.get("namelen"), b"", None,
+                                   entry.get("flags", 0) & L.MSG_EOR), "sendmmsg")
+        seen.append(o)
+        if o.apply is not None:
+            o.apply(sim, _fake(o))
+        if o.errno:
+            failed = o
+            break
+        done.append(o.ret.value)
+        if o.ret.value < uio.Iter([uio.send_part(p) for p in entry["iov"]]).count:
+            raise NotModelled("a short send inside sendmmsg")
+    rules = _rules(seen)
+    if not done:
+        return Outcome(SENDMMSG_FIRST_ERROR, failed.errno, Exact(-1), {}, _batch_apply(sim),
+                       rules + also)
+    rule_ = SENDMMSG_PARTIAL if failed is not None else SENDMMSG_OK
+    lens = done + [0] * (len(msgs) - len(done))
+    return rule_.ok(len(done), apply=_batch_apply(sim), also=rules + also, msg_len=lens)
+
+
+@syscall("recvmmsg")
+def __sys_recvmmsg(m: Model, fd: int, msgs, flags: int = 0, vlen=None, timeout=None,
+                   msgvec=None):
+    import copy
+    if m.via == "native" and flags & MSG_CMSG_COMPAT:
+        return CMSG_COMPAT_NATIVE.fail(E.EINVAL)
+    if isinstance(timeout, Ptr):
+        if timeout.inaccessible:
+            return TIMEOUT_FAULT.fail(E.EFAULT)
+        raise NotModelled("a timeout at a readable address the model cannot see")
+    if timeout is not None:
+        sec, nsec = timeout
+        if sec < 0 or not 0 <= nsec < NSEC_PER_SEC:
+            return TIMEOUT_INVALID.fail(E.EINVAL)
+        if (sec, nsec) != (0, 0) and sec < 1:
+            raise NotModelled("a timeout short enough to expire during the call")
+    sock = sockfd_lookup_light(m, fd)
+    if is_error(sock):
+        return sock
+    if sock.so_error:
+        err = sock.so_error
+
+        def take(model, result):
+            sock.take_error()
+        return Outcome(RECVMMSG_SOCK_ERROR, err, Exact(-1), {}, take)
+    n = len(msgs) if vlen is None else vlen & 0xFFFFFFFF
+    if n == 0:
+        return MMSG_VLEN_ZERO.ok(0, **({"messages": []} if msgvec is None else {}))
+    if msgvec is not None:
+        return _msgvec(msgvec, n, "recvmmsg")
+    if n > len(msgs):
+        raise NotModelled("vlen beyond the messages given (whatever memory follows them)")
+    sim = copy.deepcopy(m)
+    sim_sock = sim.sock(fd)
+    got, seen, failed, extra = [], [], None, ()
+    f = flags & 0xFFFFFFFF
+    for i, sizes in enumerate(msgs[:n]):
+        holder = {}
+
+        def capture(it, g, _flags, holder=holder):
+            out = recvmsg_outputs(it, g, True, None, _flags)
+            if not is_error(out):
+                holder["msg"] = {"data": out["data"], "msg_len": g.ret,
+                                 "msg_flags": out["msg_flags"], "namelen": out["namelen"]}
+                if "name" in out:
+                    holder["msg"]["name"] = out["name"]
+            return out
+        o = _single(_recv_one(sim, sim_sock, sizes, f & ~L.MSG_WAITFORONE, capture), "recvmmsg")
+        seen.append(o)
+        if o.apply is not None:
+            o.apply(sim, _fake(o))
+        if o.errno:
+            failed = o
+            break
+        got.append(holder["msg"])
+        if f & L.MSG_WAITFORONE and not f & L.MSG_DONTWAIT:
+            f |= L.MSG_DONTWAIT
+            extra = (WAITFORONE,)
+        if timeout == (0, 0):
+            extra += (TIMEOUT_ZERO,)
+            break
+        if holder["msg"]["msg_flags"] & L.MSG_OOB:
+            raise NotModelled("recvmmsg stopping at out-of-band data")
+    rules = _rules(seen) + extra
+    if not got:
+        return Outcome(RECVMMSG_FIRST_ERROR, failed.errno, Exact(-1), {}, _batch_apply(sim),
+                       rules)
+    if failed is not None and failed.errno != E.EAGAIN:
+        def park(model, result, err=failed.errno):
+            model.adopt_state(sim)
+            model.sock(fd).so_error = err
+        return RECVMMSG_ERROR_PARKED.ok(len(got), apply=park, also=rules, messages=got)
+    return RECVMMSG_OK.ok(len(got), apply=_batch_apply(sim), also=rules, messages=got)
+
+
+def _recv_one(m, sock, sizes, flags, capture):
+    """One entry of a recvmmsg batch: ___sys_recvmsg() with the wrapper's name buffer."""
+    got = copy_msghdr(m, None, sizes, True, None, recv=True)
+    if is_error(got):
+        return got
+    _, _, it, also = got
+    if m.via != "native":
+        flags |= MSG_CMSG_COMPAT
+    flags, more = _file_flags(sock, flags)
+    rmsg = RecvMsg(it, flags, want_name=True)
+    answer = sock_recvmsg(m, sock, rmsg)
+    return _with_also(received_outcome(answer, rmsg, lambda g: capture(it, g, flags)),
+                      also + more)

@@ -213,3 +213,348 @@ def _store(sock, key, value, rule_):
     def store(model, result, sock=sock, key=key, value=value):
         sock.opts[key] = value
     return rule_.ok(0, apply=store)
+
+
+# =========================================================================== the data path
+#
+# tcp_sendmsg_locked() and tcp_recvmsg_locked() on loopback. The bytes a send accepts reach the
+# peer's receive queue within the call (Sock.recv_queue holds them; Sock.rcv_nxt and
+# Sock.copied_seq count the bytes received and consumed, Sock.urg the urgent byte, Sock.rcv_fin
+# the peer's FIN). Not modelled: flow control (a send the peer's window or our send buffer
+# could cut short), Nagle/cork timing (unobservable here: recv reads across segments), a
+# second urgent byte before the first was read, TCP_REPAIR, zerocopy, Fast Open.
+
+from .rules import Exact, Outcome  # noqa: E402
+from .state import RCV_SHUTDOWN, SEND_SHUTDOWN, Skb, Urg  # noqa: E402
+
+WINDOW_MODELLED = 32768            # unread bytes a receiver may hold in the model
+
+SEND_OK = rule(
+    "send.tcp", "the length; the bytes reach the peer",
+    "A connected TCP socket (ESTABLISHED or CLOSE_WAIT) queues the bytes at the peer; byte "
+    "stream: several sends may be read as one.",
+    "net/ipv4/tcp.c tcp_sendmsg_locked(); tcp(7)")
+SEND_NOT_CONNECTED = rule(
+    "send.tcp_not_connected", "EPIPE (and SIGPIPE)",
+    "A TCP socket that is neither connected nor connecting (never connected, listening, "
+    "after its own SHUT_WR or a reset) fails with EPIPE (a pending error first, consumed).",
+    "net/core/stream.c sk_stream_wait_connect(): sock_error(), then (1 << sk_state) & "
+    "~(TCPF_SYN_SENT | TCPF_SYN_RECV) -> -EPIPE; tcp(7), send(2) ERRORS EPIPE")
+SEND_CONNECTING = rule(
+    "send.tcp_connecting", "EAGAIN",
+    "A non-blocking send while the SYN is unanswered.",
+    "net/core/stream.c sk_stream_wait_connect(): if (!*timeo_p) return -EAGAIN")
+SEND_SK_ERR = rule(
+    "send.tcp_sk_err", "the pending error, consumed (no SIGPIPE unless it is EPIPE)",
+    "A pending socket error (a reset: ECONNRESET, or EPIPE when the reset came in CLOSE_WAIT) "
+    "is what the send reports; SIGPIPE only comes with EPIPE.",
+    "net/core/stream.c sk_stream_error(): if (err == -EPIPE) err = sock_error(sk) ? : -EPIPE; "
+    "net/ipv4/tcp_input.c tcp_reset(): TCP_CLOSE_WAIT -> EPIPE")
+SEND_FAULT = rule(
+    "send.tcp_fault", "EFAULT",
+    "The data cannot be read: nothing is sent.",
+    "net/ipv4/tcp.c tcp_sendmsg_locked(): skb_copy_to_page_nocache() -> -EFAULT, copied 0")
+SEND_OOB = rule(
+    "send.tcp_oob", "the length; the last byte is urgent",
+    "MSG_OOB sends the data with the urgent pointer after its last byte: the peer reads that "
+    "byte with recv(MSG_OOB), and an ordinary read stops before it and skips it.",
+    "net/ipv4/tcp.c tcp_push() -> tcp_mark_urg(): tp->snd_up = tp->write_seq; "
+    "net/ipv4/tcp_input.c tcp_check_urg(), tcp_urg(); tcp(7) Sockets API, urgent data")
+SEND_TO_CLOSED = rule(
+    "send.tcp_peer_closed", "the length; the peer answers with a reset",
+    "Data to a peer that was closed (an orphan that shut its receive side) is answered with "
+    "RST: the send succeeds, and the socket gets EPIPE (reset in CLOSE_WAIT) or ECONNRESET as "
+    "its error and is closed.",
+    "net/ipv4/tcp_input.c tcp_rcv_state_process(): FIN_WAIT1/2 with RCV_SHUTDOWN and new data "
+    "-> tcp_reset(), RST; tcp_reset(): TCP_CLOSE_WAIT -> sk_err = EPIPE")
+
+RECV_OK = rule(
+    "recv.tcp", "the bytes available, up to the buffer",
+    "A receive returns what is queued, up to the buffer size, across segment boundaries; "
+    "recvfrom() reports no address (addrlen 0).",
+    "net/ipv4/tcp.c tcp_recvmsg_locked(); 'msg_name/msg_namelen are ignored on connected "
+    "socket'; tcp(7)")
+RECV_LISTEN = rule(
+    "recv.tcp_listen", "ENOTCONN",
+    "A listening socket cannot receive.",
+    "net/ipv4/tcp.c tcp_recvmsg_locked(): err = -ENOTCONN; if (sk->sk_state == TCP_LISTEN) "
+    "goto out")
+RECV_NOT_CONNECTED = rule(
+    "recv.tcp_not_connected", "ENOTCONN",
+    "A closed TCP socket with nothing queued, no EOF, no error and no shutdown.",
+    "net/ipv4/tcp.c tcp_recvmsg_locked(): if (sk->sk_state == TCP_CLOSE) copied = -ENOTCONN "
+    "('user tries to read from never connected socket')")
+RECV_EAGAIN = rule(
+    "recv.tcp_eagain", "EAGAIN",
+    "Nothing queued and the call may not wait.",
+    "net/ipv4/tcp.c tcp_recvmsg_locked(): if (!timeo) copied = -EAGAIN; recv(2) ERRORS EAGAIN")
+RECV_EOF = rule(
+    "recv.tcp_eof", "0",
+    "After the queued bytes: 0 once the peer's FIN arrived, or the receive side was shut "
+    "down (shutdown(SHUT_RD), a reset that was already reported).",
+    "net/ipv4/tcp.c tcp_recvmsg_locked(): found_fin_ok / sock_flag(sk, SOCK_DONE) / "
+    "sk->sk_shutdown & RCV_SHUTDOWN -> break; recv(2) RETURN VALUE")
+RECV_SK_ERR = rule(
+    "recv.tcp_sk_err", "the pending error (ECONNRESET), consumed",
+    "With nothing queued and no FIN seen, a pending error is reported once; the queued bytes "
+    "come first.",
+    "net/ipv4/tcp.c tcp_recvmsg_locked(): if (sk->sk_err) { copied = sock_error(sk); break; }")
+RECV_TRUNC = rule(
+    "recv.tcp_trunc_discards", "the number of bytes discarded",
+    "MSG_TRUNC on TCP throws the bytes away instead of copying them (the buffer is not "
+    "touched; with MSG_PEEK nothing is consumed).",
+    "net/ipv4/tcp.c tcp_recvmsg_locked(): if (!(flags & MSG_TRUNC)) skb_copy_datagram_msg(); "
+    "tcp(7) MSG_TRUNC")
+RECV_PEEK = rule(
+    "recv.stream_peek", "the bytes, left queued",
+    "MSG_PEEK copies the queued bytes without consuming them (TCP, unix stream).",
+    "net/ipv4/tcp.c tcp_recvmsg_locked(): seq = &peek_seq; net/unix/af_unix.c "
+    "unix_stream_read_generic(); recv(2) MSG_PEEK")
+RECV_FAULT = rule(
+    "recv.stream_fault", "EFAULT; the bytes stay queued",
+    "The buffer cannot be written: nothing is consumed (TCP, unix stream).",
+    "net/ipv4/tcp.c tcp_recvmsg_locked(): if (!copied) copied = -EFAULT; break; "
+    "net/unix/af_unix.c unix_stream_read_generic(): chunk < 0")
+RECV_ZERO = rule(
+    "recv.stream_zero_length", "0 (nothing consumed), EAGAIN when nothing is queued",
+    "A zero-length receive on a stream returns 0 when bytes are queued and otherwise answers "
+    "as a receive with nothing queued would (TCP; unix stream).",
+    "net/ipv4/tcp.c tcp_recvmsg_locked(): do { ... } while (len > 0) copies 0; target = "
+    "sock_rcvlowat() = 1")
+RECV_WAITALL = rule(
+    "recv.stream_waitall", "all the buffer, or what is there when the call may not wait",
+    "MSG_WAITALL makes the target the whole buffer; without waiting (MSG_DONTWAIT) the bytes "
+    "there are returned.",
+    "net/ipv4/tcp.c tcp_recvmsg_locked(): target = sock_rcvlowat(sk, flags & MSG_WAITALL, len); "
+    "if (copied) { if (!timeo ...) break; }")
+RECV_URG = rule(
+    "recv.tcp_oob", "1, the urgent byte; msg_flags MSG_OOB",
+    "recv(MSG_OOB) takes the urgent byte (MSG_PEEK leaves it); a zero-length buffer gets "
+    "nothing and msg_flags MSG_TRUNC.",
+    "net/ipv4/tcp.c tcp_recv_urg(): TCP_URG_VALID -> urg_data = TCP_URG_READ; msg_flags |= "
+    "MSG_OOB; tcp(7)")
+RECV_URG_NONE = rule(
+    "recv.tcp_oob_einval", "EINVAL",
+    "recv(MSG_OOB) with no urgent byte pending: none came, it was read already, or "
+    "SO_OOBINLINE keeps it in the stream.",
+    "net/ipv4/tcp.c tcp_recv_urg(): SOCK_URGINLINE || !tp->urg_data || tp->urg_data == "
+    "TCP_URG_READ -> -EINVAL ('Yes this is right !')")
+RECV_URG_MARK = rule(
+    "recv.tcp_oob_mark", "the read stops at the urgent byte, then skips it",
+    "An ordinary read stops before the urgent byte once it copied something; a read starting "
+    "at it skips it (unless SO_OOBINLINE).",
+    "net/ipv4/tcp.c tcp_recvmsg_locked(): 'Are we at urgent data? Stop if we have read "
+    "anything'; urg_offset == 0 && !SOCK_URGINLINE -> *seq + 1, urg_hole++")
+
+
+def _nm(why: str):
+    return NotModelled(why)
+
+
+def _err(rule_, err, apply=None, also=()):
+    return Outcome(rule_, err, Exact(-1), {}, apply, tuple(also))
+
+
+def _take_error(sock):
+    def take(model, result, sock=sock):
+        sock.take_error()
+    return take
+
+
+def tcp_sendmsg(m, sock, msg):
+    """tcp_sendmsg() -> tcp_sendmsg_locked()."""
+    from .socket import signal_outcome
+    flags = msg.flags
+    state = sock.sk_state
+    if state not in ("ESTABLISHED", "CLOSE_WAIT"):
+        # sk_stream_wait_connect(), then sk_stream_error()
+        if sock.so_error:
+            err = sock.so_error
+            if err == E.EPIPE:
+                return signal_outcome(m, SEND_SK_ERR, err, flags, _take_error(sock))
+            return _err(SEND_SK_ERR, err, _take_error(sock))
+        if state not in ("SYN_SENT", "SYN_RECV"):
+            return signal_outcome(m, SEND_NOT_CONNECTED, E.EPIPE, flags)
+        if msg.nonblock:
+            return _err(SEND_CONNECTING, E.EAGAIN)
+        raise _nm("a blocking send while the connection is being set up waits")
+    if sock.so_error:                          # sk_stream_error(): sock_error(sk) ? : -EPIPE
+        err = sock.so_error
+        if err == E.EPIPE:
+            return signal_outcome(m, SEND_SK_ERR, err, flags, _take_error(sock))
+        return _err(SEND_SK_ERR, err, _take_error(sock))
+    if sock.shutdown & SEND_SHUTDOWN:
+        # (shutdown(SHUT_WR) of an ESTABLISHED or CLOSE_WAIT socket sends the FIN and leaves
+        # that state at once on loopback: the socket is not ESTABLISHED/CLOSE_WAIT here)
+        raise _nm("SEND_SHUTDOWN on an ESTABLISHED or CLOSE_WAIT socket")
+    if msg.iter.faults():
+        return _err(SEND_FAULT, E.EFAULT)
+    n = msg.len
+    if n == 0:
+        return SEND_OK.ok(0)
+    peer = sock.peer_sock
+    if peer is None:
+        raise _nm("a TCP peer the model does not hold")
+    data = msg.iter.read()
+    if peer.state == "closed":
+        if peer.sk_state not in ("FIN_WAIT1", "FIN_WAIT2"):
+            raise _nm(f"data to a closed peer in {peer.sk_state}")
+
+        def reset(model, result, sock=sock, peer=peer):
+            from . import inet_connection_sock as icsk
+            from .af_inet import _tcp_done
+            icsk.put_port(model, peer)                 # the orphan resets and is gone
+            peer.sk_state = "CLOSE"
+            sock.so_error = E.EPIPE if sock.sk_state == "CLOSE_WAIT" else E.ECONNRESET
+            sock.err_unprobed = True                   # the RST comes back asynchronously
+            _tcp_done(model, sock)
+            sock.peer_sock = None
+        return SEND_TO_CLOSED.ok(n, apply=reset)
+    if peer.sk_state not in ("ESTABLISHED", "FIN_WAIT1", "FIN_WAIT2", "SYN_RECV"):
+        raise _nm(f"data to a peer in {peer.sk_state}")
+    unread = peer.rcv_nxt - peer.copied_seq
+    if unread + n > WINDOW_MODELLED:
+        raise _nm("a TCP send the receive window may cut short")
+    oob = bool(flags & L.MSG_OOB)
+    if oob and peer.urg is not None:
+        raise _nm("a second urgent byte while the first is pending")
+
+    def deliver(model, result, peer=peer, data=data, oob=oob):
+        start = peer.rcv_nxt
+        peer.recv_queue.append(Skb(data))
+        peer.rcv_nxt += len(data)
+        if oob:
+            peer.urg = Urg(start + len(data) - 1, data[-1:])
+    return (SEND_OOB if oob else SEND_OK).ok(n, apply=deliver)
+
+
+def _unread(sock) -> bytes:
+    return b"".join(s.data for s in sock.recv_queue)
+
+
+def _consume(sock, upto: int) -> None:
+    """The receive queue after copied_seq moved to ``upto`` (bytes before it are gone)."""
+    data = _unread(sock)[upto - sock.copied_seq:]
+    sock.copied_seq = upto
+    sock.recv_queue = [Skb(data)] if data else []
+    if sock.urg is not None and sock.copied_seq > sock.urg.seq:
+        sock.urg = None                                 # tp->urg_data = 0
+
+
+def tcp_recvmsg(m, sock, rmsg):
+    """tcp_recvmsg() -> tcp_recvmsg_locked()."""
+    from .socket import Received
+    if sock.sk_state == "LISTEN":
+        return _err(RECV_LISTEN, E.ENOTCONN)
+    if rmsg.flags & L.MSG_OOB:
+        return tcp_recv_urg(m, sock, rmsg)
+    flags = rmsg.flags
+    peek, trunc = bool(flags & L.MSG_PEEK), bool(flags & L.MSG_TRUNC)
+    inline = bool(sock.opts.get("SO_OOBINLINE"))
+    size = rmsg.size
+    target = size if flags & L.MSG_WAITALL else min(1, size)
+    target = target or 1
+    stream = _unread(sock)
+    base = sock.copied_seq
+    seq, copied, length, written, also = base, 0, size, b"", []
+    if size == 0:
+        also.append(RECV_ZERO)
+    if flags & L.MSG_WAITALL:
+        also.append(RECV_WAITALL)
+    while True:
+        urg = sock.urg
+        if urg is not None and urg.seq == seq and copied:
+            also.append(RECV_URG_MARK)
+            break
+        avail = sock.rcv_nxt - seq
+        if avail > 0:
+            used = min(avail, length)
+            if urg is not None and 0 <= urg.seq - seq < used:
+                if urg.seq == seq:
+                    if not inline:
+                        seq += 1
+                        used -= 1
+                        also.append(RECV_URG_MARK)
+                else:
+                    used = urg.seq - seq
+            if used:
+                chunk = stream[seq - base:seq - base + used]
+                if not trunc:
+                    if rmsg.iter.write_faults(used, copied):
+                        if not copied:
+                            return _err(RECV_FAULT, E.EFAULT)
+                        break
+                    written += chunk
+                seq += used
+                copied += used
+                length -= used
+            if length <= 0:
+                break
+            continue
+        # no byte at seq
+        if sock.rcv_fin:
+            break                                       # found_fin_ok / SOCK_DONE
+        if copied >= target:
+            break
+        if copied:
+            if rmsg.nonblock or sock.so_error or sock.sk_state == "CLOSE" or \
+                    sock.shutdown & RCV_SHUTDOWN:
+                break
+            raise _nm("a blocking MSG_WAITALL receive waits for more")
+        # an urgent byte skipped on the way is consumed even though the call fails
+        skipped = _consumer(sock, seq, peek)
+        if sock.so_error:
+            def take_err(model, result, skipped=skipped, sock=sock):
+                skipped(model, result)
+                sock.take_error()
+            return _err(RECV_SK_ERR, sock.so_error, take_err, also)
+        if sock.shutdown & RCV_SHUTDOWN:
+            break
+        if sock.sk_state == "CLOSE":
+            return _err(RECV_NOT_CONNECTED, E.ENOTCONN, skipped, also)
+        if rmsg.nonblock:
+            return _err(RECV_EAGAIN, E.EAGAIN, skipped, also)
+        raise _nm("a blocking TCP receive on an empty queue waits")
+    rule_ = RECV_OK
+    if copied == 0 and not avail_at(sock, seq):
+        rule_ = RECV_EOF
+    if trunc:
+        also.append(RECV_TRUNC)
+    if peek:
+        also.append(RECV_PEEK)
+
+    return Received(rule_, copied, written, None, 0, _consumer(sock, seq, peek),
+                    tuple(dict.fromkeys(also)))
+
+
+def _consumer(sock, seq: int, peek: bool):
+    def take(model, result, sock=sock, seq=seq):
+        if not peek:
+            _consume(sock, seq)
+    return take
+
+
+def avail_at(sock, seq: int) -> bool:
+    return sock.rcv_nxt - seq > 0
+
+
+def tcp_recv_urg(m, sock, rmsg):
+    """tcp_recv_urg()."""
+    from .socket import Received
+    urg = sock.urg
+    if sock.opts.get("SO_OOBINLINE") or urg is None or urg.read:
+        return _err(RECV_URG_NONE, E.EINVAL)
+    if sock.sk_state == "CLOSE" and not sock.rcv_fin:
+        raise _nm("recv(MSG_OOB) on a closed socket with urgent data (ENOTCONN)")
+    peek = bool(rmsg.flags & L.MSG_PEEK)
+
+    def mark(model, result, urg=urg):
+        if not peek:
+            urg.read = True
+    if rmsg.size > 0:
+        if not rmsg.flags & L.MSG_TRUNC and rmsg.iter.write_faults(1):
+            return _err(RECV_FAULT, E.EFAULT, mark)
+        written = b"" if rmsg.flags & L.MSG_TRUNC else urg.byte
+        return Received(RECV_URG, 1, written, None, L.MSG_OOB, mark,
+                        (RECV_PEEK,) if peek else ())
+    return Received(RECV_URG, 0, b"", None, L.MSG_OOB | L.MSG_TRUNC, mark)
