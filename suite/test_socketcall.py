@@ -228,11 +228,82 @@ def prog_sockopts(s, via):
     return _with(s, MAKERS["inet"], body)
 
 
+DW = L.MSG_DONTWAIT
+
+
+def _pair(s, type_):
+    return s.socketpair(L.AF_UNIX, type_ | L.SOCK_CLOEXEC, 0).out["fds"]
+
+
+def _closing(s, fds, results):
+    for fd in fds:
+        s.close(fd)
+    return results
+
+
+def prog_send_recv(s, via):
+    a, b = _pair(s, L.SOCK_STREAM)
+    return _closing(s, (a, b), [
+        s.send(a, b"hello", via=via),
+        s.send(a, b"world", L.MSG_NOSIGNAL, via=via),
+        s.recv(b, 3, via=via),
+        s.recv(b, 4, DW | L.MSG_PEEK, via=via),
+        s.recv(b, 100, DW, via=via),
+        s.recv(b, 100, DW, via=via),
+        s.send(a, b"", L.MSG_OOB, via=via),
+        s.send(a, s.fault(), 0, length=2, via=via)])
+
+
+def prog_sendto_recvfrom(s, via):
+    name = SockaddrUn(abstract=f"sockspec-socketcall-{os.getpid()}".encode())
+    r = s.socket(L.AF_UNIX, L.SOCK_DGRAM | L.SOCK_CLOEXEC, 0).ret
+    s.bind(r, name)
+    w = s.socket(L.AF_UNIX, L.SOCK_DGRAM | L.SOCK_CLOEXEC, 0).ret
+    return _closing(s, (r, w), [
+        s.sendto(w, b"datagram", 0, name, via=via),
+        s.sendto(w, b"two", 0, name, via=via),
+        s.recvfrom(r, 4, DW, True, via=via),
+        s.recvfrom(r, 0, DW | L.MSG_TRUNC, True, 2, via=via),
+        s.recvfrom(r, 10, DW, True, via=via),
+        s.sendto(w, b"x", 0, SockaddrUn(abstract=b"sockspec-nobody-here"), via=via),
+        s.sendto(w, b"x", 0, name, 129, via=via),
+        s.recvfrom(r, 10, DW, True, -1, via=via)])
+
+
+def prog_msg(s, via):
+    a, b = _pair(s, L.SOCK_SEQPACKET)
+    return _closing(s, (a, b), [
+        s.sendmsg(a, [b"sca", b"", b"tter"], via=via),
+        s.sendmsg(a, [b"record"], L.MSG_EOR, via=via),
+        s.recvmsg(b, [2, 3, 10], DW, via=via),
+        s.recvmsg(b, [3], DW, via=via),
+        s.recvmsg(b, [3], DW, via=via),
+        s.sendmsg(a, [b"x"], 0, SockaddrUn(abstract=b"ignored"), -1, via=via),
+        s.sendmsg(a, [b""] * 1025, via=via),
+        s.recvmsg(b, [4], DW, True, -1, via=via),
+        s.sendmsg(a, None, 0, msg=s.fault(), via=via)])
+
+
+def prog_mmsg(s, via):
+    a, b = _pair(s, L.SOCK_DGRAM)
+    return _closing(s, (a, b), [
+        s.sendmmsg(a, [[b"m0"], [b"m", b"1"], [b""]], via=via),
+        s.sendmmsg(a, [[b"x"]], vlen=0, via=via),
+        s.recvmmsg(b, [[10], [1]], DW, via=via),
+        s.recvmmsg(b, [[10], [10]], DW, timeout=(5, 0), via=via),
+        s.recvmmsg(b, [[10]], DW, via=via),
+        s.recvmmsg(b, [[10]], DW, timeout=(0, 1_000_000_000), via=via),
+        s.sendmmsg(a, [[b"w1"], [b"w2"]], via=via),
+        s.recvmmsg(b, [[10], [10], [10]], L.MSG_WAITFORONE, via=via)])
+
+
 PROGRAMS = {
     "socket": prog_socket, "socket-error": prog_socket_error, "socketpair": prog_socketpair,
     "bind": prog_bind, "connect": prog_connect,
     "listen-accept-shutdown": prog_listen_accept_shutdown, "names": prog_names,
-    "sockopts": prog_sockopts,
+    "sockopts": prog_sockopts, "send-recv": prog_send_recv,
+    "sendto-recvfrom": prog_sendto_recvfrom, "sendmsg-recvmsg": prog_msg,
+    "sendmmsg-recvmmsg": prog_mmsg,
 }
 
 
@@ -262,3 +333,15 @@ def test_same_as_direct(sc, program, via):
     direct = shape(PROGRAMS[program](sc, "native"))
     other = shape(PROGRAMS[program](sc, via))
     assert other == direct, f"{via}: {other} != native: {direct}"
+
+
+@pytest.mark.parametrize("via", ["socketcall", "compat"])
+def test_cmsg_compat_flag_is_the_compat_paths_own(sc, via):
+    """The 32-bit entries set MSG_CMSG_COMPAT themselves: given in the flags it is accepted
+    there, while a native call refuses it with EINVAL."""
+    a, b = sc.socketpair(L.AF_UNIX, L.SOCK_DGRAM | L.SOCK_CLOEXEC, 0).out["fds"]
+    sc.sendmsg(a, [b"x"], 0x80000000, via=via)
+    sc.recvmsg(b, [4], 0x80000000 | DW, via=via)
+    sc.sendmsg(a, [b"x"], 0x80000000)
+    sc.close(a)
+    sc.close(b)
