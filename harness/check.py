@@ -227,7 +227,7 @@ class Scenario:
             if time.monotonic() >= deadline:
                 raise Mismatch(f"fd {fd} not ready for events {events:#x} ({nbytes} bytes) "
                                f"within {timeout:g} s: the data the model expects never came")
-        self.history.append((Call("poll", (fd, events, 0)), r))
+        self.history.append((Call("poll", (fd, events, int(timeout * 1000))), r))
         return revents
 
     def wait_sent(self, fd: int, timeout: float = 2.0) -> None:
@@ -268,6 +268,8 @@ class Scenario:
         lines = [f"{c}", f"  kernel: {observation['result']}"]
         for o in outcomes:
             lines.append(f"  model allows: {o.describe()}  [{o.rule.name}: {o.rule.citation}]")
+            if o.also:
+                lines.append(f"    with: {', '.join(r.name for r in o.also)}")
         lines += [f"  mismatch: {p}" for p in problems]
         lines += ["  reproducer:", *("    " + line for line in self.reproducer().splitlines())]
         return "\n".join(lines)

@@ -567,7 +567,8 @@ class Kernel:
     def sendmmsg(self, fd: int, msgs, flags: int = 0, vlen: int | None = None,
                  msgvec: Ptr | None = None) -> Result:
         """``msgs``: a list of messages, each a list of iov byte strings or a dict with iov,
-        name, namelen. Returns out["msg_len"]: each message's msg_len after the call."""
+        name, namelen, flags (its msghdr's msg_flags). Returns out["msg_len"]: each message's
+        msg_len after the call."""
         msgs = _list("msgs", msgs)
         layout = self.abi.mmsghdr
         vec = None
@@ -575,7 +576,8 @@ class Kernel:
             vec = self._alloc.alloc(layout.size * max(len(msgs), 1))
             for i, m in enumerate(msgs):
                 m = m if isinstance(m, dict) else {"iov": m}
-                hdr, _, _ = self._msghdr(m["iov"], m.get("name"), m.get("namelen"))
+                hdr, _, _ = self._msghdr(m["iov"], m.get("name"), m.get("namelen"),
+                                         flags=m.get("flags", 0))
                 vec.write(hdr.read() + b"\0" * (layout.size - hdr.size), i * layout.size)
             msgvec = vec
         n = len(msgs) if vlen is None else _c_int("vlen", vlen)

@@ -1277,10 +1277,15 @@ def unix_stream_recvmsg(m, sock, rmsg):
     if rmsg.flags & L.MSG_WAITALL:
         also += (RECV_WAITALL,)
     apply = read.commit(sock)
+    # where the kernels differ, the version's rule answers (the generic one comes along)
+    ranged = [r for r in read.rules if r.since or r.until]
     if not copied and err:
         if err == E.EFAULT:
             return _err(RECV_FAULT, err, None, also)
         if err == E.EAGAIN:
+            if ranged:
+                return _err(ranged[0], err, apply,
+                            (RECV_EAGAIN,) + tuple(r for r in also if r is not ranged[0]))
             return _err(RECV_EAGAIN, err, apply, also)
 
         def take(model, result):
@@ -1288,5 +1293,7 @@ def unix_stream_recvmsg(m, sock, rmsg):
             sock.take_error()
         return _err(RECV_SK_ERR, err, take, also)
     rule_ = RECV_STREAM if copied or (rmsg.size == 0 and read.q) else RECV_EOF
+    if ranged and copied:
+        rule_, also = ranged[0], (rule_,) + tuple(r for r in also if r is not ranged[0])
     return Received(rule_, copied, written, name, 0, apply,
                     also + (_name_rules(name, rmsg) if copied else ()))
