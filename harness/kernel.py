@@ -177,6 +177,43 @@ def _c_int(name: str, value) -> int:
     return _int(name, value, -(1 << 31), (1 << 32) - 1)
 
 
+def _family(value) -> int:
+    """An address family as a number or a name ("AF_INET")."""
+    if isinstance(value, str):
+        number = getattr(L, value, None) if value.startswith("AF_") else None
+        if not isinstance(number, int):
+            raise ValueError(f"unknown address family name {value!r}")
+        return number
+    return _c_int("family", value)
+
+
+def _type(value) -> int:
+    """A socket type as a number or names joined by | ("SOCK_STREAM|SOCK_NONBLOCK")."""
+    if isinstance(value, str):
+        number = 0
+        for part in value.split("|"):
+            part = part.strip()
+            bits = getattr(L, part, None) if part.startswith("SOCK_") else None
+            if not isinstance(bits, int) or part in ("SOCK_MAX", "SOCK_TYPE_MASK"):
+                raise ValueError(f"unknown socket type name {part!r}")
+            number |= bits
+        return number
+    return _c_int("type", value)
+
+
+def _user_buffer(name: str, value, need: int):
+    """An output buffer the caller supplies: a mem.Buffer at least ``need`` bytes long, or a
+    Ptr -- a raw address the caller vouches for (NULL, a PROT_NONE page, memory it owns)."""
+    if isinstance(value, Buffer):
+        if value.size < need:
+            raise ValueError(f"{name} buffer of {value.size} bytes is smaller than the {need} "
+                             "bytes the kernel may write")
+        return value
+    if isinstance(value, Ptr):
+        return value
+    raise TypeError(f"{name} must be None, a mem.Buffer or a Ptr, not {type(value).__name__}")
+
+
 def _bytes(name: str, value) -> bytes:
     if isinstance(value, str) or not isinstance(value, (bytes, bytearray, memoryview)):
         raise TypeError(f"{name} must be bytes, not {type(value).__name__}")
@@ -371,20 +408,21 @@ class Kernel:
     # ------------------------------------------------------------------ socket calls
 
     @_scratch
-    def socket(self, family: int, type: int, protocol: int = 0) -> Result:
-        return self._socket_call("socket", L.SYS_SOCKET, _c_int("family", family),
-                                 _c_int("type", type), _c_int("protocol", protocol))
+    def socket(self, family: int | str, type: int | str, protocol: int = 0) -> Result:
+        return self._socket_call("socket", L.SYS_SOCKET, _family(family), _type(type),
+                                 _c_int("protocol", protocol))
 
     @_scratch
-    def socketpair(self, family: int, type: int, protocol: int = 0, sv: Ptr | None = None) -> Result:
+    def socketpair(self, family: int | str, type: int | str, protocol: int = 0,
+                   sv: Ptr | Buffer | None = None) -> Result:
         buf = None
         if sv is None:
             buf = self._alloc.alloc(8, struct.pack("=ii", -1, -1))
             sv = buf
-        elif not isinstance(sv, Ptr):
-            raise TypeError("sv must be None or a Ptr")
-        r = self._socket_call("socketpair", L.SYS_SOCKETPAIR, _c_int("family", family),
-                              _c_int("type", type), _c_int("protocol", protocol), sv)
+        else:
+            sv = _user_buffer("sv", sv, 8)
+        r = self._socket_call("socketpair", L.SYS_SOCKETPAIR, _family(family), _type(type),
+                              _c_int("protocol", protocol), sv)
         out = {"fds": struct.unpack("=ii", buf.read(8))} if (r.ok and buf is not None) else {}
         return Result(r.ret, r.errno, out)
 
@@ -469,8 +507,8 @@ class Kernel:
         if buf is None:
             data = self._alloc.alloc(size)
             buf = data
-        elif not isinstance(buf, Ptr):
-            raise TypeError("buf must be None or a Ptr")
+        else:
+            buf = _user_buffer("buf", buf, size)
         aptr, lptr, abuf, lbuf = self._addr_out(addr, addrlen)
         r = self._socket_call("recvfrom", L.SYS_RECVFROM, _c_int("fd", fd), buf, size,
                               _c_int("flags", flags), aptr, lptr)
@@ -664,8 +702,8 @@ class Kernel:
         if optval is None:
             vbuf = self._alloc.alloc(max(size, 4))
             optval = vbuf
-        elif not isinstance(optval, Ptr):
-            raise TypeError("optval must be None or a Ptr")
+        else:
+            optval = _user_buffer("optval", optval, max(size, 0))
         r = self._socket_call("getsockopt", L.SYS_GETSOCKOPT, _c_int("fd", fd),
                               _c_int("level", level), _c_int("name", name), optval, lptr)
         out = {}

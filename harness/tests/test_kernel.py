@@ -2,6 +2,7 @@
 Python exceptions, and nothing can crash the interpreter. Run under both backends."""
 import errno
 import os
+import struct
 
 import pytest
 
@@ -68,7 +69,8 @@ def test_fault_page_gives_efault(kernel):
 
 
 @pytest.mark.parametrize("call,args,exc", [
-    ("socket", ("2", 1, 0), TypeError),                      # wrong type
+    ("socket", ("2", 1, 0), ValueError),                     # not a family name
+    ("socket", (b"2", 1, 0), TypeError),                     # wrong type
     ("socket", (2.0, 1, 0), TypeError),
     ("socket", (2, 1 << 40, 0), ValueError),                 # does not fit a C int
     ("bind", (3, "127.0.0.1:80"), TypeError),                # not a sockaddr
@@ -86,6 +88,32 @@ def test_bad_arguments_raise_clear_exceptions(kernel, call, args, exc):
     with pytest.raises(exc) as info:
         getattr(kernel, call)(*args)
     assert str(info.value)
+
+
+def test_names_for_family_and_type(kernel):
+    r = kernel.socket("AF_UNIX", "SOCK_DGRAM|SOCK_CLOEXEC")
+    assert r.ok and kernel.getsockopt(r.ret, L.SOL_SOCKET, L.SO_TYPE).out["int"] == L.SOCK_DGRAM
+    kernel.close(r.ret)
+    with pytest.raises(ValueError, match="unknown address family name 'AF_BOGUS'"):
+        kernel.socket("AF_BOGUS", L.SOCK_STREAM)
+    with pytest.raises(ValueError, match="unknown socket type name"):
+        kernel.socketpair(L.AF_UNIX, "SOCK_STREAM|SOCK_FAST")
+
+
+def test_caller_buffers_must_be_large_enough(kernel):
+    small = mem.HeapAllocator().alloc(2)
+    with pytest.raises(ValueError, match="smaller than the 64 bytes"):
+        kernel.recvfrom(3, 64, buf=small)
+    with pytest.raises(ValueError, match="smaller than the 16 bytes"):
+        kernel.getsockopt(3, L.SOL_SOCKET, L.SO_TYPE, optlen=16, optval=small)
+    with pytest.raises(ValueError, match="smaller than the 8 bytes"):
+        kernel.socketpair(L.AF_UNIX, L.SOCK_STREAM, 0, sv=small)
+    with pytest.raises(TypeError, match="mem.Buffer or a Ptr"):
+        kernel.recvfrom(3, 4, buf=bytearray(4))
+    big = mem.HeapAllocator().alloc(8)
+    r = kernel.socketpair(L.AF_UNIX, L.SOCK_STREAM, 0, sv=big)
+    a, b = struct.unpack("=ii", big.read(8))
+    assert r.ok and kernel.close(a).ok and kernel.close(b).ok
 
 
 def test_unknown_names_raise():
