@@ -22,7 +22,7 @@ def one_run(extra: list[str]) -> tuple[float, int, int, int]:
     with tempfile.TemporaryDirectory() as tmp:
         run_dir = os.path.join(tmp, "run")
         t0 = time.perf_counter()
-        proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "--sockspec-run-dir", run_dir, *extra],
+        proc = subprocess.run([sys.executable, "-m", "pytest", "-q", f"--sockspec-run-dir={run_dir}", *extra],
                               cwd=REPO, capture_output=True, text=True)
         wall = time.perf_counter() - t0
         tests = checks = 0

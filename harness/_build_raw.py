@@ -7,7 +7,7 @@ is imported from a source checkout.
 from cffi import FFI
 
 CDEF = """
-long sockspec_raw(long nr, long a0, long a1, long a2, long a3, long a4, long a5, int *err);
+long sockspec_raw(long nr, long a0, long a1, long a2, long a3, long a4, long a5);
 long sockspec_compat(long nr, long a0, long a1, long a2, long a3, long a4, long a5, int *err);
 int sockspec_has_compat(void);
 """
@@ -17,13 +17,24 @@ SOURCE = r"""
 #include <unistd.h>
 #include <sys/syscall.h>
 
-/* The errno is read right after the call, before anything else can touch it. */
-long sockspec_raw(long nr, long a0, long a1, long a2, long a3, long a4, long a5, int *err)
+/* The kernel's own answer: the result, or -errno, taken from the register it comes back in
+   (x86_64), or from errno right after libc's syscall() elsewhere. */
+long sockspec_raw(long nr, long a0, long a1, long a2, long a3, long a4, long a5)
 {
-    errno = 0;
-    long ret = syscall(nr, a0, a1, a2, a3, a4, a5);
-    *err = (ret == -1) ? errno : 0;
+#if defined(__x86_64__)
+    long ret;
+    register long r10 __asm__("r10") = a3;
+    register long r8 __asm__("r8") = a4;
+    register long r9 __asm__("r9") = a5;
+    __asm__ volatile("syscall"
+                     : "=a"(ret)
+                     : "a"(nr), "D"(a0), "S"(a1), "d"(a2), "r"(r10), "r"(r8), "r"(r9)
+                     : "rcx", "r11", "memory");
     return ret;
+#else
+    long ret = syscall(nr, a0, a1, a2, a3, a4, a5);
+    return ret == -1 ? -errno : ret;
+#endif
 }
 
 #if defined(__x86_64__)

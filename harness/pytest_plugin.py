@@ -22,8 +22,6 @@ from .model import Model, read_fd_table, rules_for
 from .model.rules import REGISTRY
 from .profile import Profile, probe
 
-_SUITE_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "suite")
-
 
 # --------------------------------------------------------------------------- options
 
@@ -32,7 +30,8 @@ def pytest_addoption(parser):
     g.addoption("--backend", default="auto", choices=("auto", "cffi", "ctypes"),
                 help="raw syscall backend (default: cffi when installed, else ctypes)")
     g.addoption("--sockspec-run-dir", default=None,
-                help="write results.jsonl and report.html here (default: reports/<run-id>)")
+                help="write results.jsonl and report.html here (default: reports/<run-id>); "
+                     "give it as --sockspec-run-dir=DIR with -n")
     g.addoption("--sockspec-reports", default="reports",
                 help="directory that holds run directories and the 'latest' link (default: reports)")
     g.addoption("--sockspec-target", default="host", help="name of this target in reports")
@@ -88,11 +87,28 @@ def _probe_in_child(kernel: Kernel, use_netns: bool, target: str, kind: str) -> 
 
 
 def _is_suite_run(config) -> bool:
+    """Whether this run collects the conformance suite (not only the project's own tests)."""
     if hasattr(config, "workerinput"):
         return "sockspec_run_dir" in config.workerinput
     paths = [os.path.abspath(str(a).split("::")[0]) for a in config.args] or [os.getcwd()]
-    return any(p == _SUITE_DIR or p.startswith(_SUITE_DIR + os.sep)
-               or _SUITE_DIR.startswith(p + os.sep) for p in paths)
+    return any(_holds_suite(p) for p in paths)
+
+
+def _is_suite_dir(path: str) -> bool:
+    return os.path.basename(path) == "suite" and os.path.isfile(os.path.join(path, "kinds.py"))
+
+
+def _holds_suite(path: str) -> bool:
+    """path is the suite directory, inside it, or a directory containing it."""
+    if os.path.isdir(path) and _is_suite_dir(os.path.join(path, "suite")):
+        return True
+    while True:
+        if _is_suite_dir(path):
+            return True
+        parent = os.path.dirname(path)
+        if parent == path:
+            return False
+        path = parent
 
 
 # --------------------------------------------------------------------------- the session

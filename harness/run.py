@@ -1,7 +1,8 @@
 """``sockspec run``: the conformance suite on this kernel, from wherever sockspec is installed.
 
-It runs pytest on the installed ``suite`` package with the sockspec plugin, so it works from
-any directory (a QEMU guest, a sandbox) and gives the same result as ``pytest`` in a checkout.
+It runs pytest on the installed ``suite`` package (the sockspec plugin comes in through its
+pytest11 entry point), so it works from any directory (a QEMU guest, a sandbox) and gives the
+same result as ``pytest`` in a checkout.
 """
 from __future__ import annotations
 
@@ -10,13 +11,17 @@ import sys
 
 
 def pytest_args(args) -> list[str]:
-    import suite
-    out = ["-p", "harness.pytest_plugin", "-p", "no:cacheprovider",
-           "--rootdir", os.path.dirname(os.path.dirname(os.path.abspath(suite.__file__))),
-           os.path.dirname(os.path.abspath(suite.__file__))]
+    import importlib.util
+    # found, not imported: pytest imports (and rewrites) the suite itself
+    suite_dir = os.path.dirname(os.path.abspath(importlib.util.find_spec("suite").origin))
+    out = ["-p", "no:cacheprovider", "-W", "ignore::pytest.PytestAssertRewriteWarning",
+           f"--rootdir={os.path.dirname(suite_dir)}", suite_dir]
+    # --opt=value, never "--opt value": pytest picks its rootdir from the command line before
+    # it knows plugin options, so an existing directory after a space would pass for a test
+    # path (pytest-xdist workers, started after the run directory exists, would collect from it)
     if args.run_dir:
-        out += ["--sockspec-run-dir", args.run_dir]
-    out += ["--sockspec-target", args.target, "--sockspec-target-kind", args.target_kind]
+        out.append(f"--sockspec-run-dir={os.path.abspath(args.run_dir)}")
+    out += [f"--sockspec-target={args.target}", f"--sockspec-target-kind={args.target_kind}"]
     if args.backend and args.backend != "auto":
         out += ["--backend", args.backend]
     return out + list(args.pytest_args)
