@@ -182,6 +182,8 @@ class Env:
         return True
 
     def pytest_runtest_logreport(self, report):
+        if _is_xdist_controller(self.config):
+            return                    # the workers record their own tests; xdist echoes them here
         in_suite = report.nodeid.startswith("suite/")       # not the project's own tests
         if in_suite and (report.when == "call" or (report.when == "setup" and report.outcome != "passed")
                          or (report.when == "teardown" and report.failed)):
