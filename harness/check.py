@@ -14,9 +14,8 @@ from .abi import linux as L
 from .kernel import Kernel, Result, errname
 from .mem import Ptr
 from .model import Call, Model, NotModelled
-from .model.core import ENTRIES
 from .model.observe import expectations, process_expectations
-from .model.rules import Constraint, Outcome
+from .model.rules import Outcome
 
 # Positions of fd arguments, so reproducers can name descriptors instead of numbers.
 FD_ARGS = {name: (0,) for name in (

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import ctypes
 import errno as _errno
-import os
 import struct
 from dataclasses import dataclass, field
 from typing import Any, Mapping

@@ -8,7 +8,7 @@ from __future__ import annotations
 import ctypes
 import ipaddress
 import struct
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from .abi import linux as L
 

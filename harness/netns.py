@@ -6,7 +6,6 @@ namespace of its own: ``write_sysctl`` refuses otherwise, so a host sysctl canno
 """
 from __future__ import annotations
 
-import os
 import struct
 
 from .kernel import Kernel, default

@@ -10,7 +10,7 @@ import platform
 import re
 import resource
 import socket as _hostname_only  # gethostname() for the report header; no socket calls
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 from . import abi as _abi
 from . import netns, privilege

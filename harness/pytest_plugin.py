@@ -16,7 +16,7 @@ import pytest
 from _pytest.runner import runtestprotocol
 
 from . import netns
-from .check import Mismatch, ModelGap, Scenario
+from .check import Scenario
 from .kernel import BackendError, Kernel, load_backend
 from .model import Model, read_fd_table, rules_for
 from .model.rules import REGISTRY

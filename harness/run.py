@@ -7,7 +7,6 @@ same result as ``pytest`` in a checkout.
 from __future__ import annotations
 
 import os
-import sys
 
 
 def pytest_args(args) -> list[str]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 from typing import Callable
 
-from ..abi import linux as L
 from .call import Call
 from .rules import Outcome, Rule, as_outcomes
 from .state import FdTable, Foreign, Net, Sock

@@ -12,7 +12,7 @@ from typing import Any, Callable
 from ..abi import linux as L
 from .core import Model
 from .ops import ProtoOps
-from .rules import Constraint, Exact, Outcome
+from .rules import Constraint, Outcome
 from .state import Foreign, Sock
 
 

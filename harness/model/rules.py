@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import errno as _errno
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any, Callable
 
 Version = tuple[int, int, int]
 

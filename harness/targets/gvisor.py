@@ -13,7 +13,7 @@ import os
 import shutil
 import subprocess
 
-from .base import Context, SetupError, Suite, Target, TargetError, require_tool
+from .base import Context, Suite, Target, TargetError, require_tool
 
 # all capabilities, as root has them on the host: privilege-dependent rules are checked as
 # root and in a child that drops them

@@ -10,7 +10,6 @@ from __future__ import annotations
 import glob
 import hashlib
 import os
-import shutil
 import stat
 from importlib import resources
 

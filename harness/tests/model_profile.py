@@ -2,6 +2,8 @@
 expectations hold whatever kernel runs the project's own tests."""
 from __future__ import annotations
 
+import errno as E
+
 from harness.abi import linux as L
 from harness.kernel import Result
 from harness.model import Call, Model
@@ -54,6 +56,28 @@ class Run:
         if outcome.apply is not None:
             outcome.apply(self.m, fake_result(outcome))
         return outcome
+
+    # -- assertions on the outcome a subclass's call() played --------------------------
+    def expect(self, errno, rule, name, *args, **kwargs):
+        """call() must give ``errno``, and ``rule`` among the outcome's rules (if given)."""
+        o = self.call(name, *args, **kwargs)
+        assert o.errno == errno, f"{name}{args}: {E.errorcode.get(o.errno, o.errno)} ({o.rule.name}), " \
+                                 f"expected {E.errorcode.get(errno, errno)}"
+        if rule is not None:
+            assert rule.name in {r.name for r in o.rules}, f"{rule.name} not in {[r.name for r in o.rules]}"
+        return o
+
+    def ok(self, rule, name, *args, **kwargs):
+        return self.expect(0, rule, name, *args, **kwargs)
+
+    def fails(self, errno, rule, name, *args, **kwargs):
+        return self.expect(errno, rule, name, *args, **kwargs)
+
+    def call(self, name, *args, **kwargs):
+        """Play the single allowed outcome (subclasses add what they observe)."""
+        out = self.allowed(name, *args, **kwargs)
+        assert len(out) == 1, out
+        return self.play(name, *args, **kwargs)
 
     def sock(self, family=L.AF_INET, type=L.SOCK_STREAM, protocol=0) -> int:
         return self.play("socket", family, type, protocol).ret.value

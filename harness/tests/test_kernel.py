@@ -1,7 +1,6 @@
 """The raw syscall layer: results and errno come back untouched, bad arguments raise clear
 Python exceptions, and nothing can crash the interpreter. Run under both backends."""
 import errno
-import os
 import struct
 
 import pytest

@@ -54,20 +54,6 @@ class Net(Run):
         self.observe()
         return o
 
-    def expect(self, errno, rule: Rule | None, name, *args, **kwargs):
-        o = self.call(name, *args, **kwargs)
-        assert o.errno == errno, f"{name}{args}: errno {E.errorcode.get(o.errno, o.errno)}, " \
-                                 f"expected {E.errorcode.get(errno, errno)} ({o.rule.name})"
-        if rule is not None:
-            assert rule.name in {r.name for r in o.rules}, f"{rule.name} not in {o.rules}"
-        return o
-
-    def ok(self, rule, name, *args, **kwargs):
-        return self.expect(0, rule, name, *args, **kwargs)
-
-    def fails(self, errno, rule, name, *args, **kwargs):
-        return self.expect(errno, rule, name, *args, **kwargs)
-
     # -- observation ---------------------------------------------------------------------
     def observe(self):
         socks = list(self.m.fds.socks()) + list(self.m.net.inet_bound)

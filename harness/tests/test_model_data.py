@@ -49,20 +49,6 @@ class Data(Run):
         self.observe(touched_fds(Call(name, args, kwargs), result))
         return o
 
-    def expect(self, errno, rule, name, *args, **kwargs):
-        o = self.call(name, *args, **kwargs)
-        assert o.errno == errno, f"{name}{args}: {E.errorcode.get(o.errno, o.errno)} ({o.rule.name}), " \
-                                 f"expected {E.errorcode.get(errno, errno)}"
-        if rule is not None:
-            assert rule.name in {r.name for r in o.rules}, f"{rule.name} not in {[r.name for r in o.rules]}"
-        return o
-
-    def ok(self, rule, name, *args, **kwargs):
-        return self.expect(0, rule, name, *args, **kwargs)
-
-    def fails(self, errno, rule, name, *args, **kwargs):
-        return self.expect(errno, rule, name, *args, **kwargs)
-
     def observe(self, fds):
         """What the checker's probes do after a call: learn the touched sockets' names,
         read (and so clear) SO_ERROR where the model expects it read."""
