@@ -427,7 +427,11 @@ class Kernel:
             sv = _user_buffer("sv", sv, 8)
         r = self._socket_call("socketpair", L.SYS_SOCKETPAIR, _family(family), _type(type),
                               _c_int("protocol", protocol), sv)
-        out = {"fds": struct.unpack("=ii", buf.read(8))} if (r.ok and buf is not None) else {}
+        out = {}
+        if r.ok and isinstance(sv, Buffer):
+            out["fds"] = struct.unpack("=ii", sv.read(8))
+        if isinstance(sv, Buffer) and buf is None:     # the caller's own array, success or not
+            out["sv"] = struct.unpack("=ii", sv.read(8))
         return Result(r.ret, r.errno, out)
 
     @_scratch

@@ -9,7 +9,6 @@ import os
 import platform
 import re
 import resource
-import socket as _hostname_only  # gethostname() for the report header; no socket calls
 from dataclasses import asdict, dataclass
 
 from . import abi as _abi
@@ -282,7 +281,7 @@ def probe(k: Kernel | None = None, target: str = "host", target_kind: str = "lin
         netns_private=ns["private"],
         netns_reason=ns_reason,
         rlimit_nofile=tuple(resource.getrlimit(resource.RLIMIT_NOFILE)),
-        hostname=_hostname_only.gethostname(),
+        hostname=os.uname().nodename,
         date=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         unix_oob=probe_unix_oob(k),
     )

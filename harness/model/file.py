@@ -191,7 +191,8 @@ def vfs_fstat(m: Model, fd: int):
         return FSTAT_OTHER.ok(0, st_mode=Predicate(lambda v: v & L.S_IFMT != L.S_IFSOCK,
                                                    "not S_IFSOCK"))
     sock = entry.obj
-    ino = sock.inode if isinstance(sock.inode, int) else Predicate(lambda n: n > 0, "the socket inode")
+    from .observe import socket_inode
+    ino = socket_inode(m, sock)
     mode = Predicate(lambda v: v & L.S_IFMT == L.S_IFSOCK, "S_IFSOCK")
 
     def learn_inode(model, result):

@@ -86,8 +86,7 @@ def expectations(m: Model, fd: int) -> list[Expect]:
 
     def learn_inode(observed, sock=sock):
         sock.inode = observed
-    out.append(Expect("inode", sock.inode if isinstance(sock.inode, int)
-                      else _any_inode, learn_inode))
+    out.append(Expect("inode", socket_inode(m, sock), learn_inode))
     for peer in (False, True):
         e = _name_expect(m, sock, peer)
         if e is not None:
@@ -105,15 +104,24 @@ def expectations(m: Model, fd: int) -> list[Expect]:
     return out
 
 
-class _AnyInode(Constraint):
+@dataclass(frozen=True)
+class NewInode(Constraint):
+    """A sockfs inode not yet observed: positive, and not the inode of another live socket."""
+    taken: frozenset
+
     def __contains__(self, value) -> bool:
-        return isinstance(value, int) and value > 0
+        return isinstance(value, int) and value > 0 and value not in self.taken
 
     def __str__(self) -> str:
-        return "a sockfs inode"
+        return "a sockfs inode no other open socket has"
 
 
-_any_inode = _AnyInode()
+def socket_inode(m: Model, sock: Sock):
+    """The inode fstat and /proc/self/fd report for this socket: the one observed before, or a
+    new one (every socket has its own inode: net/socket.c sock_alloc() -> new_inode_pseudo())."""
+    if isinstance(sock.inode, int):
+        return sock.inode
+    return NewInode(frozenset(s.inode for s in m.fds.socks() if s is not sock and isinstance(s.inode, int)))
 
 
 SIGNAL_NAMES = {13: "SIGPIPE"}

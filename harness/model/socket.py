@@ -7,9 +7,10 @@ af_packet.py and af_netlink.py.
 from __future__ import annotations
 
 import errno as E
+from dataclasses import replace
 
 from ..abi import linux as L
-from ..mem import Ptr, encode_sockaddr
+from ..mem import Buffer, Ptr, encode_sockaddr
 from .core import Model, syscall
 from .rules import Exact, Outcome, rule
 from .state import Foreign, Sock
@@ -275,15 +276,17 @@ def __sys_socketpair(m: Model, family: int, type: int, protocol: int = 0, sv=Non
         return EMFILE.fail(E.EMFILE)
     if sv is not None and not readable(sv):
         return SOCKETPAIR_FAULT.fail(E.EFAULT)
+    # both numbers are in usockvec[] now: a caller's buffer shows them even if the call fails
+    written = {"sv": Exact((fd1, fd2))} if isinstance(sv, Buffer) else {}
     first = sock_create(m, family, type, protocol)
     if is_error(first):
-        return first
+        return replace(first, out={**first.out, **written})
     second = sock_create(m, family, type, protocol)
     if is_error(second):
-        return second
+        return replace(second, out={**second.out, **written})
     pair = first.sock.ops.socketpair(m, first.sock, second.sock)
     if pair.errno:                          # the family's outcome: an error, or the pairing
-        return pair
+        return replace(pair, out={**pair.out, **written})
     a, b = first.sock, second.sock
     a.nonblock = b.nonblock = bool(flags & L.SOCK_NONBLOCK)
 
@@ -293,7 +296,7 @@ def __sys_socketpair(m: Model, family: int, type: int, protocol: int = 0, sv=Non
         model.fds.install(fd2, b, cloexec)
 
     return pair.rule.ok(0, apply=install, also=pair.also + (first.rule,) + fd_flag_rules(flags),
-                        fds=Exact((fd1, fd2)))
+                        fds=Exact((fd1, fd2)), **written)
 
 
 # --------------------------------------------------------------------------- addresses out
