@@ -12,7 +12,7 @@ import errno as E
 import pytest
 
 from harness.abi import linux as L
-from harness.mem import Ptr, SockaddrIn, SockaddrIn6, SockaddrRaw, SockaddrUn
+from harness.mem import loopback, Ptr, SockaddrIn, SockaddrIn6, SockaddrRaw, SockaddrUn
 from harness.model import af_inet, af_unix
 from harness.model import inet_connection_sock as icsk
 from harness.model.observe import expectations
@@ -111,10 +111,8 @@ class Net(Run):
 
 
 def _lo(family, port=0):
-    if family == L.AF_INET:
-        return SockaddrIn(port, "127.0.0.1")
-    if family == L.AF_INET6:
-        return SockaddrIn6(port, "::1")
+    if family in (L.AF_INET, L.AF_INET6):
+        return loopback(family, port)
     return SockaddrUn(abstract=f"model-{port}-{id(object())}".encode())
 
 

@@ -10,7 +10,7 @@ import errno as E
 import pytest
 
 from harness.abi import linux as L
-from harness.mem import Ptr, SockaddrIn, SockaddrIn6, SockaddrRaw, SockaddrUn
+from harness.mem import loopback, Ptr, SockaddrIn, SockaddrIn6, SockaddrRaw, SockaddrUn
 from harness.model import Call, NotModelled, af_inet, af_unix, compat, socket, tcp, udp
 from harness.model.observe import expectations, process_expectations
 from harness.model.rules import Constraint, Rule
@@ -119,10 +119,8 @@ class Data(Run):
 
 
 def lo(family, port=0):
-    if family == L.AF_INET:
-        return SockaddrIn(port, "127.0.0.1")
-    if family == L.AF_INET6:
-        return SockaddrIn6(port, "::1")
+    if family in (L.AF_INET, L.AF_INET6):
+        return loopback(family, port)
     return SockaddrUn(abstract=f"model-{id(object())}".encode())
 
 
