@@ -261,7 +261,21 @@ class Scenario:
             "duration": duration,
             "message": "; ".join(problems) if problems else None,
             "reproducer": self.reproducer() if problems else None,
+            **({"basis": self.basis(c)} if problems else {}),
         })
+
+    def basis(self, c: Call) -> dict:
+        """What the verdict rested on: the kernel release and, for every rule of this syscall
+        that depends on the kernel, whether it held and why (markers read, or the range)."""
+        from .model.compat import decoded
+        from .model.rules import REGISTRY
+        name = (decoded(c) or c).name
+        version = self.m.version
+        markers = self.m.markers
+        return {"kernel": ".".join(map(str, version)),
+                "release": getattr(self.m.profile, "kernel_release", None),
+                "rules": {r.name: r.basis(version, markers) for r in REGISTRY.values()
+                          if r.conditional and r.syscall == name}}
 
     def explain(self, c: Call, outcomes, observation, problems) -> str:
         lines = [f"{c}", f"  kernel: {observation['result']}"]
@@ -270,6 +284,10 @@ class Scenario:
             if o.also:
                 lines.append(f"    with: {', '.join(r.name for r in o.also)}")
         lines += [f"  mismatch: {p}" for p in problems]
+        basis = self.basis(c)
+        lines.append(f"  kernel: {basis['release'] or basis['kernel']}; kernel-dependent rules of "
+                     f"{(c.name)}: {len(basis['rules']) or 'none'}")
+        lines += [f"    {name}: {why}" for name, why in sorted(basis["rules"].items())]
         lines += ["  reproducer:", *("    " + line for line in self.reproducer().splitlines())]
         return "\n".join(lines)
 

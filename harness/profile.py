@@ -9,9 +9,10 @@ import os
 import platform
 import re
 import resource
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 from . import abi as _abi
+from . import markers as _markers
 from . import netns, privilege
 from .abi import linux as L
 from .child import run_in_child
@@ -63,6 +64,9 @@ class Profile:
     date: str
     format: int = FORMAT
     unix_oob: bool | None = None  # CONFIG_AF_UNIX_OOB: MSG_OOB on unix stream (None: not probed)
+    # feature markers read from the kernel itself (harness/abi/markers.py): name ->
+    # {"value", "source", "known"}; a rule's markers win over its release range
+    markers: dict = field(default_factory=dict)
 
     # -- what the model asks -------------------------------------------------------
     def has_cap(self, name: str) -> bool:
@@ -116,7 +120,9 @@ class Profile:
         priv = "root" if self.euid == 0 else f"uid {self.euid}"
         caps = ",".join(c.replace("CAP_", "").lower() for c in self.capabilities) or "none"
         ns = "private netns" if self.netns_private else "host netns"
-        return (f"sockspec: {self.target} kernel {self.kernel_release} {self.arch}, {priv} "
+        known = [n for n, r in self.markers.items() if r.get("known")]
+        marks = f", markers read {len(known)}/{len(self.markers)}" if self.markers else ""
+        return (f"sockspec: {self.target} kernel {self.kernel_release}{marks} {self.arch}, {priv} "
                 f"(caps: {caps}), backend {self.backend}, {ns}, somaxconn {self.somaxconn}, "
                 f"AF_MAX {self.af_max}, {compat}")
 
@@ -140,6 +146,8 @@ class Profile:
             ("AF_UNIX MSG_OOB", {True: "yes", False: "no", None: "not probed"}[self.unix_oob]),
         ]
         rows += [(name, str(value)) for name, value in self.sysctls.items()]
+        rows += [(f"marker {name}", _markers.Reading.from_json(r).show())
+                 for name, r in sorted(self.markers.items())]
         rows += [("host", self.hostname), ("date", self.date)]
         width = max(len(k) for k, _ in rows)
         return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
@@ -284,6 +292,7 @@ def probe(k: Kernel | None = None, target: str = "host", target_kind: str = "lin
         hostname=os.uname().nodename,
         date=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         unix_oob=probe_unix_oob(k),
+        markers={name: r.to_json() for name, r in _markers.read_all(uname.release).items()},
     )
 
 

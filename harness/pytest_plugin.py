@@ -140,7 +140,8 @@ class Env:
                 "kind": "header", "format": 1,
                 "run_id": os.path.basename(os.path.normpath(self.run_dir)),
                 "started": _now(), "profile": profile.to_json(),
-                "rules": [dict(r.to_json(), applies=r.holds_for(profile.kernel_version))
+                "rules": [dict(r.to_json(), applies=r.holds(profile.kernel_version, profile.markers),
+                               basis=r.basis(profile.kernel_version, profile.markers))
                           for r in REGISTRY.values()],
             })
 
@@ -239,7 +240,7 @@ class Env:
     def pytest_terminal_summary(self, terminalreporter):
         if self.worker is not None:
             return
-        applicable = {r.name for r in rules_for(self.profile.kernel_version)}
+        applicable = {r.name for r in rules_for(self.profile.kernel_version, self.profile.markers)}
         seen = self.rules_seen & applicable
         missing = sorted(applicable - seen)
         tr = terminalreporter

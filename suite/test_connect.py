@@ -189,6 +189,39 @@ def test_connect_unspec_resets(sc, kind):
         sc.close(fd)
 
 
+@pytest.mark.parametrize("kind", INET_STREAM, ids=ids(INET_STREAM))
+def test_connect_after_listening(sc, kind):
+    """A listener that stopped listening (shutdown SHUT_RD, connect AF_UNSPEC) connects again:
+    a connection where the kernel does not remember the hash table it left, EINVAL where it
+    keeps icsk->unhashed_state (listen.tcp_unhashed's sibling connect.tcp_unhashed)."""
+    target, addr = listener(sc, kind)
+    for stop in ("shutdown", "unspec"):
+        fd, _ = listener(sc, kind)
+        if stop == "shutdown":
+            sc.shutdown(fd, L.SHUT_RD)
+        else:
+            sc.connect(fd, unspec())
+        sc.connect(fd, addr)
+        sc.getsockname(fd)
+        sc.close(fd)
+    sc.close(target)
+
+
+@pytest.mark.parametrize("kind", INET_STREAM, ids=ids(INET_STREAM))
+def test_listen_after_time_wait(sc, kind):
+    """A connection closed in order (FIN both ways) leaves the first closer's socket in CLOSE
+    behind a TIME_WAIT end: it may listen where the kernel does not remember that it was
+    established, and gets EINVAL, keeping its port, where it keeps icsk->unhashed_state."""
+    client, accepted, lfd = connected(sc, kind)
+    sc.shutdown(client, L.SHUT_WR)
+    sc.shutdown(accepted, L.SHUT_WR)
+    sc.wait(client)
+    sc.listen(client, 1)
+    sc.getsockname(client)
+    for fd in (client, accepted, lfd):
+        sc.close(fd)
+
+
 # --------------------------------------------------------------------------- datagram peers
 
 @pytest.mark.parametrize("kind", INET_DGRAM, ids=ids(INET_DGRAM))

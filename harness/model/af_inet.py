@@ -20,6 +20,7 @@ import ipaddress
 import struct
 
 from ..abi import linux as L
+from ..abi.markers import UNHASHED_STATE, has
 from ..mem import SockaddrIn, SockaddrIn6
 from . import inet_connection_sock as icsk
 from .ops import ProtoOps
@@ -249,6 +250,32 @@ LISTEN_INUSE = rule(
     "Two SO_REUSEADDR sockets share a port; once one listens, the other cannot listen.",
     "net/ipv4/inet_connection_sock.c inet_csk_listen_start() -> get_port(): the conflict check "
     "sees sk2 in TCP_LISTEN; listen(2) ERRORS EADDRINUSE")
+
+# A TCP socket remembers which hash table it left (icsk->unhashed_state) and is not let into the
+# other one: an ex-established socket cannot listen, an ex-listener cannot connect. Keyed on the
+# BTF member; the release range is the fallback where BTF cannot be read.
+_UNHASHED_CITE = (
+    "net-next 8cc3aef0cb19 'tcp: Do not allow buggy transitions between ehash and lhash2.' "
+    "(2026-09-08) with 404381b4f105 'tcp: Set unhashed_state in inet_twsk_hashdance_schedule().' "
+    "(2026-09-19, the TIME_WAIT path); struct inet_connection_sock.unhashed_state")
+_UNHASHED_SINCE = (7, 4, 0)   # fallback: the first merge window after those net-next pushes
+LISTEN_UNHASHED = rule(
+    "listen.tcp_unhashed", "EINVAL; a socket without a port keeps the ephemeral port it was given",
+    "A TCP socket that left the established hash (a refused or reset connect, connect(AF_UNSPEC), "
+    "TIME_WAIT) cannot be hashed as a listener: sk_prot->hash() fails after inet_csk_get_port() "
+    "bound a port (a new ephemeral one unless bind() fixed it), which the socket keeps until "
+    "close; the address stays as it was. listen() again fails the same way.",
+    "net/ipv4/inet_connection_sock.c inet_csk_listen_start(): get_port(), then sk_prot->hash() "
+    "-> -EINVAL, inet_sk_set_state(TCP_CLOSE) without giving the port back; " + _UNHASHED_CITE +
+    "; listen(2) ERRORS EINVAL", since=_UNHASHED_SINCE, when=has(UNHASHED_STATE))
+CONNECT_UNHASHED = rule(
+    "connect.tcp_unhashed", "EINVAL",
+    "A TCP socket that stopped listening (shutdown(SHUT_RD), connect(AF_UNSPEC)) cannot be "
+    "hashed as an established socket: connect() fails before any SYN, the socket keeps its "
+    "port and address.",
+    "net/ipv4/tcp_ipv4.c tcp_v4_connect() / net/ipv6/tcp_ipv6.c tcp_v6_connect(): "
+    "inet_hash_connect() -> -EINVAL, 'failure:' TCP_CLOSE, inet_bhash2_reset_saddr(); " +
+    _UNHASHED_CITE, since=_UNHASHED_SINCE, when=has(UNHASHED_STATE))
 
 # -- accept ---------------------------------------------------------------------------------
 ACCEPT_NOT_LISTENING = rule(
@@ -858,10 +885,13 @@ def inet_listen(m, sock, backlog: int):
         sock.state = "listening"
         icsk.hold(model, sock, by_bind=True if not sock.bound else None)
 
+    refused = sock.unhashed_from == "ehash" and m.holds(LISTEN_UNHASHED)
     if sock.bound:
         port = icsk.port_of(sock)
         if port is None:
             raise icsk.not_modelled("listen() of a socket whose port was never observed")
+        if refused:
+            return LISTEN_UNHASHED.fail(E.EINVAL)
         view = icsk.rcv_addr(sock)
         # the conflict check runs with the socket already in TCP_LISTEN
         saved, sock.sk_state = sock.sk_state, "LISTEN"
@@ -882,6 +912,12 @@ def inet_listen(m, sock, backlog: int):
     def autobind(model, result):
         sock.local = local
         listening(model, result)
+
+    if refused:
+        def port_kept(model, result):            # get_port() bound it; hash() refused
+            sock.local = local
+            icsk.hold(model, sock, by_bind=True)
+        return Outcome(LISTEN_UNHASHED, E.EINVAL, Exact(-1), {}, port_kept, rules)
     return LISTEN_OK.ok(0, apply=autobind, also=(LISTEN_AUTOBIND,) + rules)
 
 
@@ -1016,6 +1052,8 @@ def tcp_handshake(m, sock, v4: bool, daddr: str, dport: int, flags: int, also=()
         raise icsk.not_modelled("a connect from a socket bound to a multicast/broadcast address")
     peer = sockaddr(sock.family, dport, ("::ffff:" + daddr) if mapped else daddr)
     had_port = sock.bound
+    if sock.unhashed_from == "lhash" and m.holds(CONNECT_UNHASHED):
+        return CONNECT_UNHASHED.fail(E.EINVAL)      # inet_hash_connect() refuses an ex-listener
     if had_port:
         port = icsk.port_of(sock)
         if port is None:
@@ -1082,6 +1120,7 @@ def _refused(sock, src: str, ports, peer, nonblock: bool, also):
     def refused(model, result):
         sock.local = local
         sock.peer = peer
+        inet_unhash(sock, "SYN_SENT")            # inet_hash_connect() hashed it, tcp_done() unhashes
         sock.sk_state = "CLOSE"
         if not (sock.userlocks & SOCK_BINDPORT_LOCK):
             icsk.put_port(model, sock)
@@ -1107,6 +1146,7 @@ def tcp_disconnect(m, sock, user: bool) -> None:
         sock.so_error = E.ECONNRESET
     elif old == "SYN_SENT":
         sock.so_error = E.ECONNRESET
+    inet_unhash(sock, old)
     sock.sk_state = "CLOSE"
     if old != "CLOSE" and not (sock.userlocks & SOCK_BINDPORT_LOCK):
         icsk.put_port(m, sock)
@@ -1143,8 +1183,19 @@ def _send_reset(m, sock) -> None:
     peer.peer_sock = None
 
 
+def inet_unhash(sock, old: str) -> None:
+    """tcp_set_state(TCP_CLOSE) -> inet_unhash(): a socket leaving state ``old`` leaves the
+    listening hash (LISTEN) or the established hash (any other state but CLOSE). Kernels with
+    icsk->unhashed_state remember which (LISTEN_UNHASHED, CONNECT_UNHASHED)."""
+    if old == "LISTEN":
+        sock.unhashed_from = "lhash"
+    elif old != "CLOSE":
+        sock.unhashed_from = "ehash"
+
+
 def _tcp_done(m, sock) -> None:
     """tcp_done(): CLOSE, both directions shut; the port goes unless bind() fixed it."""
+    inet_unhash(sock, sock.sk_state)
     sock.sk_state = "CLOSE"
     sock.shutdown = SHUTDOWN_MASK
     if not (sock.userlocks & SOCK_BINDPORT_LOCK):

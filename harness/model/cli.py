@@ -27,6 +27,8 @@ def main(args) -> int:
         versions = ""
         if r.since or r.until:
             versions = f"  [{'.'.join(map(str, r.since)) if r.since else ''}..{'.'.join(map(str, r.until)) if r.until else ''})"
+        if r.when:
+            versions += f"  marker: {', '.join(str(t) for t in r.when)}"
         print(f"  {r.name:44} {r.result}{versions}")
         print(f"  {'':44} {r.citation}")
     print(f"\n{len(rules)} rules")
@@ -36,5 +38,7 @@ def main(args) -> int:
 def add_parser(sub) -> None:
     ap = sub.add_parser("rules", help="list the model's rules")
     ap.add_argument("--json", action="store_true", help="print JSON")
-    ap.add_argument("--kernel", metavar="RELEASE", help="only the rules that hold for this kernel release")
+    ap.add_argument("--kernel", metavar="RELEASE",
+                    help="only the rules that hold for this kernel release (by release range: "
+                         "markers are read from a running kernel, see sockspec profile)")
     ap.set_defaults(func=main)

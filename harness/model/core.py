@@ -53,7 +53,13 @@ class Model:
         return cap in self.caps
 
     def holds(self, rule: Rule) -> bool:
-        return rule.holds_for(self.version)
+        """Does ``rule`` hold for this kernel: by its markers where the profile read them,
+        else by the release range."""
+        return rule.holds(self.version, self.markers)
+
+    @property
+    def markers(self) -> dict:
+        return getattr(self.profile, "markers", None) or {}
 
     def sysctl_int(self, name: str, default: int | None = None) -> int | None:
         return self.profile.sysctl_int(name, default)

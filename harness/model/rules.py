@@ -4,12 +4,19 @@ Every outcome the model allows is produced by a named rule (``listen.backlog_cla
 carries its result, a one-sentence description, where it is defined (kernel function and file,
 man page and section) and the kernel versions it holds for. A difference between kernels is a
 rule with a version range, never an ``if`` in a test.
+
+Where distribution kernels carry the change as a backport, the rule also names feature markers
+(harness/abi/markers.py: a BTF struct member, an enumerator, a kallsyms symbol, a config option)
+read from the kernel itself. When the profile could read every marker a rule names, the markers
+decide; only when one is unknown (no BTF, no config) does the release range decide.
 """
 from __future__ import annotations
 
 import errno as _errno
 from dataclasses import dataclass, field
 from typing import Any, Callable
+
+from ..abi.markers import MarkerTest
 
 Version = tuple[int, int, int]
 
@@ -98,10 +105,50 @@ class Rule:
     citation: str
     since: Version | None = None       # first kernel it holds for
     until: Version | None = None       # first kernel it no longer holds for
+    when: tuple[MarkerTest, ...] = ()  # markers that identify the kernels it holds for
 
     def holds_for(self, version: Version) -> bool:
+        """By the release range alone (``sockspec rules --kernel R``)."""
         return ((self.since is None or version >= self.since)
                 and (self.until is None or version < self.until))
+
+    def marker_verdict(self, markers: dict | None) -> bool | None:
+        """What the markers say (None where the rule names none or one is unknown)."""
+        if not self.when or not markers:
+            return None
+        for test in self.when:
+            reading = markers.get(test.marker.name)
+            if reading is None or not reading.get("known", False):
+                return None
+        return all(test.holds(markers[test.marker.name]["value"]) for test in self.when)
+
+    def holds(self, version: Version, markers: dict | None = None) -> bool:
+        """Does the rule hold for this kernel? Its markers win over its release range."""
+        verdict = self.marker_verdict(markers)
+        return self.holds_for(version) if verdict is None else verdict
+
+    @property
+    def conditional(self) -> bool:
+        return bool(self.when) or self.since is not None or self.until is not None
+
+    def basis(self, version: Version, markers: dict | None = None) -> str:
+        """Why the rule holds or not for this kernel: the markers read, or the release range."""
+        if not self.conditional:
+            return "every kernel"
+        verdict = self.marker_verdict(markers)
+        holds = self.holds(version, markers)
+        if verdict is not None:
+            read = "; ".join(f"{t.marker.name}: {_show_reading(markers[t.marker.name])}"
+                             for t in self.when)
+            return (f"{'holds' if holds else 'does not hold'} by marker (needs "
+                    f"{', '.join(str(t) for t in self.when)}; read {read})")
+        span = _fmt_range(self.since, self.until)
+        why = f"{'holds' if holds else 'does not hold'} by release {_fmt_version(version)} ({span})"
+        if self.when:
+            unknown = [t.marker.name for t in self.when
+                       if not (markers or {}).get(t.marker.name, {}).get("known", False)]
+            why += f"; marker {', '.join(unknown)} unknown"
+        return why
 
     def fail(self, err: int, **out) -> "Outcome":
         """The call fails with ``err`` under this rule."""
@@ -116,28 +163,49 @@ class Rule:
     def to_json(self) -> dict:
         return {"name": self.name, "syscall": self.syscall, "result": self.result,
                 "description": self.description, "citation": self.citation,
-                "since": _fmt_version(self.since), "until": _fmt_version(self.until)}
+                "since": _fmt_version(self.since), "until": _fmt_version(self.until),
+                "markers": [str(t) for t in self.when]}
 
 
 def _fmt_version(v: Version | None) -> str | None:
     return None if v is None else ".".join(str(x) for x in v)
 
 
+def _fmt_range(since: Version | None, until: Version | None) -> str:
+    if since and until:
+        return f"since {_fmt_version(since)}, until {_fmt_version(until)}"
+    if since:
+        return f"since {_fmt_version(since)}"
+    if until:
+        return f"until {_fmt_version(until)}"
+    return "every release"
+
+
+def _show_reading(d: dict) -> str:
+    value = d.get("value")
+    shown = {True: "yes", False: "no", None: "not set"}.get(value, value) \
+        if isinstance(value, (bool, type(None))) else value
+    return f"{shown} ({d.get('source', '?')})"
+
+
 REGISTRY: dict[str, Rule] = {}
 
 
 def rule(name: str, result: str, description: str, citation: str, *,
-         since: Version | None = None, until: Version | None = None) -> Rule:
+         since: Version | None = None, until: Version | None = None,
+         when: tuple[MarkerTest, ...] | MarkerTest = ()) -> Rule:
     """Define and register a rule. The syscall is the part of the name before the dot."""
     if name in REGISTRY:
         raise ValueError(f"rule {name} defined twice")
-    r = Rule(name, name.split(".", 1)[0], result, description, citation, since, until)
+    if isinstance(when, MarkerTest):
+        when = (when,)
+    r = Rule(name, name.split(".", 1)[0], result, description, citation, since, until, tuple(when))
     REGISTRY[name] = r
     return r
 
 
-def rules_for(version: Version) -> list[Rule]:
-    return [r for r in REGISTRY.values() if r.holds_for(version)]
+def rules_for(version: Version, markers: dict | None = None) -> list[Rule]:
+    return [r for r in REGISTRY.values() if r.holds(version, markers)]
 
 
 # --------------------------------------------------------------------------- outcomes

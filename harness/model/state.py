@@ -55,6 +55,8 @@ class Sock:
     listener: "Sock | None" = None  # the listener whose accept queue holds it, until accepted
     bind_bucket: bool = False       # its port came from bind()/listen() (or its listener's):
     #                                 connect()'s port search skips such ports
+    unhashed_from: str | None = None  # TCP: the hash table it last left, "ehash" or "lhash"
+    #                                 (icsk->unhashed_state where the kernel keeps it)
     # data (socket.py entries, tcp.py, udp.py, af_unix.py); recv_queue holds Skb items
     err_unprobed: bool = False      # so_error came (or may still come) asynchronously, or is
     #                                 left for the next call: the checker must not read

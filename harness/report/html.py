@@ -106,7 +106,19 @@ def profile_rows(p: dict) -> list[tuple[str, str]]:
         ("host", get("hostname")),
         ("date", get("date")),
     ]
+    for name, r in sorted((p.get("markers") or {}).items()):
+        if isinstance(r, dict):
+            rows.append((f"marker {name}", _marker_text(r)))
     return [(k, str(v)) for k, v in rows]
+
+
+def _marker_text(r: dict) -> str:
+    if not r.get("known"):
+        return f"unknown ({r.get('source', '?')})"
+    value = r.get("value")
+    shown = {True: "yes", False: "no", None: "not set"}.get(value, value) \
+        if isinstance(value, (bool, type(None))) else value
+    return f"{shown} ({r.get('source', '?')})"
 
 
 def report_context(run: Run) -> dict:

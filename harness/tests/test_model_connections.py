@@ -495,6 +495,59 @@ def test_tcp_unspec_and_close():
     assert n.name(c3, peer=True)[0] == E.ENOTCONN
 
 
+def _with_markers(n, **readings):
+    """Give the hand-built profile marker readings: name=True/False, or None for unknown."""
+    import dataclasses
+    markers = {name.replace("__", "."): ({"value": v, "source": "test", "known": True} if v is not None
+                                         else {"value": None, "source": "test: no BTF", "known": False})
+               for name, v in readings.items()}
+    n.m.profile = dataclasses.replace(n.m.profile, markers=markers)
+    return n
+
+
+def _unhash_scenario(n, new: bool):
+    """Ex-established sockets cannot listen and an ex-listener cannot connect where the kernel
+    keeps icsk->unhashed_state (``new``); elsewhere both work as they always did."""
+    target = n.bound()
+    addr = n.local(target)
+    lfd = n.listener()
+    fd = n.new()
+    n.fails(E.ECONNREFUSED, af_inet.CONNECT_REFUSED, "connect", fd, addr)
+    assert not n.obj(fd).bound and n.obj(fd).unhashed_from == "ehash"
+    if new:
+        n.fails(E.EINVAL, af_inet.LISTEN_UNHASHED, "listen", fd, 1)
+        assert n.obj(fd).bound and n.local(fd).addr == "0.0.0.0"       # autobound, kept
+        n.fails(E.EADDRINUSE, af_inet.BIND_INUSE, "bind", n.new(), _in(n.local(fd).port))
+        n.fails(E.EINVAL, af_inet.LISTEN_UNHASHED, "listen", fd, 1)     # again: port stays
+    else:
+        n.ok(af_inet.LISTEN_AUTOBIND, "listen", fd, 1)
+    fixed = n.new()
+    n.ok(af_inet.BIND_OK, "bind", fixed, _in())
+    n.fails(E.ECONNREFUSED, af_inet.CONNECT_REFUSED, "connect", fixed, addr)
+    if new:
+        n.fails(E.EINVAL, af_inet.LISTEN_UNHASHED, "listen", fixed, 1)
+    else:
+        n.ok(af_inet.LISTEN_OK, "listen", fixed, 1)
+    # an ex-listener connecting
+    n.ok(af_inet.SHUTDOWN_LISTENER, "shutdown", lfd, L.SHUT_RD)
+    assert n.obj(lfd).unhashed_from == "lhash"
+    other = n.listener()
+    if new:
+        n.fails(E.EINVAL, af_inet.CONNECT_UNHASHED, "connect", lfd, n.local(other))
+    else:
+        assert n.call("connect", lfd, n.local(other)).rule is af_inet.CONNECT_TCP
+
+
+def test_tcp_unhashed_state():
+    """The marker decides where it was read; the release range only where it is unknown."""
+    name = "inet_connection_sock__unhashed_state"
+    _unhash_scenario(_with_markers(Net(), **{name: True}), new=True)             # a 6.18 backport
+    _unhash_scenario(_with_markers(Net((7, 5, 0)), **{name: False}), new=False)  # marker absent
+    _unhash_scenario(_with_markers(Net((7, 5, 0)), **{name: None}), new=True)    # unknown: range
+    _unhash_scenario(_with_markers(Net(), **{name: None}), new=False)
+    _unhash_scenario(Net(), new=False)                                           # no markers read
+
+
 def test_tcp_listener_shutdown():
     n = Net()
     lfd = n.listener()

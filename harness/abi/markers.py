@@ -1,0 +1,99 @@
+"""Feature markers: facts about what a kernel *is*, read from the kernel itself rather than
+inferred from its release string (distribution kernels carry backports).
+
+A marker names one fact and where it is read from:
+- ``btf_member``  a member of a struct in the kernel's BTF (/sys/kernel/btf/vmlinux);
+- ``btf_enum``    an enumerator of any enum in the BTF;
+- ``btf_size``    the size of a struct in the BTF (its value is the size);
+- ``kallsyms``    a symbol in /proc/kallsyms (built-in or of a loaded module);
+- ``config``      a kernel config option (its value is "y", "m", a string, or None when unset).
+
+This catalogue is shared by the profile (which reads every marker in it) and the model (whose
+rules name them), so neither imports the other. A rule's condition on a marker is a ``MarkerTest``:
+``has(M)``, ``lacks(M)`` or ``value_is(M, v)``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Marker:
+    name: str             # the id reports and rules use, e.g. "inet_connection_sock.unhashed_state"
+    kind: str             # btf_member | btf_enum | btf_size | kallsyms | config
+    what: str             # struct.member, enumerator, struct, symbol, or CONFIG_NAME
+    description: str
+
+    def __str__(self) -> str:
+        return self.name
+
+
+@dataclass(frozen=True)
+class MarkerTest:
+    """A condition on one marker's reading: the reading's value must equal ``expect``."""
+    marker: Marker
+    expect: object
+
+    def holds(self, value) -> bool:
+        if self.marker.kind == "config" and self.expect is True:
+            return value in ("y", "m")
+        if self.marker.kind == "config" and self.expect is False:
+            return value in (None, "n")
+        return value == self.expect
+
+    def __str__(self) -> str:
+        if self.expect is True:
+            return f"{self.marker.name} present"
+        if self.expect is False:
+            return f"{self.marker.name} absent"
+        return f"{self.marker.name} = {self.expect}"
+
+
+def has(marker: Marker) -> MarkerTest:
+    return MarkerTest(marker, True)
+
+
+def lacks(marker: Marker) -> MarkerTest:
+    return MarkerTest(marker, False)
+
+
+def value_is(marker: Marker, value) -> MarkerTest:
+    return MarkerTest(marker, value)
+
+
+CATALOGUE: dict[str, Marker] = {}
+
+
+def marker(name: str, kind: str, what: str, description: str) -> Marker:
+    if name in CATALOGUE:
+        raise ValueError(f"marker {name} defined twice")
+    m = CATALOGUE[name] = Marker(name, kind, what, description)
+    return m
+
+
+# --------------------------------------------------------------------------- the catalogue
+
+UNHASHED_STATE = marker(
+    "inet_connection_sock.unhashed_state", "btf_member", "inet_connection_sock.unhashed_state",
+    "TCP remembers that a hashed socket was unhashed (refused connect, connect(AF_UNSPEC)) and "
+    "sk_prot->hash() refuses to hash it again: listen() then fails with EINVAL (net-next, "
+    "'tcp: Set unhashed_state in inet_twsk_hashdance_schedule()' follows it up)")
+
+TCP_INFO_SIZE = marker(
+    "tcp_info.size", "btf_size", "tcp_info",
+    "sizeof(struct tcp_info): how many bytes getsockopt(TCP_INFO) copies at most")
+
+CONFIG_AF_UNIX_OOB = marker(
+    "CONFIG_AF_UNIX_OOB", "config", "CONFIG_AF_UNIX_OOB",
+    "MSG_OOB on unix stream sockets (net/unix/Kconfig, since 5.15)")
+
+CONFIG_IPV6 = marker("CONFIG_IPV6", "config", "CONFIG_IPV6", "IPv6 (AF_INET6)")
+CONFIG_PACKET = marker("CONFIG_PACKET", "config", "CONFIG_PACKET", "packet sockets (AF_PACKET)")
+CONFIG_IA32_EMULATION = marker("CONFIG_IA32_EMULATION", "config", "CONFIG_IA32_EMULATION",
+                               "the 32-bit int $0x80 entry on x86_64")
+CONFIG_MPTCP = marker("CONFIG_MPTCP", "config", "CONFIG_MPTCP", "Multipath TCP (IPPROTO_MPTCP)")
+
+UNIX_OOB_SKB = marker(
+    "unix_sock.oob_skb", "btf_member", "unix_sock.oob_skb",
+    "the unix socket keeps a pointer to its out-of-band skb (CONFIG_AF_UNIX_OOB built in)")
+
