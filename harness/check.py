@@ -356,10 +356,10 @@ class Scenario:
         vias = {c.via for c, _ in self.history if c.via != "native"}
         for via in sorted(vias):
             out.append(f"k_{via} = Kernel(k.backend, via={via!r})")
-        for i, (c, r) in enumerate(self.history):
-            if i in self.blocked:
+        for n, (c, r) in enumerate(self.history):
+            if n in self.blocked:
                 out.append("import signal; signal.signal(signal.SIGALRM, lambda *a: None); "
-                           f"signal.setitimer(signal.ITIMER_REAL, {self.blocked[i]:g})"
+                           f"signal.setitimer(signal.ITIMER_REAL, {self.blocked[n]:g})"
                            "  # the next call blocked: let SIGALRM end it")
             args = list(c.args)
             for i in FD_ARGS.get(c.name, ()):
