@@ -6,7 +6,9 @@ A ``Scenario`` is one test's syscall program: every call made through it is chec
 from __future__ import annotations
 
 import copy
+import signal
 import struct
+import threading
 import time
 from typing import Callable
 
@@ -29,6 +31,12 @@ _TCP_INFO_SIZE = 104
 _FIONREAD = 0x541B                  # include/uapi/asm-generic/ioctls.h (x86, arm64)
 _SIOCOUTQ = 0x5411                  # TIOCOUTQ: bytes not yet acknowledged
 _POLLIN, _POLLERR, _POLLHUP = 0x1, 0x8, 0x10
+
+# A call the model says answers at once (every allowed outcome is an error or a success that
+# does not wait: the model raises NotModelled for the waits it does not model) gets this long
+# before SIGALRM interrupts it; an outcome that waits a bounded time (Outcome.waits) adds its
+# own bound. Configurable per run with --sockspec-call-bound (0: no bound of its own).
+CALL_BOUND = 2.0
 
 
 class Mismatch(AssertionError):
@@ -103,6 +111,56 @@ def fmt_value(v) -> str:
     return str(v)
 
 
+# --------------------------------------------------------------------------- the call bound
+
+def bounded(fn: Callable[[], Result], bound: float) -> tuple[Result, bool]:
+    """Run ``fn()`` (one raw syscall) with a one-shot SIGALRM ``bound`` seconds away; returns
+    its value and whether the bound expired before it returned (the call blocked).
+
+    The handler is installed without SA_RESTART and does nothing, so a blocked syscall
+    returns -EINTR through the backend's ordinary return path; nothing is raised. An alarm
+    already set (pytest_plugin's per-test bound) is saved and re-armed for what is left of it;
+    when it is the nearer deadline and expires during the call, its handler runs here, as it
+    would have without this bound. Off the main thread (no signal handlers there), or with
+    ``bound <= 0``, fn() runs unbounded."""
+    if bound <= 0 or threading.current_thread() is not threading.main_thread():
+        return fn(), False
+    previous = signal.getsignal(signal.SIGALRM)
+    if previous is None:                 # installed outside Python: leave it alone
+        return fn(), False
+    fired: list[int] = []
+    signal.signal(signal.SIGALRM, lambda signum, frame: fired.append(signum))
+    signal.siginterrupt(signal.SIGALRM, True)        # no SA_RESTART: the syscall gets EINTR
+    outer, _ = signal.setitimer(signal.ITIMER_REAL, bound)
+    outer_first = 0 < outer <= bound
+    if outer_first:
+        signal.setitimer(signal.ITIMER_REAL, outer)
+    t0 = time.monotonic()
+    try:
+        value = fn()
+    finally:
+        left, _ = signal.setitimer(signal.ITIMER_REAL, 0)
+        # an armed timer reports at least 1 us left (get_itimer), so 0 means it expired
+        expired = left == 0.0 or bool(fired)
+        for _ in range(100):         # the handler runs at the interpreter's next check
+            if fired or not expired:
+                break
+        signal.signal(signal.SIGALRM, previous)
+        if outer_first and expired:
+            # the per-test bound ran out during the call: its handler decides, as before
+            if callable(previous):
+                previous(signal.SIGALRM, None)
+            else:
+                signal.raise_signal(signal.SIGALRM)
+        elif outer:
+            signal.setitimer(signal.ITIMER_REAL, max(outer - (time.monotonic() - t0), 1e-6))
+    return value, expired
+
+
+def blocked_text(bound: float) -> str:
+    return f"blocked (no answer within {bound:g} s)"
+
+
 # --------------------------------------------------------------------------- the scenario
 
 class Scenario:
@@ -114,14 +172,17 @@ class Scenario:
     """
 
     def __init__(self, kernel: Kernel, model: Model, record: Callable[[dict], None] | None = None,
-                 test_id: str = "", privilege: str = "root", compat: dict | None = None):
+                 test_id: str = "", privilege: str = "root", compat: dict | None = None,
+                 call_bound: float = CALL_BOUND):
         self.k = kernel
         self.m = model
         self._record = record or (lambda rec: None)
         self.test_id = test_id
         self.privilege = privilege
         self._compat = compat if compat is not None else {}
+        self.call_bound = call_bound
         self.history: list[tuple[Call, Result]] = []
+        self.blocked: dict[int, float] = {}     # history index of a call that blocked: its bound
         self.checks = 0
         self.rules_seen: set[str] = set()
 
@@ -144,15 +205,26 @@ class Scenario:
         except NotModelled as exc:
             raise ModelGap(f"{c}: the model has no rule for this ({exc})") from None
         kern = self.kernel_for(via)
+        waits = max((o.waits or 0.0 for o in outcomes), default=0.0)
+        bound = self.call_bound + waits if self.call_bound > 0 else 0.0
         t0 = time.perf_counter()
-        result = getattr(kern, name)(*args, **kwargs)
+        result, blocked = bounded(lambda: getattr(kern, name)(*args, **kwargs), bound)
         duration = time.perf_counter() - t0
         self.history.append((c, result))
-        matched = next((o for o in outcomes if o.matches(result)), None)
+        matched = None if blocked else next((o for o in outcomes if o.matches(result)), None)
         problems, observation = [], {"result": str(result)}
         if result.out:
             observation["out"] = {k: fmt_value(v) for k, v in result.out.items()}
-        if matched is None:
+        if blocked:
+            # no answer, so no state to compare: the model's state stays as it was
+            self.blocked[len(self.history) - 1] = bound
+            observation = {"result": blocked_text(bound), "blocked": True,
+                           "interrupted": _fmt_result(result)}
+            allowed = (f"answers that wait at most {waits:g} s" if waits
+                       else "only answers that do not wait")
+            problems.append(f"the kernel gave no answer within {bound:g} s (SIGALRM interrupted "
+                            f"the call: {_fmt_result(result)}); the model allows {allowed}")
+        elif matched is None:
             problems.append(f"the kernel answered {_fmt_result(result)}, which the model does not allow")
         else:
             if matched.apply is not None:
@@ -302,7 +374,11 @@ class Scenario:
         vias = {c.via for c, _ in self.history if c.via != "native"}
         for via in sorted(vias):
             out.append(f"k_{via} = Kernel(k.backend, via={via!r})")
-        for c, r in self.history:
+        for n, (c, r) in enumerate(self.history):
+            if n in self.blocked:
+                out.append("import signal; signal.signal(signal.SIGALRM, lambda *a: None); "
+                           f"signal.setitimer(signal.ITIMER_REAL, {self.blocked[n]:g})"
+                           "  # the next call blocked: let SIGALRM end it")
             args = list(c.args)
             for i in FD_ARGS.get(c.name, ()):
                 if i < len(args) and args[i] in names:
@@ -346,7 +422,8 @@ class Scenario:
             if rlimit_nofile is not None:
                 resource.setrlimit(resource.RLIMIT_NOFILE,
                                    (rlimit_nofile, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
-            sub = Scenario(self.k, model, records.append, self.test_id, label)
+            sub = Scenario(self.k, model, records.append, self.test_id, label,
+                           call_bound=self.call_bound)
             try:
                 body(sub)
                 return records, None, sub.rules_seen

@@ -16,7 +16,7 @@ import pytest
 from _pytest.runner import runtestprotocol
 
 from . import netns
-from .check import Scenario
+from .check import CALL_BOUND, Scenario
 from .kernel import BackendError, Kernel, load_backend
 from .model import Model, read_fd_table, rules_for
 from .model.rules import REGISTRY
@@ -41,6 +41,10 @@ def pytest_addoption(parser):
                 help="stay in the current network namespace (somaxconn tests then skip)")
     g.addoption("--sockspec-timeout", type=float, default=30.0,
                 help="time bound per test in seconds (default 30)")
+    g.addoption("--sockspec-call-bound", type=float, default=CALL_BOUND,
+                help="seconds a checked call the model says answers at once may take before "
+                     f"it is interrupted and reported as blocked (default {CALL_BOUND:g}; "
+                     "0: only the per-test bound)")
 
 
 def pytest_configure(config):
@@ -201,7 +205,9 @@ class Env:
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_call(self, item):
-        """Bound every test in time: SIGALRM interrupts a blocked syscall (EINTR)."""
+        """Bound every test in time: SIGALRM interrupts a blocked syscall (EINTR). A checked
+        call has a shorter bound of its own (--sockspec-call-bound, check.bounded), which
+        saves this alarm and re-arms it for the time left."""
         limit = self.config.getoption("sockspec_timeout")
 
         def expired(signum, frame):
@@ -296,7 +302,8 @@ def sc(sockspec_env, request):
     model = Model(env.profile)
     model.seed_fds(read_fd_table())
     scenario = Scenario(env.kernel, model, env.record, request.node.nodeid,
-                        "root" if env.profile.euid == 0 else "user", env.compat_kernels)
+                        "root" if env.profile.euid == 0 else "user", env.compat_kernels,
+                        call_bound=env.config.getoption("sockspec_call_bound"))
     yield scenario
     scenario.close_all()
     after = proc.num_fds()

@@ -213,13 +213,19 @@ def rules_for(version: Version, markers: dict | None = None) -> list[Rule]:
 @dataclass(frozen=True)
 class Outcome:
     """One allowed result of a call: errno (0 for success), the return value, constraints on
-    the call's outputs (``Result.out``), and the state transition applied when it is observed."""
+    the call's outputs (``Result.out``), and the state transition applied when it is observed.
+
+    ``waits``: None for an answer that comes at once; else the longest (in seconds) the call
+    may wait before giving it (a timeout the caller set). The checker bounds every call by
+    its CALL_BOUND plus the longest wait of its allowed outcomes; a call still waiting then is
+    reported as blocked."""
     rule: Rule
     errno: int
     ret: Constraint
     out: dict = field(default_factory=dict)
     apply: Callable | None = field(default=None, compare=False)
     also: tuple = ()
+    waits: float | None = None
 
     @property
     def rules(self) -> tuple:
@@ -247,6 +253,8 @@ class Outcome:
 
     def to_json(self) -> dict:
         d = {"rule": self.rule.name, "result": self.describe(), "citation": self.rule.citation}
+        if self.waits is not None:
+            d["waits"] = self.waits
         if self.also:
             d["also"] = [r.name for r in self.also]
         return d
