@@ -85,8 +85,9 @@ def parse_deb822(text: str) -> list[tuple]:
 
 
 class PrivateApt:
-    """apt-get and apt-cache with their own state under ``root``: the host's /etc/apt (its
-    sources, pins and lists) is neither read for sources nor written."""
+    """apt-get and apt-cache with their own state under ``root``: none of the host's sources,
+    pins, package lists or dpkg status is used, and nothing under /etc/apt or /var/lib/apt is
+    written."""
 
     def __init__(self, root: str, suites: tuple[str, ...], source: Source):
         self.root = root
