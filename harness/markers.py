@@ -150,7 +150,10 @@ def read_marker(marker: Marker, btf, btf_src: str, syms, syms_src: str, config, 
     if kind == "kallsyms":
         if syms is None:
             return Reading(None, syms_src, known=False)
-        return Reading(marker.what in syms, syms_src)
+        if marker.what in syms:
+            return Reading(True, syms_src)
+        # a missing symbol proves nothing: it may be inlined, renamed or in an unloaded module
+        return Reading(False, f"not in {syms_src}: absence proves nothing", known=False)
     if kind == "config":
         if config is None:
             return Reading(None, config_src, known=False)

@@ -5,7 +5,8 @@ A marker names one fact and where it is read from:
 - ``btf_member``  a member of a struct in the kernel's BTF (/sys/kernel/btf/vmlinux);
 - ``btf_enum``    an enumerator of any enum in the BTF;
 - ``btf_size``    the size of a struct in the BTF (its value is the size);
-- ``kallsyms``    a symbol in /proc/kallsyms (built-in or of a loaded module);
+- ``kallsyms``    a symbol in /proc/kallsyms (built-in or of a loaded module); only its presence
+                  counts: a missing symbol reads as unknown (it may be inlined or renamed);
 - ``config``      a kernel config option (its value is "y", "m", a string, or None when unset).
 
 This catalogue is shared by the profile (which reads every marker in it) and the model (whose
@@ -92,6 +93,15 @@ CONFIG_PACKET = marker("CONFIG_PACKET", "config", "CONFIG_PACKET", "packet socke
 CONFIG_IA32_EMULATION = marker("CONFIG_IA32_EMULATION", "config", "CONFIG_IA32_EMULATION",
                                "the 32-bit int $0x80 entry on x86_64")
 CONFIG_MPTCP = marker("CONFIG_MPTCP", "config", "CONFIG_MPTCP", "Multipath TCP (IPPROTO_MPTCP)")
+
+SK_SCM_CREDENTIALS = marker(
+    "sock.sk_scm_credentials", "btf_member", "sock.sk_scm_credentials",
+    "SO_PASS{CRED,PIDFD,SEC} flags moved to struct sock bits in the series that restricted them "
+    "to AF_UNIX/AF_NETLINK/AF_BLUETOOTH (net-next May 2025, v6.16)")
+
+PIDFD_PREPARE = marker(
+    "pidfd_prepare", "kallsyms", "pidfd_prepare",
+    "kernel/fork.c pidfd_prepare(), added with SO_PASSPIDFD/SCM_PIDFD (v6.5)")
 
 UNIX_OOB_SKB = marker(
     "unix_sock.oob_skb", "btf_member", "unix_sock.oob_skb",

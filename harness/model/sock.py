@@ -18,6 +18,7 @@ import errno as E
 import struct
 
 from ..abi import linux as L
+from ..abi.markers import PIDFD_PREPARE, SK_SCM_CREDENTIALS, has
 from ..mem import Buffer, Ptr
 from .rules import Exact, Outcome, rule
 from .socket import NotModelled, is_error, sockfd_lookup_light
@@ -146,28 +147,33 @@ SET_PASSCRED = rule(
 _PASSCRED_CITE = ("net/core/sock.c sk_setsockopt()/sk_getsockopt(): !sk_may_scm_recv(sk) -> "
                   "-EOPNOTSUPP (commit 7d8d93fdde50b 'net: Restrict SO_PASS{CRED,PIDFD,SEC} to "
                   "AF_{UNIX,NETLINK,BLUETOOTH}', net-next May 2025, v6.16); absent from 6.12.117; "
-                  "observed on 6.18.44")
+                  "observed on 6.18.44. Marker: struct sock's sk_scm_credentials bit, from the "
+                  "same series ('af_unix: Move SOCK_PASS{CRED,PIDFD,SEC} to struct sock.')")
 PASSCRED_RESTRICTED = rule(
     "setsockopt.passcred_restricted", "EOPNOTSUPP",
     "Since 6.16 setting SO_PASSCRED is refused on sockets that cannot receive SCM_CREDENTIALS: "
-    "everything but AF_UNIX, AF_NETLINK (and AF_BLUETOOTH).", _PASSCRED_CITE, since=(6, 16, 0))
+    "everything but AF_UNIX, AF_NETLINK (and AF_BLUETOOTH).", _PASSCRED_CITE, since=(6, 16, 0),
+    when=has(SK_SCM_CREDENTIALS))
 GET_PASSCRED_RESTRICTED = rule(
     "getsockopt.passcred_restricted", "EOPNOTSUPP",
-    "Since 6.16 reading SO_PASSCRED is refused likewise.", _PASSCRED_CITE, since=(6, 16, 0))
+    "Since 6.16 reading SO_PASSCRED is refused likewise.", _PASSCRED_CITE, since=(6, 16, 0),
+    when=has(SK_SCM_CREDENTIALS))
 SET_PASSPIDFD = rule(
     "setsockopt.passpidfd", "0, the flag = (val != 0)",
     "SO_PASSPIDFD (76) exists since 6.5; before, it is an unknown option (ENOPROTOOPT).",
     "net/core/sock.c sk_setsockopt() SO_PASSPIDFD (6.12.117 l.1213; absent from 6.1.192) "
-    "('af_unix: Add SO_PASSPIDFD and SO_PEERPIDFD', v6.5); unix(7) SO_PASSPIDFD",
-    since=(6, 5, 0))
+    "('af_unix: Add SO_PASSPIDFD and SO_PEERPIDFD', v6.5); unix(7) SO_PASSPIDFD. Marker: the "
+    "pidfd_prepare() symbol of the same series", since=(6, 5, 0), when=has(PIDFD_PREPARE))
 PASSPIDFD_RESTRICTED = rule(
     "setsockopt.passpidfd_restricted", "EOPNOTSUPP",
     "Since 6.16 setting SO_PASSPIDFD is refused on every socket but AF_UNIX.",
-    _PASSCRED_CITE.replace("!sk_may_scm_recv(sk)", "!sk_is_unix(sk)"), since=(6, 16, 0))
+    _PASSCRED_CITE.replace("!sk_may_scm_recv(sk)", "!sk_is_unix(sk)"), since=(6, 16, 0),
+    when=has(SK_SCM_CREDENTIALS))
 GET_PASSPIDFD_RESTRICTED = rule(
     "getsockopt.passpidfd_restricted", "EOPNOTSUPP",
     "Since 6.16 reading SO_PASSPIDFD is refused likewise.",
-    _PASSCRED_CITE.replace("!sk_may_scm_recv(sk)", "!sk_is_unix(sk)"), since=(6, 16, 0))
+    _PASSCRED_CITE.replace("!sk_may_scm_recv(sk)", "!sk_is_unix(sk)"), since=(6, 16, 0),
+    when=has(SK_SCM_CREDENTIALS))
 SET_BINDTODEVICE = rule(
     "setsockopt.bindtodevice", "0, sk_bound_dev_if = the device's ifindex (0: unbound)",
     "SO_BINDTODEVICE takes a device name of optlen bytes (cut to IFNAMSIZ-1), not an int: "
@@ -271,7 +277,8 @@ GET_PASSPIDFD = rule("getsockopt.passpidfd", "0 or 1",
                      "SO_PASSPIDFD (since 6.5) reads the SOCK_PASSPIDFD flag; before 6.5 it is "
                      "an unknown option.",
                      "net/core/sock.c sk_getsockopt() SO_PASSPIDFD (6.12.117 l.1844, absent "
-                     "from 6.1.192)", since=(6, 5, 0))
+                     "from 6.1.192); marker: pidfd_prepare()", since=(6, 5, 0),
+                     when=has(PIDFD_PREPARE))
 GET_BINDTODEVICE = rule(
     "getsockopt.bindtodevice", "the device name with its NUL, *optlen = strlen + 1 (0 unbound)",
     "SO_BINDTODEVICE reads the bound device's name; an unbound socket reads *optlen = 0.",

@@ -11,6 +11,7 @@ import errno as E
 import struct
 
 from ..abi import linux as L
+from ..abi.markers import TCP_INFO_SIZE, value_is
 from .rules import Predicate, rule
 from .socket import NotModelled
 
@@ -83,27 +84,29 @@ SET_MAXSEG_RANGE = rule(
     "net/ipv4/tcp.c do_tcp_setsockopt(): val && (val < TCP_MIN_MSS || val > MAX_TCP_WINDOW)")
 
 # sizeof(struct tcp_info): every kernel appends fields, and TCP_INFO copies
-# min(*optlen, sizeof) bytes and writes that length back.
+# min(*optlen, sizeof) bytes and writes that length back. The size is read from BTF where it
+# can be (a backported field changes it); the release ranges are the fallback.
 TCP_INFO_SIZES = (
     (232, rule("getsockopt.tcp_info_size_232", "*optlen = min(*optlen, 232)",
                "struct tcp_info ends with tcpi_snd_wnd: 232 bytes.",
                "include/uapi/linux/tcp.h struct tcp_info (6.1.192); net/ipv4/tcp.c "
                "do_tcp_getsockopt() TCP_INFO: len = min_t(unsigned int, len, sizeof(info))",
-               until=(6, 2, 0))),
+               until=(6, 2, 0), when=value_is(TCP_INFO_SIZE, 232))),
     (240, rule("getsockopt.tcp_info_size_240", "*optlen = min(*optlen, 240)",
                "tcpi_rcv_wnd and tcpi_rehash make struct tcp_info 240 bytes.",
                "include/uapi/linux/tcp.h ('tcp: add rcv_wnd and plb_rehash to TCP_INFO', v6.2)",
-               since=(6, 2, 0), until=(6, 7, 0))),
+               since=(6, 2, 0), until=(6, 7, 0), when=value_is(TCP_INFO_SIZE, 240))),
     (248, rule("getsockopt.tcp_info_size_248", "*optlen = min(*optlen, 248)",
                "tcpi_total_rto, tcpi_total_rto_recoveries, tcpi_total_rto_time make struct "
                "tcp_info 248 bytes.",
                "include/uapi/linux/tcp.h struct tcp_info (6.12.117; 'tcp: new TCP_INFO stats for "
-               "RTO events', v6.7)", since=(6, 7, 0), until=(6, 18, 0))),
+               "RTO events', v6.7)", since=(6, 7, 0), until=(6, 18, 0),
+               when=value_is(TCP_INFO_SIZE, 248))),
     (280, rule("getsockopt.tcp_info_size_280", "*optlen = min(*optlen, 280)",
                "The Accurate ECN counters (tcpi_received_ce ... tcpi_accecn_opt_seen, 32 bytes) "
                "make struct tcp_info 280 bytes.",
                "include/uapi/linux/tcp.h (AccECN series, v6.18); observed 280 on 6.18.44",
-               since=(6, 18, 0))),
+               since=(6, 18, 0), when=value_is(TCP_INFO_SIZE, 280))),
 )
 TCP_INFO_LISTENER = rule(
     "getsockopt.tcp_info_listener", "tcpi_state = 10, tcpi_unacked = queued, tcpi_sacked = backlog",

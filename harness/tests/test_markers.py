@@ -101,6 +101,15 @@ def test_read_all_from_fixture_files(tmp_path, monkeypatch):
     assert got["CONFIG_IPV6"].source == str(tmp_path / "config.gz")
 
 
+def test_kallsyms_absence_is_unknown(tmp_path):
+    """A symbol's absence proves nothing (inlined, renamed): the range decides then."""
+    (tmp_path / "kallsyms").write_text("0 T something_else\n")
+    got = markers.read_all("0.0.0-test", btf_path=str(tmp_path / "none"),
+                           kallsyms_path=str(tmp_path / "kallsyms"),
+                           catalogue={"inet_hash": CATALOGUE["inet_hash"]})
+    assert not got["inet_hash"].known and "absence proves nothing" in got["inet_hash"].source
+
+
 def test_read_all_without_sources(tmp_path, monkeypatch):
     """No BTF, no kallsyms, no config: every marker is unknown, with the reason."""
     monkeypatch.setenv("SOCKSPEC_KERNEL_CONFIG", str(tmp_path / "missing"))
