@@ -17,6 +17,7 @@ import re
 import struct
 
 from ..abi import linux as L
+from ..abi.markers import CONFIG_AF_UNIX_OOB, lacks
 from ..mem import SockaddrUn
 from .ops import ProtoOps
 from .rules import Constraint, Outcome, Predicate, as_outcomes, rule
@@ -88,6 +89,13 @@ BIND_PATH_REBIND = rule(
     "The socket already has a name: the node just created is unlinked again.",
     "net/unix/af_unix.c unix_bind_bsd(): if (u->addr) goto out_unlock -> vfs_unlink, -EINVAL; "
     "unix(7) ERRORS EINVAL")
+BIND_PATH_REBIND_LEAVES_NODE = rule(
+    "bind.unix_path_rebind_leaves_node", "EINVAL; the node stays",
+    "Before 5.14 the node made for a socket that already has a name is not unlinked: the path "
+    "stays taken (EADDRINUSE for the next bind), owned by no socket.",
+    "net/unix/af_unix.c unix_bind() (5.10): unix_mknod(), then 'if (u->addr) goto out_up' with "
+    "no unlink; fixed by c0c3b8d380a8 'unix_bind_bsd(): unlink if we fail after successful "
+    "mknod' (Al Viro, net-next June 2021, v5.14); LTP bind03 expects either", until=(5, 14, 0))
 BIND_ABSTRACT = rule(
     "bind.unix_abstract", "0, an abstract name (getsockname length = addrlen)",
     "A sun_path starting with NUL names the socket in the abstract namespace; the name is the "
@@ -386,6 +394,9 @@ class UnixOps(ProtoOps):
             if path in m.net.unix_paths:
                 return BIND_PATH_EXISTS.fail(E.EADDRINUSE)
             if sock.bound:
+                if m.holds(BIND_PATH_REBIND_LEAVES_NODE):
+                    return Outcome(BIND_PATH_REBIND_LEAVES_NODE, E.EINVAL, Exact(-1), {},
+                                   lambda model, r: model.net.unix_paths.add(path))
                 return BIND_PATH_REBIND.fail(E.EINVAL)
             name = SockaddrUn(path=path)
             return BIND_PATH.ok(0, apply=lambda model, r: _register(model, sock, name))
@@ -703,6 +714,20 @@ SEND_OOB = rule(
     "which stays as ordinary data).",
     "net/unix/af_unix.c unix_stream_sendmsg(): if (len) len--; queue_oob(): "
     "WRITE_ONCE(ousk->oob_skb, skb); unix(7)")
+# MSG_OOB on unix stream sockets exists since 5.15 (314001f0bf92 'af_unix: Add OOB support'),
+# where CONFIG_AF_UNIX_OOB is built (it defaults to UNIX); the config marker decides.
+_NO_OOB_CITE = ("before 314001f0bf92 'af_unix: Add OOB support' (v5.15), or without "
+                "CONFIG_AF_UNIX_OOB since")
+SEND_OOB_UNSUPPORTED = rule(
+    "send.unix_stream_oob_unsupported", "EOPNOTSUPP",
+    "A kernel without unix MSG_OOB refuses a MSG_OOB send on a stream socket.",
+    "net/unix/af_unix.c unix_stream_sendmsg(): err = -EOPNOTSUPP; if (msg->msg_flags & MSG_OOB) "
+    "goto out_err; " + _NO_OOB_CITE, until=(5, 15, 0), when=lacks(CONFIG_AF_UNIX_OOB))
+RECV_OOB_UNSUPPORTED = rule(
+    "recv.unix_stream_oob_unsupported", "EOPNOTSUPP",
+    "A kernel without unix MSG_OOB refuses a MSG_OOB receive on a stream socket.",
+    "net/unix/af_unix.c unix_stream_read_generic(): if (unlikely(flags & MSG_OOB)) { err = "
+    "-EOPNOTSUPP; goto out; }; " + _NO_OOB_CITE, until=(5, 15, 0), when=lacks(CONFIG_AF_UNIX_OOB))
 SEND_OOB_EMPTY = rule(
     "send.unix_stream_oob_empty", "EOPNOTSUPP",
     "A zero-length MSG_OOB send on a unix stream socket (there is no last byte).",
@@ -897,12 +922,8 @@ def _take_error(sock):
 
 
 def unix_oob(m) -> bool:
-    supported = getattr(m.profile, "unix_oob", None)
-    if supported is None:
-        raise _not_modelled("whether the kernel has CONFIG_AF_UNIX_OOB (the profile did not probe it)")
-    if not supported:
-        raise _not_modelled("a kernel without CONFIG_AF_UNIX_OOB")
-    return True
+    """Does this kernel have unix stream MSG_OOB (CONFIG_AF_UNIX_OOB, since 5.15)?"""
+    return not m.holds(SEND_OOB_UNSUPPORTED)
 
 
 def unix_stream_sendmsg(m, sock, msg):
@@ -910,7 +931,8 @@ def unix_stream_sendmsg(m, sock, msg):
     n = msg.len
     oob = bool(msg.flags & L.MSG_OOB)
     if oob:
-        unix_oob(m)
+        if not unix_oob(m):
+            return _err(SEND_OOB_UNSUPPORTED, E.EOPNOTSUPP)
         if n == 0:
             return _err(SEND_OOB_EMPTY, E.EOPNOTSUPP)
     if msg.namelen:
@@ -1096,7 +1118,8 @@ def unix_stream_recv_urg(m, sock, rmsg):
     """unix_stream_recv_urg()."""
     from .socket import Received
     from .tcp import RECV_FAULT, RECV_PEEK
-    unix_oob(m)
+    if not unix_oob(m):
+        return _err(RECV_OOB_UNSUPPORTED, E.EOPNOTSUPP)
     oob = sock.oob_skb
     if sock.opts.get("SO_OOBINLINE") or oob is None:
         return _err(RECV_OOB_NONE, E.EINVAL)
@@ -1208,7 +1231,6 @@ class _Read:
             skb = self.head() if again is None else again
             again = None
             if skb is not None and oob_involved:          # again:
-                unix_oob(self.m)
                 skb = self.manage_oob(skb, copied)
                 if skb is None and (copied or (self.new and not rmsg.size)):
                     return copied, written, name, 0

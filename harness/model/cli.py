@@ -27,6 +27,8 @@ def main(args) -> int:
         versions = ""
         if r.since or r.until:
             versions = f"  [{'.'.join(map(str, r.since)) if r.since else ''}..{'.'.join(map(str, r.until)) if r.until else ''})"
+        if r.backports:
+            versions += f"  stable: {', '.join('.'.join(map(str, b)) for b in r.backports)}"
         if r.when:
             versions += f"  marker: {', '.join(str(t) for t in r.when)}"
         print(f"  {r.name:44} {r.result}{versions}")

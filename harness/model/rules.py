@@ -106,9 +106,13 @@ class Rule:
     since: Version | None = None       # first kernel it holds for
     until: Version | None = None       # first kernel it no longer holds for
     when: tuple[MarkerTest, ...] = ()  # markers that identify the kernels it holds for
+    backports: tuple[Version, ...] = ()  # stable releases that carry it before ``since``
 
     def holds_for(self, version: Version) -> bool:
-        """By the release range alone (``sockspec rules --kernel R``)."""
+        """By the release range alone (``sockspec rules --kernel R``): [since, until), or a
+        stable series at or after the release that took the change as a backport."""
+        if any(version[:2] == b[:2] and version >= b for b in self.backports):
+            return self.until is None or version < self.until
         return ((self.since is None or version >= self.since)
                 and (self.until is None or version < self.until))
 
@@ -129,7 +133,8 @@ class Rule:
 
     @property
     def conditional(self) -> bool:
-        return bool(self.when) or self.since is not None or self.until is not None
+        return bool(self.when) or self.since is not None or self.until is not None \
+            or bool(self.backports)
 
     def basis(self, version: Version, markers: dict | None = None) -> str:
         """Why the rule holds or not for this kernel: the markers read, or the release range."""
@@ -143,6 +148,8 @@ class Rule:
             return (f"{'holds' if holds else 'does not hold'} by marker (needs "
                     f"{', '.join(str(t) for t in self.when)}; read {read})")
         span = _fmt_range(self.since, self.until)
+        if self.backports:
+            span += "; stable " + ", ".join(_fmt_version(b) for b in self.backports)
         why = f"{'holds' if holds else 'does not hold'} by release {_fmt_version(version)} ({span})"
         if self.when:
             unknown = [t.marker.name for t in self.when
@@ -164,7 +171,8 @@ class Rule:
         return {"name": self.name, "syscall": self.syscall, "result": self.result,
                 "description": self.description, "citation": self.citation,
                 "since": _fmt_version(self.since), "until": _fmt_version(self.until),
-                "markers": [str(t) for t in self.when]}
+                "markers": [str(t) for t in self.when],
+                "backports": [_fmt_version(b) for b in self.backports]}
 
 
 def _fmt_version(v: Version | None) -> str | None:
@@ -193,13 +201,15 @@ REGISTRY: dict[str, Rule] = {}
 
 def rule(name: str, result: str, description: str, citation: str, *,
          since: Version | None = None, until: Version | None = None,
-         when: tuple[MarkerTest, ...] | MarkerTest = ()) -> Rule:
+         when: tuple[MarkerTest, ...] | MarkerTest = (),
+         backports: tuple[Version, ...] = ()) -> Rule:
     """Define and register a rule. The syscall is the part of the name before the dot."""
     if name in REGISTRY:
         raise ValueError(f"rule {name} defined twice")
     if isinstance(when, MarkerTest):
         when = (when,)
-    r = Rule(name, name.split(".", 1)[0], result, description, citation, since, until, tuple(when))
+    r = Rule(name, name.split(".", 1)[0], result, description, citation, since, until, tuple(when),
+             tuple(backports))
     REGISTRY[name] = r
     return r
 

@@ -94,8 +94,13 @@ SET_DEBUG_EACCES = rule(
     "socket(7) SO_DEBUG")
 SET_REUSEPORT_NOT_INET = rule(
     "setsockopt.reuseport_not_inet", "EOPNOTSUPP",
-    "Turning SO_REUSEPORT on is refused for a socket that is not AF_INET/AF_INET6.",
-    "net/core/sock.c sk_setsockopt(): SO_REUSEPORT: valbool && !sk_is_inet(sk) -> -EOPNOTSUPP")
+    "Turning SO_REUSEPORT on is refused for a socket that is not AF_INET/AF_INET6. Before, "
+    "any socket stored the flag (setsockopt.flag).",
+    "net/core/sock.c sk_setsockopt(): SO_REUSEPORT: valbool && !sk_is_inet(sk) -> -EOPNOTSUPP; "
+    "'net: restrict SO_REUSEPORT to inet sockets' (Eric Dumazet, net, January 2025, "
+    "CVE-2024-57903), v6.13; in stable 6.12.9 and 6.1.124 (Debian's kernel changelogs) and "
+    "6.6.70 (stable review of 2025-01-06); absent from Debian's 5.10.223, which stores the flag",
+    since=(6, 13, 0), backports=((6, 1, 124), (6, 6, 70), (6, 12, 9)))
 SET_BUF = rule(
     "setsockopt.buf", "0, the buffer = max(2 * min((u32)val, max), floor)",
     "SO_SNDBUF/SO_RCVBUF: the value is clamped (as unsigned, so a negative one is huge) to "
@@ -529,7 +534,8 @@ def sock_setsockopt(m, sock, name: int, opt: OptIn):
         return _set_store(sock, "SO_MARK", val & 0xFFFFFFFF, SET_MARK)
     if name == L.SO_DEBUG and val and not m.capable("CAP_NET_ADMIN"):
         return SET_DEBUG_EACCES.fail(E.EACCES)
-    if name == L.SO_REUSEPORT and valbool and sock.family not in (L.AF_INET, L.AF_INET6):
+    if name == L.SO_REUSEPORT and valbool and sock.family not in (L.AF_INET, L.AF_INET6) \
+            and m.holds(SET_REUSEPORT_NOT_INET):
         return SET_REUSEPORT_NOT_INET.fail(E.EOPNOTSUPP)
     if name in FLAG_OPTIONS:
         return _set_store(sock, FLAG_OPTIONS[name], valbool, SET_FLAG)

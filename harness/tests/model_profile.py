@@ -12,7 +12,8 @@ from harness.profile import Profile
 
 ROOT_CAPS = ("CAP_NET_ADMIN", "CAP_NET_BIND_SERVICE", "CAP_NET_BROADCAST", "CAP_NET_RAW",
              "CAP_SYS_ADMIN")
-VERSIONS = {"6.1": (6, 1, 192), "6.12": (6, 12, 117), "6.18": (6, 18, 44)}
+VERSIONS = {"5.10": (5, 10, 223), "6.1": (6, 1, 192), "6.12": (6, 12, 117), "6.18": (6, 18, 44),
+            "7.2": (7, 2, 13)}
 
 
 def profile(version="6.18", caps=ROOT_CAPS, **sysctls) -> Profile:

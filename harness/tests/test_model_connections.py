@@ -598,6 +598,10 @@ def _un(path=None, abstract=None):
     return SockaddrUn(path=path, abstract=abstract)
 
 
+def test_unix_bind_5_10():
+    test_unix_bind("5.10")
+
+
 @pytest.mark.parametrize("version", VERSIONS)
 def test_unix_bind(version):
     n = Net(version)
@@ -610,7 +614,12 @@ def test_unix_bind(version):
     n.ok(af_unix.BIND_PATH, "bind", fd, _un("/tmp/x/a"))
     assert n.name(fd)[1:] == (_un("/tmp/x/a"), 11)
     n.fails(E.EADDRINUSE, af_unix.BIND_PATH_EXISTS, "bind", fd, _un("/tmp/x/a"))
-    n.fails(E.EINVAL, af_unix.BIND_PATH_REBIND, "bind", fd, _un("/tmp/x/b"))
+    if version == "5.10":
+        n.fails(E.EINVAL, af_unix.BIND_PATH_REBIND_LEAVES_NODE, "bind", fd, _un("/tmp/x/b"))
+        n.fails(E.EADDRINUSE, af_unix.BIND_PATH_EXISTS, "bind", n.new(L.AF_UNIX), _un("/tmp/x/b"))
+    else:
+        n.fails(E.EINVAL, af_unix.BIND_PATH_REBIND, "bind", fd, _un("/tmp/x/b"))
+        n.ok(af_unix.BIND_PATH, "bind", n.new(L.AF_UNIX), _un("/tmp/x/b"))
     n.fails(E.EINVAL, af_unix.BIND_ABSTRACT_REBIND, "bind", fd, _un(abstract=b"x"))
     n.ok(af_unix.AUTOBIND_BOUND, "bind", fd, SockaddrUn())
     other = n.new(L.AF_UNIX, DGRAM)

@@ -746,12 +746,27 @@ def test_unix_stream_oob_more():
     d.fails(E.EINVAL, af_unix.RECV_OOB_NONE, "recv", b, 10, OOB)
     assert data(d.ok(af_unix.RECV_OOB_MARK, "recv", b, 10, DW)) == b"a"
     assert data(d.ok(None, "recv", b, 10, DW)) == b"b"
-    d.m.profile.__dict__["unix_oob"] = None
-    with pytest.raises(NotModelled):
-        d.outcomes("send", a, b"x", OOB)
-    d.m.profile.__dict__["unix_oob"] = False
-    with pytest.raises(NotModelled):
-        d.outcomes("send", a, b"x", OOB)
+
+
+def test_unix_stream_without_oob():
+    """Before 5.15, or without CONFIG_AF_UNIX_OOB (the marker decides over the release),
+    MSG_OOB is refused both ways and the bytes are ordinary data."""
+    import dataclasses
+    no = {"value": None, "source": "test config", "known": True}
+    yes = {"value": "y", "source": "test config", "known": True}
+    for version, markers, supported in (("5.10", {}, False), ("6.18", {"CONFIG_AF_UNIX_OOB": no}, False),
+                                        ("5.10", {"CONFIG_AF_UNIX_OOB": yes}, True), ("6.1", {}, True)):
+        d = Data(version)
+        d.m.profile = dataclasses.replace(d.m.profile, markers=markers)
+        a, b = d.pair(STREAM)
+        if supported:
+            d.ok(af_unix.SEND_OOB, "send", a, b"x", OOB)
+            continue
+        d.fails(E.EOPNOTSUPP, af_unix.SEND_OOB_UNSUPPORTED, "send", a, b"x", OOB)
+        d.fails(E.EOPNOTSUPP, af_unix.SEND_OOB_UNSUPPORTED, "send", a, b"", OOB)
+        d.ok(af_unix.SEND_STREAM, "send", a, b"ab")
+        d.fails(E.EOPNOTSUPP, af_unix.RECV_OOB_UNSUPPORTED, "recv", b, 10, OOB)
+        assert data(d.ok(af_unix.RECV_STREAM, "recv", b, 10, DW)) == b"ab"
 
 
 def test_every_rule_is_reached():

@@ -113,6 +113,20 @@ def test_so_debug_needs_net_admin_to_turn_on(caps, errno):
     expect(run.allowed("setsockopt", fd, L.SOL_SOCKET, L.SO_DEBUG, 0), 0)
 
 
+@pytest.mark.parametrize("version, refused", [
+    ("5.10", False), ((6, 1, 123), False), ((6, 1, 124), True), ((6, 6, 69), False),
+    ((6, 6, 70), True), ((6, 12, 8), False), ((6, 12, 9), True), ((6, 13, 0), True), ("6.18", True)])
+def test_reuseport_non_inet_by_release(version, refused):
+    """'net: restrict SO_REUSEPORT to inet sockets' (v6.13) and its stable backports."""
+    run = Run(version)
+    unix = run.sock(L.AF_UNIX)
+    out = run.allowed("setsockopt", unix, L.SOL_SOCKET, L.SO_REUSEPORT, 1)
+    if refused:
+        expect(out, E.EOPNOTSUPP, rule=S.SET_REUSEPORT_NOT_INET)
+    else:
+        expect(out, 0, rule=S.SET_FLAG)
+
+
 def test_reuseport_only_inet():
     run = Run()
     unix, inet = run.sock(L.AF_UNIX), run.sock(L.AF_INET6)
