@@ -17,7 +17,7 @@ import re
 import struct
 
 from ..abi import linux as L
-from ..abi.markers import CONFIG_AF_UNIX_OOB, lacks
+from ..abi.markers import CONFIG_AF_UNIX_OOB, has, lacks
 from ..mem import SockaddrUn
 from .ops import ProtoOps
 from .rules import Constraint, Outcome, Predicate, as_outcomes, rule
@@ -707,13 +707,15 @@ SEND_FAULT = rule(
     "destination is looked up).",
     "net/unix/af_unix.c unix_dgram_sendmsg()/unix_stream_sendmsg(): "
     "skb_copy_datagram_from_iter() -> -EFAULT")
+# the rules of unix MSG_OOB hold only where it is built: CONFIG_AF_UNIX_OOB, else since 5.15
+_OOB = dict(requires=has(CONFIG_AF_UNIX_OOB), requires_since=(5, 15, 0))
 SEND_OOB = rule(
     "send.unix_stream_oob", "the length; the last byte is out of band",
     "With CONFIG_AF_UNIX_OOB, MSG_OOB sends all but the last byte as data and the last byte in "
     "an skb of its own that becomes the peer's out-of-band byte (replacing an unread one, "
     "which stays as ordinary data).",
     "net/unix/af_unix.c unix_stream_sendmsg(): if (len) len--; queue_oob(): "
-    "WRITE_ONCE(ousk->oob_skb, skb); unix(7)")
+    "WRITE_ONCE(ousk->oob_skb, skb); unix(7)", **_OOB)
 # MSG_OOB on unix stream sockets exists since 5.15 (314001f0bf92 'af_unix: Add OOB support'),
 # where CONFIG_AF_UNIX_OOB is built (it defaults to UNIX); the config marker decides.
 _NO_OOB_CITE = ("before 314001f0bf92 'af_unix: Add OOB support' (v5.15), or without "
@@ -732,7 +734,7 @@ SEND_OOB_EMPTY = rule(
     "send.unix_stream_oob_empty", "EOPNOTSUPP",
     "A zero-length MSG_OOB send on a unix stream socket (there is no last byte).",
     "net/unix/af_unix.c unix_stream_sendmsg(): MSG_OOB: if (len) len--; else goto out_err "
-    "(-EOPNOTSUPP)")
+    "(-EOPNOTSUPP)", **_OOB)
 SEND_DGRAM_OOB = rule(
     "send.unix_dgram_oob", "EOPNOTSUPP",
     "MSG_OOB on a unix datagram or seqpacket send (checked after seqpacket's ENOTCONN).",
@@ -845,19 +847,19 @@ RECV_OOB = rule(
     "recv(MSG_OOB) takes the out-of-band byte (MSG_PEEK leaves it); with a zero-length buffer "
     "it still returns 1 and the byte is gone.",
     "net/unix/af_unix.c unix_stream_recv_urg(): u->oob_skb = NULL, UNIXCB(oob_skb).consumed "
-    "+= 1, msg_flags |= MSG_OOB, return 1")
+    "+= 1, msg_flags |= MSG_OOB, return 1", **_OOB)
 RECV_OOB_NONE = rule(
     "recv.unix_oob_einval", "EINVAL",
     "recv(MSG_OOB) with no out-of-band byte pending (none sent, already read or dropped), or "
     "with SO_OOBINLINE.",
-    "net/unix/af_unix.c unix_stream_recv_urg(): SOCK_URGINLINE || !u->oob_skb -> -EINVAL")
+    "net/unix/af_unix.c unix_stream_recv_urg(): SOCK_URGINLINE || !u->oob_skb -> -EINVAL", **_OOB)
 RECV_OOB_MARK = rule(
     "recv.unix_oob_mark", "the read stops at the out-of-band byte, or drops it",
     "An ordinary read stops before the out-of-band byte once it copied something; a read "
     "that starts at it drops it and goes on (MSG_PEEK skips it); with SO_OOBINLINE it is read "
     "as data.",
     "net/unix/af_unix.c manage_oob(): skb == u->oob_skb: copied -> NULL; !MSG_PEEK -> unlink "
-    "(SKB_DROP_REASON_UNIX_SKIP_OOB); MSG_PEEK -> skb_peek_next()")
+    "(SKB_DROP_REASON_UNIX_SKIP_OOB); MSG_PEEK -> skb_peek_next()", **_OOB)
 _OOB_610 = ("net/unix/af_unix.c manage_oob(skb, &last, sk, flags, copied) of Debian 6.12.117 "
             "(Kuniyuki Iwashima's MSG_OOB fixes, June 2024, merged for v6.10: 'af_unix: Stop "
             "recv(MSG_PEEK) at consumed OOB skb.', 'af_unix: Don't stop recv(MSG_DONTWAIT) if "
@@ -869,19 +871,19 @@ OOB_HEAD_EAGAIN = rule(
     "recv.unix_oob_consumed_head_stops", "EAGAIN (non-blocking) with data queued behind",
     "Before 6.10 an ordinary read that finds the skb of an out-of-band byte already read at "
     "the head of the queue unlinks it and answers as if nothing were queued; the next read "
-    "gets the data.", _OOB_61, until=(6, 10, 0))
+    "gets the data.", _OOB_61, until=(6, 10, 0), **_OOB)
 OOB_HEAD_SKIPPED = rule(
     "recv.unix_oob_consumed_head_skipped", "the data queued behind",
     "Since 6.10 a read skips (and unlinks) the emptied skb of an out-of-band byte at the head "
-    "and returns the data behind it.", _OOB_610, since=(6, 10, 0))
+    "and returns the data behind it.", _OOB_610, since=(6, 10, 0), **_OOB)
 OOB_PEEK_PAST = rule(
     "recv.unix_oob_peek_past_consumed", "MSG_PEEK reads on past the read out-of-band byte",
     "Before 6.10 MSG_PEEK does not stop at the emptied skb of an out-of-band byte already "
-    "read: it returns the data before and after it as one.", _OOB_61, until=(6, 10, 0))
+    "read: it returns the data before and after it as one.", _OOB_61, until=(6, 10, 0), **_OOB)
 OOB_PEEK_STOPS = rule(
     "recv.unix_oob_stops_at_consumed", "the read stops at the read out-of-band byte",
     "Since 6.10 a read (MSG_PEEK too) that copied something stops at the emptied skb of an "
-    "out-of-band byte already read, as it stops at a pending one.", _OOB_610, since=(6, 10, 0))
+    "out-of-band byte already read, as it stops at a pending one.", _OOB_610, since=(6, 10, 0), **_OOB)
 
 
 def _sndbuf(m, sock) -> int:

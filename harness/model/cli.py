@@ -13,7 +13,7 @@ def main(args) -> int:
         version = parse_version(args.kernel)
         if version == (0, 0, 0):
             raise ValueError(f"cannot read a kernel version from {args.kernel!r}")
-        rules = [r for r in rules if r.holds_for(version)]
+        rules = [r for r in rules if r.holds(version)]
     per_syscall = Counter(r.syscall for r in rules)
     if args.json:
         print(json.dumps({"rules": [r.to_json() for r in rules], "per_syscall": dict(sorted(per_syscall.items())),

@@ -107,6 +107,10 @@ class Rule:
     until: Version | None = None       # first kernel it no longer holds for
     when: tuple[MarkerTest, ...] = ()  # markers that identify the kernels it holds for
     backports: tuple[Version, ...] = ()  # stable releases that carry it before ``since``
+    # a feature the rule needs at all (a config option): markers, else release >= requires_since.
+    # Unlike ``when`` it does not override the range: both must hold.
+    requires: tuple[MarkerTest, ...] = ()
+    requires_since: Version | None = None
 
     def holds_for(self, version: Version) -> bool:
         """By the release range alone (``sockspec rules --kernel R``): [since, until), or a
@@ -126,20 +130,38 @@ class Rule:
                 return None
         return all(test.holds(markers[test.marker.name]["value"]) for test in self.when)
 
+    def feature_present(self, version: Version, markers: dict | None = None) -> bool:
+        """Is the feature the rule needs there (``requires``)? By the markers where all are
+        known, else by release."""
+        if not self.requires:
+            return True
+        readings = [(markers or {}).get(t.marker.name) for t in self.requires]
+        if all(r is not None and r.get("known", False) for r in readings):
+            return all(t.holds(r["value"]) for t, r in zip(self.requires, readings))
+        return self.requires_since is None or version >= self.requires_since
+
     def holds(self, version: Version, markers: dict | None = None) -> bool:
-        """Does the rule hold for this kernel? Its markers win over its release range."""
+        """Does the rule hold for this kernel? Its markers win over its release range; a
+        required feature must be there too."""
+        if not self.feature_present(version, markers):
+            return False
         verdict = self.marker_verdict(markers)
         return self.holds_for(version) if verdict is None else verdict
 
     @property
     def conditional(self) -> bool:
         return bool(self.when) or self.since is not None or self.until is not None \
-            or bool(self.backports)
+            or bool(self.backports) or bool(self.requires)
 
     def basis(self, version: Version, markers: dict | None = None) -> str:
         """Why the rule holds or not for this kernel: the markers read, or the release range."""
         if not self.conditional:
             return "every kernel"
+        if not self.feature_present(version, markers):
+            got = "; ".join(f"{t.marker.name}: {_show_reading(markers[t.marker.name])}"
+                            for t in self.requires if (markers or {}).get(t.marker.name, {}).get("known"))
+            return (f"does not hold: needs {', '.join(str(t) for t in self.requires)} "
+                    f"({('read ' + got) if got else 'unknown; release ' + _fmt_version(version) + ' before ' + str(_fmt_version(self.requires_since))})")
         verdict = self.marker_verdict(markers)
         holds = self.holds(version, markers)
         if verdict is not None:
@@ -172,7 +194,8 @@ class Rule:
                 "description": self.description, "citation": self.citation,
                 "since": _fmt_version(self.since), "until": _fmt_version(self.until),
                 "markers": [str(t) for t in self.when],
-                "backports": [_fmt_version(b) for b in self.backports]}
+                "backports": [_fmt_version(b) for b in self.backports],
+                "requires": [str(t) for t in self.requires]}
 
 
 def _fmt_version(v: Version | None) -> str | None:
@@ -202,14 +225,17 @@ REGISTRY: dict[str, Rule] = {}
 def rule(name: str, result: str, description: str, citation: str, *,
          since: Version | None = None, until: Version | None = None,
          when: tuple[MarkerTest, ...] | MarkerTest = (),
-         backports: tuple[Version, ...] = ()) -> Rule:
+         backports: tuple[Version, ...] = (),
+         requires: tuple[MarkerTest, ...] | MarkerTest = (), requires_since: Version | None = None) -> Rule:
     """Define and register a rule. The syscall is the part of the name before the dot."""
     if name in REGISTRY:
         raise ValueError(f"rule {name} defined twice")
     if isinstance(when, MarkerTest):
         when = (when,)
+    if isinstance(requires, MarkerTest):
+        requires = (requires,)
     r = Rule(name, name.split(".", 1)[0], result, description, citation, since, until, tuple(when),
-             tuple(backports))
+             tuple(backports), tuple(requires), requires_since)
     REGISTRY[name] = r
     return r
 

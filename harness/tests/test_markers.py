@@ -167,3 +167,15 @@ def test_profile_round_trip_keeps_markers():
     q = Profile.from_json(p.to_json())
     assert q.markers == p.markers
     assert "marker inet_connection_sock.unhashed_state" in q.render()
+
+
+def test_rule_requires_a_feature():
+    """``requires`` is a precondition: markers where known, else release; it never overrides
+    the rule's own range (a 6.10 change of an OOB rule stays a 6.10 change)."""
+    r = Rule("x.oob", "x", "1", "d", "c", since=(6, 10, 0), requires=(has(OOB),), requires_since=(5, 15, 0))
+    assert r.holds((6, 12, 0), {OOB.name: _reading("y")})
+    assert not r.holds((6, 1, 0), {OOB.name: _reading("y")})            # the range still decides
+    assert not r.holds((6, 12, 0), {OOB.name: _reading(None)})          # config says not built
+    assert "does not hold: needs CONFIG_AF_UNIX_OOB present" in r.basis((6, 12, 0), {OOB.name: _reading(None)})
+    assert r.holds((6, 12, 0), {}) and not r.holds((5, 10, 0), {})     # unknown: by release
+    assert "release 5.10.0 before 5.15.0" in r.basis((5, 10, 0), {})
