@@ -41,6 +41,9 @@ class Column:
     checks_agreeing: int
     tests: dict
     divergences: list[dict]       # the failing checks, with the rules they allowed
+    rules_applicable: int = 0     # rules that hold for this kernel (markers, else release)
+    rules_exercised: int = 0      # of those, rules a passing check matched
+    rules_missing: list = field(default_factory=list)   # applicable, never exercised
 
     @property
     def conformance(self) -> float | None:
@@ -50,10 +53,15 @@ class Column:
     def failed_checks(self) -> int:
         return self.checks_run - self.checks_agreeing
 
+    @property
+    def coverage(self) -> str:
+        return f"{self.rules_exercised}/{self.rules_applicable}"
+
     def to_json(self) -> dict:
         d = dict(self.__dict__)
         d["conformance"] = self.conformance
         d["failed_checks"] = self.failed_checks
+        d["coverage"] = self.coverage
         return d
 
 
@@ -100,6 +108,13 @@ class Matrix:
         return list(self.linux_failures)
 
     @property
+    def uncovered_linux(self) -> dict[str, list[str]]:
+        """Linux column key -> rules that hold for its kernel but no check exercised, for the
+        complete Linux columns that have any (100 % per column is the bar)."""
+        return {c.key: c.rules_missing for c in self.columns
+                if c.target_kind == "linux" and c.status == "complete" and c.rules_missing}
+
+    @property
     def incomplete(self) -> list[str]:
         """Columns whose run was interrupted or broken."""
         return [c.key for c in self.columns if c.status != "complete"]
@@ -111,6 +126,7 @@ class Matrix:
             "rows": [r.to_json() for r in self.rows],
             "summary": {"rules": len(self.rows), "differing": len(self.differing),
                         "failing_linux_targets": self.failing_linux_targets,
+                        "uncovered_linux": self.uncovered_linux,
                         "incomplete": self.incomplete},
             "problems": [str(p) for p in self.problems],
         }
@@ -128,6 +144,8 @@ def _column(run: Run, taken: set[str]) -> Column:
         key, n = f"{target} {release} ({run.run_id}) #{n}", n + 1
     taken.add(key)
     failing = [c for c in run.checks if c["verdict"] == "fail"]
+    applicable = set(run.applicable_rules())
+    exercised = set(run.exercised()) & applicable
     return Column(
         key=key, target=target, target_kind=str(p.get("target_kind") or "?"), kernel_release=release,
         run_id=run.run_id, run_dir=os.path.abspath(run.path), complete=run.complete,
@@ -139,6 +157,8 @@ def _column(run: Run, taken: set[str]) -> Column:
                       "rules": [a.get("rule") for a in c["allowed"] if isinstance(a, dict)],
                       "observation": show_observation(c["observation"]),
                       "message": c.get("message")} for c in failing],
+        rules_applicable=len(applicable), rules_exercised=len(exercised),
+        rules_missing=sorted(applicable - exercised),
     )
 
 

@@ -80,8 +80,14 @@ def merge_runs(run_dirs: list[str], out_dir: str) -> bool:
         print(f"sockspec: {name}: {failed} failing checks on a Linux target", file=sys.stderr)
     for name in matrix.incomplete:
         print(f"sockspec: {name}: the run is incomplete", file=sys.stderr)
+    for c in matrix.columns:
+        print(f"sockspec: {c.key}: rules exercised {c.coverage} "
+              f"({len(c.rules_missing)} never exercised)", file=sys.stderr)
+    for name, missing in matrix.uncovered_linux.items():
+        print(f"sockspec: {name}: rules that hold for this kernel but no check exercised: "
+              f"{', '.join(missing)}", file=sys.stderr)
     print(f"sockspec: matrix written to {matrix.html_path}", file=sys.stderr)
-    return bool(matrix.failing_linux_targets or matrix.incomplete)
+    return bool(matrix.failing_linux_targets or matrix.incomplete or matrix.uncovered_linux)
 
 
 def summary(outcomes, started: float) -> str:

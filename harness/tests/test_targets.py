@@ -571,10 +571,30 @@ def test_matrix_exits_1_when_a_linux_target_has_failing_checks(tmp_path, fake_ki
         linux_failures = {"fake:ok 6.1.0-test": 3}
         failing_linux_targets = ["fake:ok 6.1.0-test"]
         incomplete = []
+        columns = []
+        uncovered_linux = {}
         html_path = str(tmp_path / "m" / "matrix.html")
 
     monkeypatch.setattr(merge_module, "merge", lambda run_dirs, out_dir: M())
     assert cli.main(["matrix", "--target", "fake:ok", "-o", str(tmp_path / "m")]) == 1
+
+
+def test_matrix_exits_1_when_a_linux_column_misses_rules(tmp_path, fake_kind, monkeypatch, capsys):
+    """100 % rule coverage per Linux column is the bar: a rule that holds for the kernel but
+    no check exercised fails the matrix (rules that cannot hold are not counted)."""
+    from harness.report import merge as merge_module
+
+    class M:
+        linux_failures = {}
+        failing_linux_targets = []
+        incomplete = []
+        columns = []
+        uncovered_linux = {"fake:ok 6.1.0-test": ["listen.inet"]}
+        html_path = str(tmp_path / "m" / "matrix.html")
+
+    monkeypatch.setattr(merge_module, "merge", lambda run_dirs, out_dir: M())
+    assert cli.main(["matrix", "--target", "fake:ok", "-o", str(tmp_path / "m")]) == 1
+    assert "no check exercised: listen.inet" in capsys.readouterr().err
 
 
 def test_matrix_exits_2_after_a_failed_download(tmp_path, monkeypatch, capsys):
