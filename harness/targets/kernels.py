@@ -6,7 +6,8 @@ installed), or a kernel the user built (``path:VMLINUZ[:MODULES_DIR]``).
 Debian packages its kernels in two ways:
 
 - up to trixie (5.10, 6.1, 6.12): ``linux-image-<abi>-amd64-unsigned`` holds the image at
-  ``/boot/vmlinuz-<release>`` and the modules under ``/lib/modules/<release>``;
+  ``/boot/vmlinuz-<release>`` and the modules under ``/lib/modules/<release>`` (trixie:
+  ``/usr/lib/modules/<release>``);
 - from 7.x in sid and experimental: ``linux-image-<abi>-amd64`` is a package of dependencies on
   ``linux-binary-<abi>-amd64`` (the image, ``/usr/lib/modules/<release>/vmlinuz``; its unsigned
   twin ``linux-binary-unsigned-<abi>-amd64`` has ``vmlinuz.unsigned``), ``linux-modules-<abi>-amd64``
@@ -46,7 +47,7 @@ class Kernel:
     vmlinuz: str
     modules_dir: str | None        # /lib/modules/<release> of this kernel, if it has modules
     label: str                     # the package, or the path, for reports
-    layout: str = ""               # "boot" (/boot/vmlinuz-*) or "usr/lib/modules" (<modules>/vmlinuz)
+    layout: str = ""               # where the image and modules were: "boot, lib/modules", "usr/lib/modules"
 
 
 @dataclass(frozen=True)
@@ -319,9 +320,10 @@ def module_dirs(tree: str) -> list[str]:
 
 
 def unpacked(dest: str, label: str) -> Kernel:
-    """The image and modules directory of an unpacked kernel, in either layout: ``boot``
-    (``boot/vmlinuz-<release>``, modules in ``lib/modules/<release>``) or ``usr/lib/modules``
-    (``usr/lib/modules/<release>/vmlinuz`` or ``vmlinuz.unsigned`` beside the modules)."""
+    """The image and modules directory of an unpacked kernel, in any layout Debian used:
+    ``boot, lib/modules`` (5.10, 6.1: ``boot/vmlinuz-<release>``, ``lib/modules/<release>``),
+    ``boot, usr/lib/modules`` (trixie's 6.12), ``usr/lib/modules`` (sid's 7.x:
+    ``usr/lib/modules/<release>/vmlinuz`` or ``vmlinuz.unsigned`` beside the modules)."""
     dirs = module_dirs(dest)
     images = sorted(glob.glob(os.path.join(dest, "boot", "vmlinuz-*")), key=lambda p: version_key(os.path.basename(p)))
     if images:
@@ -335,6 +337,8 @@ def unpacked(dest: str, label: str) -> Kernel:
         (vmlinuz, release), layout = max(found, key=lambda f: version_key(f[1])), "usr/lib/modules"
     same = [d for d in dirs if os.path.basename(d) == release]
     modules = same[0] if same else (dirs[-1] if dirs else None)
+    if layout == "boot" and modules:                 # trixie: /boot with /usr/lib/modules
+        layout = "boot, " + os.path.dirname(os.path.relpath(modules, dest))
     return Kernel(vmlinuz, modules, label, layout)
 
 

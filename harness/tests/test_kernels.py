@@ -428,14 +428,15 @@ def test_parse_rejects_unknown_words():
 
 # -- the unpacked layouts -----------------------------------------------------------------------
 
-def test_boot_layout(tmp_path):
+@pytest.mark.parametrize("modules", ["lib/modules", "usr/lib/modules"])    # bookworm, trixie
+def test_boot_layout(tmp_path, modules):
     (tmp_path / "boot").mkdir()
     (tmp_path / "boot" / "vmlinuz-6.1.0-50-amd64").write_bytes(b"MZ")
-    fake_modules(str(tmp_path / "lib" / "modules" / "6.1.0-50-amd64"))
+    fake_modules(str(tmp_path / modules / "6.1.0-50-amd64"))
     k = kernels.unpacked(str(tmp_path), "linux-image-6.1.0-50-amd64-unsigned")
     assert k == kernels.Kernel(str(tmp_path / "boot" / "vmlinuz-6.1.0-50-amd64"),
-                               str(tmp_path / "lib" / "modules" / "6.1.0-50-amd64"),
-                               "linux-image-6.1.0-50-amd64-unsigned", "boot")
+                               str(tmp_path / modules / "6.1.0-50-amd64"),
+                               "linux-image-6.1.0-50-amd64-unsigned", "boot, " + modules)
 
 
 @pytest.mark.parametrize("image", ["vmlinuz", "vmlinuz.unsigned"])
@@ -523,7 +524,7 @@ def test_fetch_one_package_boot_layout(tmp_path, monkeypatch):
     fake_debs(monkeypatch, ran)
     ctx = Context("debian:6.1", str(tmp_path / "run"), Suite(), cache_dir=str(tmp_path / "cache"))
     k = kernels.fetch_debian(OLD, ctx, private(tmp_path))
-    assert k.vmlinuz.endswith("boot/vmlinuz-6.1.0-56-amd64") and k.layout == "boot"
+    assert k.vmlinuz.endswith("boot/vmlinuz-6.1.0-56-amd64") and k.layout == "boot, lib/modules"
     assert os.path.exists(os.path.join(k.modules_dir, "modules.dep"))
     assert ran == ["apt-get", "dpkg"]
 
