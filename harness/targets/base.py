@@ -205,12 +205,20 @@ class Target:
 
     def __init__(self, name: str):
         self.name = name
+        self.cache_dir = cache_root()
+        self.options: dict = {}
 
     @classmethod
     def parse(cls, name: str) -> "Target | None":
         """This kind's target for ``name``, None when the name is not this kind's, a ValueError
         when it is but is malformed."""
         return cls(name) if name == cls.kind else None
+
+    def configure(self, cache_dir: str | None = None, options: dict | None = None) -> None:
+        """The command's settings, before ``check``: the cache directory and options such as
+        ``debian_mirror``."""
+        self.cache_dir = cache_dir or cache_root()
+        self.options = dict(options or {})
 
     def check(self) -> None:
         """Raise SetupError unless the host has what this target needs (fast; no download)."""
@@ -223,6 +231,10 @@ class Target:
     def describe(self) -> str:
         """One line for reports: what this target is."""
         return self.name
+
+    def details(self) -> dict:
+        """What the target resolved to (a kernel package, its version and suite), for target.json."""
+        return {}
 
     def short_name(self) -> str:
         """The name of its run directory (before it is made a file name)."""

@@ -23,8 +23,11 @@ def main(args) -> int:
         raise ValueError("no target: give at least one --target (e.g. --target host --target debian:6.1)")
     names = list(dict.fromkeys(args.target))            # a name given twice runs once
     targets = [parse(n) for n in names]
+    options = {"accel": args.accel, "memory": args.memory, "cpus": args.cpus,
+               "debian_mirror": getattr(args, "debian_mirror", None)}
     problems = []
     for t in targets:
+        t.configure(cache_dir=args.cache_dir or cache_root(), options=options)
         try:
             t.check()
         except SetupError as exc:
@@ -38,7 +41,6 @@ def main(args) -> int:
     if pytest_args[:1] == ["--"]:
         pytest_args = pytest_args[1:]
     suite = Suite(pytest_args=tuple(pytest_args), backend=getattr(args, "backend", None))
-    options = {"accel": args.accel, "memory": args.memory, "cpus": args.cpus}
     progress = Progress(width=min(24, max(len(t.name) for t in targets)))
     for t in targets:
         progress(t.name, f"{t.target_kind}: {t.describe()}")
@@ -108,7 +110,8 @@ def add_parser(sub) -> None:
         description="Run the conformance suite on each target (the host, Debian kernels under "
                     "QEMU, gVisor, User-Mode Linux) and merge the results. Arguments after -- go "
                     "to pytest in every target.",
-        epilog="targets: host | debian:VERSION (newest linux-image-VERSION*-amd64-unsigned) | "
+        epilog="targets: host | debian:VERSION (the newest linux-image-VERSION*-amd64 of bullseye "
+               "... experimental) | debian:SUITE (sid, experimental, trixie, ...: its newest kernel) | "
                "path:VMLINUZ[:MODULES_DIR] | gvisor | uml")
     ap.add_argument("--target", action="append", default=[], metavar="NAME",
                     help="a target to run (repeat for several)")
@@ -121,6 +124,9 @@ def add_parser(sub) -> None:
                          f"killed and reported broken (default: {DEFAULT_TIMEOUT})")
     ap.add_argument("--cache-dir", default=None,
                     help=f"downloaded kernels and initramfs images (default: {cache_root()})")
+    ap.add_argument("--debian-mirror", default=None, metavar="URL",
+                    help="the Debian mirror debian:* kernels come from (default: the one in the "
+                         "host's apt sources)")
     ap.add_argument("--accel", choices=("auto", "kvm", "tcg"), default="auto",
                     help="QEMU accelerator; auto tries KVM with a short bound and falls back to TCG")
     ap.add_argument("--memory", type=int, default=2048, help="guest memory in MiB (default: 2048)")

@@ -16,7 +16,7 @@ import shlex
 import subprocess
 import time
 
-from . import initramfs, kernels
+from . import aptstate, initramfs, kernels
 from .base import Context, SetupError, Target, TargetError, require_tool
 
 QEMU = "qemu-system-x86_64"
@@ -34,7 +34,12 @@ class QemuTarget(Target):
         self.debian = debian
         self.vmlinuz = vmlinuz
         self.modules_dir = modules_dir
-        self.package: str | None = None
+        self.resolved: kernels.DebianKernel | None = None
+        self.booted: kernels.Kernel | None = None
+
+    @property
+    def package(self) -> str | None:
+        return self.resolved.package if self.resolved else None
 
     @classmethod
     def parse(cls, name: str):
@@ -43,31 +48,56 @@ class QemuTarget(Target):
             return None
         if not rest:
             raise ValueError(f"target {name!r}: expected {prefix}:"
-                             + ("VERSION (e.g. debian:6.1)" if prefix == "debian" else "VMLINUZ[:MODULES_DIR]"))
+                             + ("VERSION or SUITE (e.g. debian:6.1, debian:sid)" if prefix == "debian"
+                                else "VMLINUZ[:MODULES_DIR]"))
         if prefix == "debian":
-            if not all(part.isdigit() for part in rest.replace("-", ".").replace("+deb", ".").split(".")):
-                raise ValueError(f"target {name!r}: expected debian:VERSION such as debian:6.1")
+            if not kernels.suite_of(rest) and not all(
+                    part.isdigit() for part in rest.replace("-", ".").replace("+deb", ".").split(".")):
+                raise ValueError(f"target {name!r}: expected debian:VERSION such as debian:6.1, or a "
+                                 f"suite: {', '.join(aptstate.SUITES)}")
             return cls(name, debian=rest)
         vmlinuz, _, modules_dir = rest.partition(":")
         return cls(name, vmlinuz=vmlinuz, modules_dir=modules_dir or None)
+
+    def apt(self, ctx: Context | None = None) -> aptstate.PrivateApt:
+        """sockspec's apt state in the cache directory (the run's, else the command's)."""
+        mirror = (ctx.options.get("debian_mirror") if ctx else None) or self.options.get("debian_mirror")
+        return aptstate.for_cache(ctx.cache_dir if ctx else self.cache_dir, mirror, kernels.debian_arch())
 
     def check(self) -> None:
         self.qemu = require_tool(QEMU, "qemu-system-x86")
         initramfs.find_busybox()
         if self.debian:
-            self.package = kernels.resolve_debian(self.debian)
+            self.resolved = kernels.resolve_debian(self.debian, self.apt())
         else:
             kernels.user_kernel(self.vmlinuz, self.modules_dir)
 
     def describe(self) -> str:
-        return f"{self.name} ({self.package or self.vmlinuz}, QEMU)"
+        if self.resolved:
+            layout = f", {self.booted.layout} layout" if self.booted and self.booted.layout else ""
+            return f"{self.name} ({self.resolved.describe()}{layout}, QEMU)"
+        return f"{self.name} ({self.vmlinuz or self.debian}, QEMU)"
+
+    def details(self) -> dict:
+        out = {}
+        if self.resolved:
+            out.update(package=self.resolved.package, version=self.resolved.version,
+                       suite=self.resolved.suite, packages=list(self.resolved.packages))
+        if self.booted:
+            out.update(vmlinuz=self.booted.vmlinuz, modules_dir=self.booted.modules_dir,
+                       layout=self.booted.layout)
+        return out
 
     def short_name(self) -> str:
         return self.name if self.debian else f"path-{os.path.basename(self.vmlinuz)}"
 
     def kernel(self, ctx: Context) -> kernels.Kernel:
         if self.debian:
-            return kernels.fetch_debian(self.package or kernels.resolve_debian(self.debian), ctx)
+            apt = self.apt(ctx)
+            if not self.resolved:
+                self.resolved = kernels.resolve_debian(self.debian, apt)
+            self.booted = kernels.fetch_debian(self.resolved, ctx, apt)
+            return self.booted
         return kernels.user_kernel(self.vmlinuz, self.modules_dir)
 
     def run(self, ctx: Context) -> int:

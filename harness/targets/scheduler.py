@@ -29,6 +29,7 @@ class Outcome:
     reason: str
     phase: str | None          # the last phase entered
     elapsed: float
+    details: dict | None = None     # what the target resolved to (kernel package, version, suite)
 
     @property
     def ok(self) -> bool:
@@ -127,7 +128,8 @@ def run_one(target: Target, run_dir: str, suite: Suite, timeout: float, progress
     else:
         status, reason = "complete", f"{records} records" + ("" if ended else ", no end record")
     outcome = Outcome(target.name, target.target_kind, target.describe(), run_dir, status,
-                      rc if error is None else None, reason, ctx.phase, round(elapsed, 1))
+                      rc if error is None else None, reason, ctx.phase, round(elapsed, 1),
+                      target.details() or None)
     with open(os.path.join(run_dir, "target.json"), "w") as f:
         json.dump(asdict(outcome), f, indent=1)
     return outcome
