@@ -82,9 +82,10 @@ class Suite:
     GUEST_ENV = re.compile(r"^(PATH|HOME|LANG|LC_\w+|TZ|PYTHON\w*|VIRTUAL_ENV|PYENV\w*|SOCKSPEC_\w+|"
                            r"CI|GITHUB_ACTIONS|TERM|USER|LOGNAME)$")
 
-    def script(self, run_dir: str, target: str, target_kind: str) -> str:
+    def script(self, run_dir: str, target: str, target_kind: str, extra_env: dict | None = None) -> str:
         """The suite as a shell script for a guest that shares the host's filesystem."""
         env = {k: v for k, v in self.environment().items() if self.GUEST_ENV.match(k)}
+        env.update(extra_env or {})
         lines = ["#!/bin/sh", "# written by sockspec matrix: the suite, as the guest runs it",
                  f"cd {shlex.quote(self.cwd)} || exit 125"]
         lines += [f"export {k}={shlex.quote(v)}" for k, v in sorted(env.items())]

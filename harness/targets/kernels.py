@@ -48,6 +48,7 @@ class Kernel:
     modules_dir: str | None        # /lib/modules/<release> of this kernel, if it has modules
     label: str                     # the package, or the path, for reports
     layout: str = ""               # where the image and modules were: "boot, lib/modules", "usr/lib/modules"
+    config: str | None = None      # the kernel's config file, for the guest's feature markers
 
 
 @dataclass(frozen=True)
@@ -339,7 +340,17 @@ def unpacked(dest: str, label: str) -> Kernel:
     modules = same[0] if same else (dirs[-1] if dirs else None)
     if layout == "boot" and modules:                 # trixie: /boot with /usr/lib/modules
         layout = "boot, " + os.path.dirname(os.path.relpath(modules, dest))
-    return Kernel(vmlinuz, modules, label, layout)
+    return Kernel(vmlinuz, modules, label, layout, config_of(dest, release, modules))
+
+
+def config_of(dest: str, release: str, modules: str | None) -> str | None:
+    """The kernel's config as packaged: boot/config-<release> (up to trixie) or
+    usr/lib/modules/<release>/config (sid's linux-base)."""
+    for path in (os.path.join(dest, "boot", f"config-{release}"),
+                 os.path.join(modules, "config") if modules else ""):
+        if path and os.path.isfile(path):
+            return path
+    return None
 
 
 def user_kernel(vmlinuz: str, modules_dir: str | None) -> Kernel:
@@ -355,4 +366,6 @@ def user_kernel(vmlinuz: str, modules_dir: str | None) -> Kernel:
         if len(nested) == 1:
             modules_dir = nested[0]
         modules_dir = os.path.abspath(modules_dir)
-    return Kernel(os.path.abspath(vmlinuz), modules_dir, vmlinuz)
+    config = os.path.join(modules_dir, "config") if modules_dir else None
+    return Kernel(os.path.abspath(vmlinuz), modules_dir, vmlinuz,
+                  config=config if config and os.path.isfile(config) else None)

@@ -122,8 +122,11 @@ class QemuTarget(Target):
         with open(os.path.join(guest, "env"), "w") as f:
             f.write(f"RUN_DIR={shlex.quote(ctx.run_dir)}\n")
             f.write(f"MODULES_DIR={shlex.quote(kernel.modules_dir or '')}\n")
+        # the guest kernel's config (Debian ships it beside the image, not as /proc/config.gz):
+        # the profile reads feature markers from it
+        extra = {"SOCKSPEC_KERNEL_CONFIG": kernel.config} if kernel.config else {}
         with open(os.path.join(guest, "command.sh"), "w") as f:
-            f.write(ctx.suite.script(ctx.run_dir, self.name, self.target_kind))
+            f.write(ctx.suite.script(ctx.run_dir, self.name, self.target_kind, extra))
         argv = qemu_argv(qemu, kernel, initrd, accel, results=ctx.run_dir,
                          memory=ctx.options.get("memory", 2048), cpus=ctx.options.get("cpus", 1))
         with open(os.path.join(guest, "qemu.sh"), "w") as f:

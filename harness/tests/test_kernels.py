@@ -448,6 +448,23 @@ def test_usr_lib_modules_layout(tmp_path, image):
     assert (k.vmlinuz, k.modules_dir, k.layout) == (str(release / image), str(release), "usr/lib/modules")
 
 
+def test_kernel_config_found_in_both_layouts(tmp_path):
+    """The guest's feature markers read the packaged config: boot/config-<release> up to
+    trixie, usr/lib/modules/<release>/config in sid's linux-base."""
+    old = tmp_path / "old"
+    (old / "boot").mkdir(parents=True)
+    (old / "boot" / "vmlinuz-6.1.0-50-amd64").write_bytes(b"MZ")
+    (old / "boot" / "config-6.1.0-50-amd64").write_text("CONFIG_IPV6=y\n")
+    fake_modules(str(old / "lib/modules/6.1.0-50-amd64"))
+    assert kernels.unpacked(str(old), "x").config == str(old / "boot" / "config-6.1.0-50-amd64")
+    new = tmp_path / "new" / "usr" / "lib" / "modules" / "7.2.13+deb14-amd64"
+    fake_modules(str(new))
+    (new / "vmlinuz").write_bytes(b"MZ")
+    assert kernels.unpacked(str(tmp_path / "new"), "x").config is None
+    (new / "config").write_text("CONFIG_IPV6=y\n")
+    assert kernels.unpacked(str(tmp_path / "new"), "x").config == str(new / "config")
+
+
 def test_no_image_is_a_setup_error(tmp_path):
     fake_modules(str(tmp_path / "usr" / "lib" / "modules" / "7.2.13+deb14-amd64"))
     with pytest.raises(SetupError, match="no boot/vmlinuz-"):
