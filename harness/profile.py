@@ -130,6 +130,7 @@ class Profile:
         rows = [
             ("target", f"{self.target} ({self.target_kind})"),
             ("kernel", f"{self.kernel_release} ({self.kernel_build})"),
+            ("  version", ".".join(map(str, self.kernel_version)) + " (what release ranges compare)"),
             ("arch", self.arch),
             ("python", self.python),
             ("backend", self.backend),
@@ -159,6 +160,34 @@ def parse_version(release: str) -> tuple[int, int, int]:
     if not m:
         return (0, 0, 0)
     return int(m.group(1)), int(m.group(2)), int(m.group(3) or 0)
+
+
+def kernel_version(release: str, build: str, signature: str | None = None) -> tuple[int, int, int]:
+    """The upstream version a kernel is built from. Distribution releases hide the stable
+    number: Debian's ``6.1.0-50-amd64`` is 6.1.176, which only ``uname -v`` says (``#1 SMP
+    PREEMPT_DYNAMIC Debian 6.1.176-1 (2025-...)``); Ubuntu's /proc/version_signature ends with
+    it (``Ubuntu 5.15.0-91.101-generic 5.15.131``). Stable backports are keyed on it."""
+    v = parse_version(release)
+    m = re.search(r"\bDebian (\d+\.\d+\.\d+)", build or "")
+    if m:
+        d = parse_version(m.group(1))
+        if d[:2] == v[:2]:
+            return d
+    if signature:
+        parts = signature.split()
+        if parts:
+            u = parse_version(parts[-1])
+            if u[:2] == v[:2]:
+                return u
+    return v
+
+
+def read_version_signature() -> str | None:
+    try:
+        with open("/proc/version_signature") as f:
+            return f.read().strip()
+    except OSError:
+        return None
 
 
 def probe_compat(k: Kernel) -> tuple[bool, str]:
@@ -248,6 +277,7 @@ def probe(k: Kernel | None = None, target: str = "host", target_kind: str = "lin
     k = k or default()
     uname = os.uname()
     markers = {name: r.to_json() for name, r in _markers.read_all(uname.release).items()}
+    version = kernel_version(uname.release, uname.version, read_version_signature())
     caps = privilege.effective_caps(k)
     compat_ok, compat_reason = probe_compat(k)
     ns = netns.status()
@@ -267,7 +297,7 @@ def probe(k: Kernel | None = None, target: str = "host", target_kind: str = "lin
         target=target,
         target_kind=target_kind,
         kernel_release=uname.release,
-        kernel_version=parse_version(uname.release),
+        kernel_version=version,
         kernel_build=uname.version,
         arch=_abi.native().name,
         python=platform.python_version(),
@@ -287,7 +317,7 @@ def probe(k: Kernel | None = None, target: str = "host", target_kind: str = "lin
         rlimit_nofile=tuple(resource.getrlimit(resource.RLIMIT_NOFILE)),
         hostname=os.uname().nodename,
         date=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        unix_oob=unix_oob_from(markers, parse_version(uname.release)),
+        unix_oob=unix_oob_from(markers, version),
         markers=markers,
     )
 

@@ -99,10 +99,6 @@ SK_SCM_CREDENTIALS = marker(
     "SO_PASS{CRED,PIDFD,SEC} flags moved to struct sock bits in the series that restricted them "
     "to AF_UNIX/AF_NETLINK/AF_BLUETOOTH (net-next May 2025, v6.16)")
 
-PIDFD_PREPARE = marker(
-    "pidfd_prepare", "kallsyms", "pidfd_prepare",
-    "kernel/fork.c pidfd_prepare(), added with SO_PASSPIDFD/SCM_PIDFD (v6.5)")
-
 UNIX_OOB_SKB = marker(
     "unix_sock.oob_skb", "btf_member", "unix_sock.oob_skb",
     "the unix socket keeps a pointer to its out-of-band skb (CONFIG_AF_UNIX_OOB built in)")

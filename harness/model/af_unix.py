@@ -87,8 +87,8 @@ BIND_PATH_ENOENT = rule(
 BIND_PATH_REBIND = rule(
     "bind.unix_path_rebind", "EINVAL",
     "The socket already has a name: the node just created is unlinked again.",
-    "net/unix/af_unix.c unix_bind_bsd(): if (u->addr) goto out_unlock -> vfs_unlink, -EINVAL; "
-    "unix(7) ERRORS EINVAL")
+    "net/unix/af_unix.c unix_bind_bsd(): if (u->addr) goto out_unlock -> vfs_unlink, -EINVAL "
+    "(since c0c3b8d380a8, v5.14); unix(7) ERRORS EINVAL", since=(5, 14, 0))
 BIND_PATH_REBIND_LEAVES_NODE = rule(
     "bind.unix_path_rebind_leaves_node", "EINVAL; the node stays",
     "Before 5.14 the node made for a socket that already has a name is not unlinked: the path "

@@ -18,7 +18,7 @@ import errno as E
 import struct
 
 from ..abi import linux as L
-from ..abi.markers import PIDFD_PREPARE, SK_SCM_CREDENTIALS, has
+from ..abi.markers import SK_SCM_CREDENTIALS, has
 from ..mem import Buffer, Ptr
 from .rules import Exact, Outcome, rule
 from .socket import NotModelled, is_error, sockfd_lookup_light
@@ -167,8 +167,9 @@ SET_PASSPIDFD = rule(
     "setsockopt.passpidfd", "0, the flag = (val != 0)",
     "SO_PASSPIDFD (76) exists since 6.5; before, it is an unknown option (ENOPROTOOPT).",
     "net/core/sock.c sk_setsockopt() SO_PASSPIDFD (6.12.117 l.1213; absent from 6.1.192) "
-    "('af_unix: Add SO_PASSPIDFD and SO_PEERPIDFD', v6.5); unix(7) SO_PASSPIDFD. Marker: the "
-    "pidfd_prepare() symbol of the same series", since=(6, 5, 0), when=has(PIDFD_PREPARE))
+    "('af_unix: Add SO_PASSPIDFD and SO_PEERPIDFD', v6.5); unix(7) SO_PASSPIDFD. No marker: "
+    "pidfd_prepare() of the same series was backported to 6.1 stable without SO_PASSPIDFD "
+    "(Debian 6.1.176 has the symbol and answers ENOPROTOOPT)", since=(6, 5, 0))
 PASSPIDFD_RESTRICTED = rule(
     "setsockopt.passpidfd_restricted", "EOPNOTSUPP",
     "Since 6.16 setting SO_PASSPIDFD is refused on every socket but AF_UNIX.",
@@ -282,8 +283,7 @@ GET_PASSPIDFD = rule("getsockopt.passpidfd", "0 or 1",
                      "SO_PASSPIDFD (since 6.5) reads the SOCK_PASSPIDFD flag; before 6.5 it is "
                      "an unknown option.",
                      "net/core/sock.c sk_getsockopt() SO_PASSPIDFD (6.12.117 l.1844, absent "
-                     "from 6.1.192); marker: pidfd_prepare()", since=(6, 5, 0),
-                     when=has(PIDFD_PREPARE))
+                     "from 6.1.192)", since=(6, 5, 0))
 GET_BINDTODEVICE = rule(
     "getsockopt.bindtodevice", "the device name with its NUL, *optlen = strlen + 1 (0 unbound)",
     "SO_BINDTODEVICE reads the bound device's name; an unbound socket reads *optlen = 0.",

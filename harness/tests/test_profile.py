@@ -82,3 +82,14 @@ def test_cli_bad_input_exits_2_without_traceback(args):
     r = run_cli(*args)
     assert r.returncode == 2, (r.stdout, r.stderr)
     assert "Traceback" not in r.stderr
+
+
+def test_kernel_version_reads_the_stable_number():
+    """Debian's release string hides the stable version that backports are keyed on."""
+    from harness.profile import kernel_version
+    assert kernel_version("6.1.0-50-amd64", "#1 SMP PREEMPT_DYNAMIC Debian 6.1.176-1 (2025-06-01)") == (6, 1, 176)
+    assert kernel_version("5.10.0-32-amd64", "#1 SMP Debian 5.10.223-1 (2024-08-10)") == (5, 10, 223)
+    assert kernel_version("7.2.13+deb14-amd64", "#1 SMP PREEMPT_DYNAMIC Debian 7.2.13-1") == (7, 2, 13)
+    assert kernel_version("5.15.0-91-generic", "#101-Ubuntu SMP", "Ubuntu 5.15.0-91.101-generic 5.15.131") == (5, 15, 131)
+    assert kernel_version("6.18.44-fc-v1252", "#1 SMP PREEMPT_DYNAMIC @0") == (6, 18, 44)
+    assert kernel_version("6.1.0-50-amd64", "#1 Debian 6.2.1-1") == (6, 1, 0)    # another series: ignored
