@@ -144,6 +144,7 @@ def report_context(run: Run) -> dict:
             "observation": show_observation(c["observation"]), "verdict": c["verdict"],
             "duration": c.get("duration"), "message": c.get("message"),
             "reproducer": c.get("reproducer"),
+            "basis": c.get("basis") if isinstance(c.get("basis"), dict) else None,
         }
         rows.append(row)
         if c["verdict"] == "fail":

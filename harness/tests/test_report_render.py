@@ -84,6 +84,7 @@ def test_report_failures_first_with_reproducer_and_citations(run_dir):
     assert "socket(AF_INET, 99, 0) returned -ESOCKTNOSUPPORT, allowed: -EINVAL" in failures
     assert "# reproduce socket(AF_INET, 99, 0)" in failures and '<pre>import os' in failures
     assert "socket.type_invalid: -EINVAL" in failures                 # the allowed set
+    assert "6.1.0-test<br>socket.changed: does not hold by marker" in failures   # the basis
     socket = _section(html, "syscall-socket")
     rows = re.findall(r'<tr class="check v-(\w+)"', socket)
     assert rows == ["fail", "pass"]                                     # failures first in a section
