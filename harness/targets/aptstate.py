@@ -1,4 +1,5 @@
-"""sockspec's own apt state: the Debian suites guest kernels come from, kept in the cache.
+"""sockspec's own apt state: the Debian suites guest kernels (kernels.py) and the newer
+user-mode-linux (uml.py) come from, kept in the cache.
 
 The host's apt configuration is never changed and its package lists are never used: a host
 running bookworm knows nothing of bullseye's 5.10 or of sid. sockspec keeps a private state
@@ -8,7 +9,8 @@ for the suites in SUITES of the Debian mirror the host already uses (read from
 signed by the Debian archive keyring, and points apt-get/apt-cache at it with ``-o Dir::...``
 options. The lists are refreshed with ``apt-get update`` once a day, when missing, or when the
 mirror changed, under an exclusive lock (parallel targets and sockspec runs share the state);
-queries and downloads take the lock shared.
+queries and downloads take the lock shared. Packages are only downloaded and unpacked with
+``dpkg -x`` into the cache (``unpack``), never installed.
 
 The host's apt.conf.d is still read (apt reads it before any ``-o``): a proxy configured there
 applies to these downloads too.
@@ -20,13 +22,14 @@ import glob
 import hashlib
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from .base import SetupError, require_tool
+from .base import Context, SetupError, require_tool
 
 # the suites searched, oldest first; debian:5.10 is in bullseye, debian:sid the newest in sid
 SUITES = ("bullseye", "bookworm", "bookworm-backports", "trixie", "trixie-backports", "sid",
@@ -302,13 +305,66 @@ class PrivateApt:
             raise SetupError(f"apt-cache {args[0]} failed: {done.stderr.strip()[-300:]}")
         return done.stdout
 
+    def candidate(self, package: str, run=subprocess.run) -> str:
+        """The version of ``package`` apt would take (``apt-cache policy``'s candidate): the
+        newest of bullseye ... sid, experimental's only when no other suite has the package."""
+        version = policy_candidate(self.cache("policy", package, run=run))
+        if not version:
+            raise SetupError(f"{package} is not in Debian {', '.join(self.suites)} (mirror {self.mirror})")
+        return version
+
     def download_argv(self, specs: list[str]) -> list[str]:
         """``apt-get download pkg=version...`` (run in the directory that receives the .debs)."""
         return [require_tool("apt-get", "apt"), "-q", *self.options(), "download", *specs]
 
+    def download(self, specs: list[str], dest: str, ctx: Context) -> list[str]:
+        """``apt-get download`` the ``pkg=version`` specs into ``dest``; the .debs, one a spec."""
+        os.makedirs(dest, exist_ok=True)
+        with self.locked(exclusive=False):
+            got = ctx.run(self.download_argv(specs), cwd=dest)
+        debs = sorted(glob.glob(os.path.join(dest, "*.deb")))
+        if got.returncode != 0 or len(debs) < len(specs):
+            raise SetupError(f"apt-get download {' '.join(specs)} failed: {tail(got)}")
+        return debs
+
+    def unpack(self, specs: list[str], dest: str, ctx: Context, finish=None) -> None:
+        """Download the specs and unpack them all (``dpkg -x``) into one tree at ``dest``, which
+        appears whole, with a ``.complete`` marker, or not at all (the work is done in
+        ``dest.partial``). ``finish(tree)`` adapts the unpacked tree before it moves into place.
+        The caller holds a lock of its own on ``dest``; it enters the download phase."""
+        work = dest + ".partial"
+        shutil.rmtree(work, ignore_errors=True)
+        debs = self.download(specs, work, ctx)
+        ctx.enter("unpack")
+        tree = os.path.join(work, "tree")
+        for deb in debs:
+            done = ctx.run([require_tool("dpkg", "dpkg"), "-x", deb, tree])
+            if done.returncode != 0:
+                raise SetupError(f"dpkg -x {os.path.basename(deb)} failed: {tail(done)}")
+        if finish:
+            finish(tree)
+        shutil.rmtree(dest, ignore_errors=True)
+        os.rename(tree, dest)
+        shutil.rmtree(work, ignore_errors=True)
+        open(os.path.join(dest, ".complete"), "w").close()
+
+
+def policy_candidate(text: str) -> str | None:
+    """The ``Candidate:`` of ``apt-cache policy`` output (None for ``(none)`` or nothing)."""
+    m = re.search(r"^\s*Candidate:\s*(\S+)", text, re.M)
+    return m.group(1) if m and m.group(1) != "(none)" else None
+
+
+def tail(done) -> str:
+    """The last lines a failed command wrote, in one line."""
+    text = done.stderr or done.stdout or b""
+    text = text.decode(errors="replace") if isinstance(text, bytes) else text
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    return " | ".join(lines[-3:])[-300:] or f"exit {done.returncode}"
+
 
 def for_cache(cache_dir: str, mirror: str | None = None, arch: str = "amd64",
-              sources=HOST_SOURCES) -> PrivateApt:
+              sources=HOST_SOURCES, warn=None) -> PrivateApt:
     """The private apt of ``cache_dir`` for ``mirror``, or the host's Debian mirror."""
     if not mirror:
         mirror = host_mirror(sources)
@@ -316,4 +372,4 @@ def for_cache(cache_dir: str, mirror: str | None = None, arch: str = "amd64",
         raise SetupError("the host's apt sources (/etc/apt/sources.list, /etc/apt/sources.list.d) "
                          "name no Debian mirror: give one with --debian-mirror "
                          "(e.g. --debian-mirror http://deb.debian.org/debian)")
-    return PrivateApt(os.path.join(cache_dir, "apt"), mirror.rstrip("/"), arch)
+    return PrivateApt(os.path.join(cache_dir, "apt"), mirror.rstrip("/"), arch, warn=warn)

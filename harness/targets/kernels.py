@@ -26,11 +26,10 @@ import fcntl
 import glob
 import os
 import re
-import shutil
 from dataclasses import dataclass, field
 
 from . import aptstate, kmod
-from .base import Context, SetupError, require_tool
+from .base import Context, SetupError
 
 KVERSION = r"\d+\.\d+(?:\.\d+)?(?:-\d+(?:\.deb\d+\.\d+)?)?(?:\+deb\d+(?:\.\d+)*)?"
 # linux-image-6.1.0-56-amd64-unsigned, linux-image-6.12.117+deb13-amd64-unsigned,
@@ -285,32 +284,17 @@ def fetch_debian(kernel: DebianKernel, ctx: Context, apt: aptstate.PrivateApt) -
         fcntl.flock(lock, fcntl.LOCK_EX)          # another target or sockspec run may fetch it too
         if not os.path.exists(os.path.join(dest, ".complete")):
             ctx.enter("download")
-            work = os.path.join(root, name + ".partial")
-            shutil.rmtree(work, ignore_errors=True)
-            os.makedirs(work)
-            specs = list(kernel.packages or (f"{kernel.package}={kernel.version}",))
-            with apt.locked(exclusive=False):
-                got = ctx.run(apt.download_argv(specs), cwd=work)
-            debs = sorted(glob.glob(os.path.join(work, "*.deb")))
-            if got.returncode != 0 or len(debs) < len(specs):
-                raise SetupError(f"apt-get download {' '.join(specs)} failed: "
-                                 f"{(got.stderr or got.stdout).decode(errors='replace').strip()[-300:]}")
-            ctx.enter("unpack")
-            tree = os.path.join(work, "tree")
-            for deb in debs:
-                done = ctx.run([require_tool("dpkg", "dpkg"), "-x", deb, tree])
-                if done.returncode != 0:
-                    raise SetupError(f"dpkg -x {os.path.basename(deb)} failed: "
-                                     f"{done.stderr.decode(errors='replace').strip()[-300:]}")
-            for modules_dir in module_dirs(tree):
-                kmod.depmod(modules_dir)          # the package has no modules.dep: depmod runs at install
-            shutil.rmtree(dest, ignore_errors=True)
-            os.rename(tree, dest)
-            shutil.rmtree(work, ignore_errors=True)
-            open(os.path.join(dest, ".complete"), "w").close()
+            apt.unpack(list(kernel.packages or (f"{kernel.package}={kernel.version}",)), dest, ctx,
+                       finish=depmod_all)
         else:
             ctx.note(f"cached {kernel.package} {kernel.version}")
     return unpacked(dest, kernel.package)
+
+
+def depmod_all(tree: str) -> None:
+    """The packages have no modules.dep: depmod runs when they are installed."""
+    for modules_dir in module_dirs(tree):
+        kmod.depmod(modules_dir)
 
 
 def module_dirs(tree: str) -> list[str]:

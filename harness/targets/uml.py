@@ -9,9 +9,9 @@ Debian's bookworm UML (6.1) and trixie UML (6.12) cannot where the CPU's XSTATE 
 than the fixed buffer they pass to PTRACE_SETREGSET (AMX: 11008 bytes against 2696): the host
 refuses the short buffer with EFAULT and UML panics at its first user process ("ptrace set fp
 regs failed, errno = 14"). Newer UML sizes the buffer from the host at boot. Then the newest
-user-mode-linux of Debian testing/unstable is downloaded into the cache (never installed; see
-debian_apt.py), adapted to an older glibc if it needs that (glibc_compat.py), trial-booted too,
-and used instead.
+user-mode-linux of Debian (sid's, as apt's candidate in sockspec's own apt state, aptstate.py,
+the one the guest kernels come from) is downloaded into the cache (never installed), adapted to
+an older glibc if it needs that (glibc_compat.py), trial-booted too, and used instead.
 """
 from __future__ import annotations
 
@@ -24,13 +24,12 @@ import shutil
 from dataclasses import dataclass
 from importlib import resources
 
-from . import debian_apt, glibc_compat, initramfs
+from . import aptstate, glibc_compat, initramfs, kernels
 from .base import Context, SetupError, Target, TargetError, require_tool
 from .qemu import console_error, follow_console
 
 UML_MODULES = "/usr/lib/uml/modules"
 PACKAGE = "user-mode-linux"
-NEWER_SUITES = ("testing", "unstable")      # apt takes the higher version of the two
 PROBE_SECONDS = 30                          # a working UML reaches its init in 1-2 s
 PROBE_OK = "sockspec-uml-probe: ok"
 
@@ -224,8 +223,9 @@ def classify(output: str) -> tuple[str, bool]:
 
 
 def fetch_newer(ctx: Context) -> Uml:
-    """The newest user-mode-linux of Debian testing/unstable, unpacked into the cache (reused
-    from there when an earlier run fetched one: delete ``<cache>/uml`` to fetch again)."""
+    """The newest user-mode-linux of Debian (apt's candidate in sockspec's apt state: sid's),
+    unpacked into the cache (reused from there when an earlier run fetched one: delete
+    ``<cache>/uml`` to fetch again)."""
     root = os.path.join(ctx.cache_dir, "uml")
     os.makedirs(root, exist_ok=True)
     with open(os.path.join(root, "fetch.lock"), "w") as lock:
@@ -235,46 +235,32 @@ def fetch_newer(ctx: Context) -> Uml:
             ctx.note(f"cached {os.path.basename(cached)}")
             return unpacked_uml(cached)
         ctx.enter("download")
-        apt = debian_apt.PrivateApt(os.path.join(root, "apt"), NEWER_SUITES,
-                                    debian_apt.host_debian_source())
-        apt.update(ctx)
-        version = apt.candidate(PACKAGE, ctx)
+        apt = aptstate.for_cache(ctx.cache_dir, ctx.options.get("debian_mirror"),
+                                 kernels.debian_arch(), warn=ctx.note)
+        apt.ensure_updated()
+        version = apt.candidate(PACKAGE)
         dest = os.path.join(root, f"{PACKAGE}_{version}")
-        work = dest + ".partial"
-        shutil.rmtree(work, ignore_errors=True)
-        deb = apt.download(PACKAGE, version, work, ctx)
-        ctx.enter("unpack")
-        tree = os.path.join(work, "tree")
-        done = ctx.run([require_tool("dpkg", "dpkg"), "-x", deb, tree])
-        if done.returncode != 0:
-            raise SetupError(f"dpkg -x {os.path.basename(deb)} failed: {debian_apt.tail(done)}")
-        binary = os.path.join(tree, "usr", "bin", "linux.uml")
-        if not os.path.isfile(binary):
-            raise SetupError(f"{os.path.basename(deb)} has no usr/bin/linux.uml")
-        rebound = adapt_to_glibc(binary)
-        if rebound:
-            ctx.note(f"{PACKAGE} {version}: rebound {', '.join(rebound)} to this host's older glibc")
-        shutil.rmtree(dest, ignore_errors=True)
-        os.rename(tree, dest)
-        shutil.rmtree(work, ignore_errors=True)
-        open(os.path.join(dest, ".complete"), "w").close()
-        shutil.rmtree(apt.root, ignore_errors=True)     # 40 MB of package lists, not needed again
+
+        def finish(tree: str) -> None:
+            binary = os.path.join(tree, "usr", "bin", "linux.uml")
+            if not os.path.isfile(binary):
+                raise SetupError(f"{PACKAGE} {version} has no usr/bin/linux.uml")
+            rebound = adapt_to_glibc(binary)
+            if rebound:
+                ctx.note(f"{PACKAGE} {version}: rebound {', '.join(rebound)} to this host's older glibc")
+
+        apt.unpack([f"{PACKAGE}={version}"], dest, ctx, finish)
         return unpacked_uml(dest)
 
 
 def newest_cached(root: str) -> str | None:
     done = [os.path.dirname(p) for p in glob.glob(os.path.join(root, f"{PACKAGE}_*", ".complete"))]
-    return max(done, key=lambda d: debian_version_key(d.rsplit("_", 1)[1]), default=None)
-
-
-def debian_version_key(version: str) -> tuple[int, ...]:
-    """Enough of Debian's version order for user-mode-linux: ``6.12um1+b22`` < ``7.2um1``."""
-    return tuple(int(n) for n in re.findall(r"\d+", version))
+    return max(done, key=lambda d: kernels.DebVersion(d.rsplit("_", 1)[1]), default=None)
 
 
 def unpacked_uml(dest: str) -> Uml:
     modules = sorted(glob.glob(os.path.join(dest, "usr", "lib", "uml", "modules", "*")),
-                     key=lambda p: debian_version_key(os.path.basename(p)))
+                     key=lambda p: kernels.version_key(os.path.basename(p)))
     if not modules:
         raise SetupError(f"no UML modules in {dest}/usr/lib/uml/modules")
     version = os.path.basename(dest).split("_", 1)[1]

@@ -225,6 +225,32 @@ def test_parallel_updates_run_apt_get_once(tmp_path, monkeypatch):
     assert run.calls.count("update") == 1
 
 
+@pytest.mark.parametrize("text, version", [
+    ("user-mode-linux:\n  Installed: (none)\n  Candidate: 7.2um1\n  Version table:\n", "7.2um1"),
+    ("user-mode-linux:\n  Installed: (none)\n  Candidate: (none)\n", None),
+    ("", None),
+])
+def test_policy_candidate(text, version):
+    assert aptstate.policy_candidate(text) == version
+
+
+def test_candidate_asks_apt_cache_policy_and_names_the_mirror_when_there_is_none(tmp_path, monkeypatch):
+    monkeypatch.setattr(aptstate, "require_tool", lambda name, pkg: f"/usr/bin/{name}")
+    apt = private(tmp_path)
+    asked = []
+
+    def run(argv, **kw):
+        asked.append(argv[-2:])
+        out = "  Candidate: 7.2um1\n" if argv[-1] == "user-mode-linux" else "  Candidate: (none)\n"
+        return subprocess.CompletedProcess(argv, 0, out, "")
+
+    assert apt.candidate("user-mode-linux", run=run) == "7.2um1"
+    with pytest.raises(SetupError, match=r"no-such is not in Debian bullseye, .*experimental "
+                                         r"\(mirror http://deb.debian.org/debian\)"):
+        apt.candidate("no-such", run=run)
+    assert asked == [["policy", "user-mode-linux"], ["policy", "no-such"]]
+
+
 # -- choosing the package -----------------------------------------------------------------------
 
 # apt-cache search --names-only '^linux-(image|binary-unsigned)-[0-9].*-amd64(-unsigned)?$' (cut)
@@ -517,7 +543,6 @@ def fake_debs(monkeypatch, ran):
 
     monkeypatch.setattr(Context, "run", fake_run)
     monkeypatch.setattr(aptstate, "require_tool", lambda name, pkg: f"/usr/bin/{name}")
-    monkeypatch.setattr(kernels, "require_tool", lambda name, pkg: f"/usr/bin/{name}")
 
 
 def test_fetch_split_packages_into_one_tree(tmp_path, monkeypatch):

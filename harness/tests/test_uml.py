@@ -1,14 +1,16 @@
 """The ``uml`` target's choice of a UML binary, without UML or a network: the trial boot's
-verdict and its memo, the fallback to Debian's newer user-mode-linux, the private apt state it
-is downloaded with, and the rebinding of glibc 2.38's C23 imports for an older glibc."""
+verdict and its memo, the fallback to Debian's newer user-mode-linux (downloaded through
+sockspec's apt state, aptstate.py, tested in test_kernels.py), and the rebinding of glibc 2.38's
+C23 imports for an older glibc."""
 from __future__ import annotations
 
 import os
 import struct
+import subprocess
 
 import pytest
 
-from harness.targets import debian_apt, glibc_compat, uml
+from harness.targets import aptstate, glibc_compat, uml
 from harness.targets.base import Context, SetupError, Suite
 from harness.targets.glibc_compat import CompatError, elf_hash, parse, rebind_c23
 
@@ -99,63 +101,6 @@ def test_a_real_binary_parses():
     host = glibc_compat.glibc_version()
     if host:
         assert glibc_compat.too_new(elf, host) == []            # it runs here, so nothing is missing
-
-
-# -- debian_apt: the archive the host uses, a private apt state --------------------------------
-
-def test_one_line_sources():
-    text = ("# comment\ndeb-src http://m.example/debian bookworm main\n"
-            "deb [arch=amd64 signed-by=/k/debian.gpg] http://m.example/debian/ bookworm main contrib\n")
-    entries = debian_apt.parse_one_line(text)
-    assert entries[1] == ({"deb"}, ["http://m.example/debian/"], ["bookworm"], ["main", "contrib"],
-                          "/k/debian.gpg")
-
-
-def test_deb822_sources_skip_security_and_disabled_stanzas(tmp_path):
-    (tmp_path / "debian.sources").write_text(
-        "Types: deb\nURIs: http://off.example/debian\nSuites: bookworm\nComponents: main\nEnabled: no\n\n"
-        "Types: deb\nURIs: http://sec.example/debian-security\nSuites: bookworm-security\n"
-        "Components: main\nSigned-By: /k/debian.gpg\n\n"
-        "Types: deb\n# a comment\nURIs: http://m.example/debian/\nSuites: bookworm bookworm-updates\n"
-        "Components: main\nSigned-By: /k/debian.gpg\n")
-    assert debian_apt.host_debian_source([str(tmp_path)]) == debian_apt.Source(
-        "http://m.example/debian", "/k/debian.gpg")
-
-
-def test_an_inline_key_falls_back_to_the_archive_keyring():
-    text = ("Types: deb\nURIs: http://m.example/debian\nSuites: trixie\nComponents: main\n"
-            "Signed-By:\n -----BEGIN PGP PUBLIC KEY BLOCK-----\n .\n abc\n")
-    (_types, _uris, _suites, _components, keyring), = debian_apt.parse_deb822(text)
-    assert keyring is None
-
-
-def test_no_debian_source_is_a_setup_error(tmp_path):
-    (tmp_path / "other.list").write_text("deb http://m.example/debian bookworm contrib\n")
-    with pytest.raises(SetupError, match="no Debian archive"):
-        debian_apt.host_debian_source([str(tmp_path), str(tmp_path / "missing.list")])
-
-
-def test_private_apt_state_leaves_the_host_configuration_alone(tmp_path):
-    apt = debian_apt.PrivateApt(str(tmp_path / "apt"), ("testing", "unstable"),
-                                debian_apt.Source("http://m.example/debian", "/k/debian.gpg"))
-    apt.prepare()
-    assert (tmp_path / "apt" / "sources.list").read_text() == (
-        "deb [signed-by=/k/debian.gpg] http://m.example/debian testing main\n"
-        "deb [signed-by=/k/debian.gpg] http://m.example/debian unstable main\n")
-    opts = dict(o.split("=", 1) for o in apt.options()[1::2])
-    assert opts["Dir::Etc::SourceList"] == str(tmp_path / "apt" / "sources.list")
-    for key, value in opts.items():
-        if key.startswith("Dir"):
-            assert value == "/dev/null" or value.startswith(str(tmp_path)), key
-
-
-@pytest.mark.parametrize("text, version", [
-    ("user-mode-linux:\n  Installed: (none)\n  Candidate: 7.2um1\n  Version table:\n", "7.2um1"),
-    ("user-mode-linux:\n  Installed: (none)\n  Candidate: (none)\n", None),
-    ("", None),
-])
-def test_policy_candidate(text, version):
-    assert debian_apt.policy_candidate(text) == version
 
 
 # -- uml: trial boot verdicts and the choice of a binary ---------------------------------------
@@ -280,7 +225,63 @@ def test_the_newest_complete_download_is_reused(ctx, tmp_path):
     got = uml.fetch_newer(ctx)                                  # no apt: the cache answers
     assert got.binary == str(root / "user-mode-linux_7.2um1" / "usr" / "bin" / "linux.uml")
     assert got.release == "7.2" and got.label == "Debian's user-mode-linux 7.2um1"
-    assert uml.debian_version_key("6.12um1+b22") < uml.debian_version_key("7.2um1")
+
+
+def fake_apt(monkeypatch, tmp_path, binary: bytes | None):
+    """sockspec's apt state without apt: the lists are fresh, the candidate is 7.2um1, and
+    apt-get download / dpkg -x make a user-mode-linux tree holding ``binary``."""
+    asked, ran = [], []
+    monkeypatch.setattr(aptstate.PrivateApt, "ensure_updated", lambda self, run=None: asked.append(("update", self.root)))
+
+    def cache(self, *args, run=None):
+        asked.append(args)
+        return f"{args[1]}:\n  Installed: (none)\n  Candidate: 7.2um1\n"
+
+    def run(self, argv, timeout=None, log=None, **kw):
+        tool = os.path.basename(argv[0])
+        ran.append(tool)
+        if tool == "apt-get":
+            assert argv[-2:] == ["download", "user-mode-linux=7.2um1"]
+            open(os.path.join(kw["cwd"], "user-mode-linux_7.2um1_amd64.deb"), "w").close()
+        elif tool == "dpkg":
+            tree = argv[3]
+            os.makedirs(os.path.join(tree, "usr", "lib", "uml", "modules", "7.2.7"))
+            if binary is not None:
+                os.makedirs(os.path.join(tree, "usr", "bin"))
+                with open(os.path.join(tree, "usr", "bin", "linux.uml"), "wb") as f:
+                    f.write(binary)
+        return subprocess.CompletedProcess(argv, 0, b"", b"")
+
+    monkeypatch.setattr(aptstate.PrivateApt, "cache", cache)
+    monkeypatch.setattr(Context, "run", run)
+    monkeypatch.setattr(aptstate, "require_tool", lambda name, pkg: f"/usr/bin/{name}")
+    monkeypatch.setattr(glibc_compat, "glibc_version", lambda: (2, 36))
+    return asked, ran
+
+
+def test_a_newer_uml_is_downloaded_through_the_shared_apt_state(ctx, tmp_path, monkeypatch):
+    asked, ran = fake_apt(monkeypatch, tmp_path, bytes(make_elf([("__isoc23_strtol", "GLIBC_2.38"),
+                                                                 ("printf", "GLIBC_2.2.5")])))
+    ctx.options["debian_mirror"] = "http://m.example/debian/"
+    got = uml.fetch_newer(ctx)
+    cache = tmp_path / "cache"
+    dest = cache / "uml" / "user-mode-linux_7.2um1"
+    assert asked == [("update", str(cache / "apt")), ("policy", "user-mode-linux")]
+    assert ran == ["apt-get", "dpkg"]
+    assert got.binary == str(dest / "usr" / "bin" / "linux.uml") and got.release == "7.2.7"
+    assert (dest / ".complete").exists() and not (cache / "uml" / "user-mode-linux_7.2um1.partial").exists()
+    assert imported(bytearray(open(got.binary, "rb").read()))[0] == ("strtol", "GLIBC_2.2.5")
+    assert any("rebound __isoc23_strtol" in n for n in ctx.notes)
+    assert os.path.isdir(cache / "apt") and not os.path.exists(cache / "uml" / "apt")  # kept for the kernels
+    assert uml.fetch_newer(ctx) == got and ran == ["apt-get", "dpkg"]                 # cached
+
+
+def test_a_package_without_the_binary_is_not_kept(ctx, tmp_path, monkeypatch):
+    fake_apt(monkeypatch, tmp_path, None)
+    ctx.options["debian_mirror"] = "http://m.example/debian"
+    with pytest.raises(SetupError, match="user-mode-linux 7.2um1 has no usr/bin/linux.uml"):
+        uml.fetch_newer(ctx)
+    assert uml.newest_cached(str(tmp_path / "cache" / "uml")) is None
 
 
 def test_a_downloaded_binary_is_adapted_to_an_older_glibc(tmp_path, monkeypatch):
