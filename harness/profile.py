@@ -15,6 +15,7 @@ from . import abi as _abi
 from . import markers as _markers
 from . import netns, privilege
 from .abi import linux as L
+from .abi.version import parse_version  # noqa: F401 - also imported from here
 from .child import run_in_child
 from .kernel import Kernel, default
 
@@ -155,11 +156,6 @@ class Profile:
         return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
 
 
-def parse_version(release: str) -> tuple[int, int, int]:
-    m = re.match(r"(\d+)\.(\d+)(?:\.(\d+))?", release)
-    if not m:
-        return (0, 0, 0)
-    return int(m.group(1)), int(m.group(2)), int(m.group(3) or 0)
 
 
 def kernel_version(release: str, build: str, signature: str | None = None) -> tuple[int, int, int]:

@@ -7,7 +7,7 @@ from collections import Counter
 
 def main(args) -> int:
     from . import REGISTRY
-    from ..profile import parse_version
+    from ..abi.version import parse_version
     rules = sorted(REGISTRY.values(), key=lambda r: r.name)
     if args.kernel:
         version = parse_version(args.kernel)

@@ -55,7 +55,7 @@ def _name_expect(m: Model, sock: Sock, peer: bool) -> Expect | None:
     got = sock.ops.getname(m, sock, peer)
     label = "peername" if peer else "sockname"
     if isinstance(got, Outcome):
-        from ..kernel import errname
+        from ..abi.result import errname
         return Expect(label, errname(got.errno))
     addr, addrlen = got
 

@@ -970,7 +970,7 @@ NSEC_PER_SEC = 1_000_000_000
 
 
 def _fake(outcome):
-    from ..kernel import Result
+    from ..abi.result import Result
     ret = getattr(outcome.ret, "value", 0)
     return Result(ret if not outcome.errno else -1, outcome.errno, {})
 

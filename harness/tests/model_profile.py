@@ -5,7 +5,7 @@ from __future__ import annotations
 import errno as E
 
 from harness.abi import linux as L
-from harness.kernel import Result
+from harness.abi.result import Result
 from harness.model import Call, Model
 from harness.model.state import Sock
 from harness.profile import Profile

@@ -71,3 +71,24 @@ def test_socketcall_table():
     assert len(L.SOCKETCALL_NARGS) == L.SYS_SENDMMSG + 1
     assert L.SOCKETCALL_NAMES[L.SYS_ACCEPT4] == "accept4"
     assert L.SOCKETCALL_NARGS[L.SYS_SENDTO] == 6 and L.SOCKETCALL_NARGS[L.SYS_LISTEN] == 2
+
+
+def test_the_model_never_imports_the_kernel_side():
+    """ARCHITECTURE.md: the model reads the profile and harness/abi, never harness/kernel.py,
+    child.py or netns.py (shared types such as Result live in harness/abi)."""
+    import ast
+    import pathlib
+    model = pathlib.Path(__file__).resolve().parents[1] / "model"
+    banned = {"kernel", "child", "netns", "profile", "privilege", "markers", "check"}
+    found = []
+    for path in sorted(model.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                parts = node.module.split(".")
+                if (node.level == 2 and parts[0] in banned) or \
+                        (node.module.startswith("harness.") and parts[1] in banned):
+                    found.append(f"{path.name}: from {'.' * node.level}{node.module}")
+            elif isinstance(node, ast.Import):
+                found += [f"{path.name}: import {a.name}" for a in node.names
+                          if a.name.split(".")[:2] in (["harness", b] for b in banned)]
+    assert not found, found
