@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import os
+import sys
 import signal
 
 import psutil
@@ -222,6 +223,9 @@ class Env:
 
     def pytest_sessionfinish(self, session, exitstatus):
         self.flush()
+        kinds = sys.modules.get("suite.kinds")      # the suite's AF_UNIX path directory:
+        if kinds is not None:                      # xdist workers end without atexit hooks
+            kinds.remove_unix_dir()
         if self.worker is not None:
             return
         counts = {"passed": 0, "failed": 0, "skipped": 0}

@@ -3,8 +3,10 @@ what address it binds to, so a generic test body is written once and runs over m
 Ids read like ``inet6-stream`` or ``unix-abstract-seqpacket``."""
 from __future__ import annotations
 
+import atexit
 import itertools
 import os
+import shutil
 import tempfile
 from dataclasses import dataclass
 
@@ -16,11 +18,26 @@ _tmpdir: str | None = None
 
 
 def unix_dir() -> str:
-    """A short per-process directory for AF_UNIX paths (sun_path holds 107 bytes)."""
+    """A short per-process directory for AF_UNIX paths (sun_path holds 107 bytes), removed
+    with its socket files when the process that made it exits (also after a failure)."""
     global _tmpdir
     if _tmpdir is None or not os.path.isdir(_tmpdir):
         _tmpdir = tempfile.mkdtemp(prefix="sockspec-", dir="/tmp")
+        atexit.register(_remove, _tmpdir, os.getpid())
     return _tmpdir
+
+
+def _remove(path: str, owner: int) -> None:
+    if os.getpid() == owner:            # not in a forked child that inherited the hook
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def remove_unix_dir() -> None:
+    """Remove this process's directory now (the plugin calls it at the end of the session)."""
+    global _tmpdir
+    if _tmpdir is not None:
+        shutil.rmtree(_tmpdir, ignore_errors=True)
+        _tmpdir = None
 
 
 def unique(prefix: str = "s") -> str:
