@@ -104,6 +104,24 @@ def summary(outcomes, started: float) -> str:
     return "\n".join(lines)
 
 
+def positive(kind):
+    """An argparse type: a finite number above zero (``--timeout nan`` or ``-5`` is refused
+    with one line and exit status 2, like any bad argument)."""
+    import argparse
+    import math
+
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if isinstance(value, float) and not math.isfinite(value) or value <= 0:
+            raise argparse.ArgumentTypeError(f"{text!r} must be a finite number above 0")
+        return value
+    parse.__name__ = kind.__name__
+    return parse
+
+
 def add_parser(sub) -> None:
     ap = sub.add_parser(
         "matrix", help="run the suite on several targets and merge a target x rule matrix",
@@ -117,9 +135,9 @@ def add_parser(sub) -> None:
                     help="a target to run (repeat for several)")
     ap.add_argument("-o", "--out", default=os.path.join("reports", "matrix"),
                     help="output directory: runs/<target>/, matrix.html, matrix.json (default: reports/matrix)")
-    ap.add_argument("--jobs", "-j", type=int, default=os.cpu_count() or 1,
+    ap.add_argument("--jobs", "-j", type=positive(int), default=os.cpu_count() or 1,
                     help="targets run at once (default: the number of cores)")
-    ap.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT,
+    ap.add_argument("--timeout", type=positive(float), default=DEFAULT_TIMEOUT,
                     help=f"seconds a target may take, download and boot included, before it is "
                          f"killed and reported broken (default: {DEFAULT_TIMEOUT})")
     ap.add_argument("--cache-dir", default=None,
@@ -129,7 +147,7 @@ def add_parser(sub) -> None:
                          "host's apt sources)")
     ap.add_argument("--accel", choices=("auto", "kvm", "tcg"), default="auto",
                     help="QEMU accelerator; auto tries KVM with a short bound and falls back to TCG")
-    ap.add_argument("--memory", type=int, default=2048, help="guest memory in MiB (default: 2048)")
-    ap.add_argument("--cpus", type=int, default=1, help="guest CPUs (default: 1)")
+    ap.add_argument("--memory", type=positive(int), default=2048, help="guest memory in MiB (default: 2048)")
+    ap.add_argument("--cpus", type=positive(int), default=1, help="guest CPUs (default: 1)")
     ap.add_argument("pytest_args", nargs="*", help="extra pytest arguments (after --)")
     ap.set_defaults(func=main)
