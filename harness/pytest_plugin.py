@@ -279,7 +279,7 @@ def pytest_runtest_makereport(item, call):
 
 
 def pytest_report_teststatus(report, config):
-    if report.failed and any(k == "sockspec_setup_error" for k, _ in report.user_properties):
+    if report.failed and any(k == "sockspec_setup_error" for k, _ in getattr(report, "user_properties", ())):
         return "error", "E", ("ERROR", {"red": True})
     return None
 
