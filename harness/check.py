@@ -226,6 +226,7 @@ class Scenario:
                             f"the call: {_fmt_result(result)}); the model allows {allowed}")
         elif matched is None:
             problems.append(f"the kernel answered {_fmt_result(result)}, which the model does not allow")
+            problems += contradicted(self.m.profile, c, result)
         else:
             if matched.apply is not None:
                 matched.apply(self.m, result)
@@ -479,6 +480,25 @@ class Scenario:
         from . import netns
         for name, value in getattr(self, "_sysctls_saved", {}).items():
             netns.write_sysctl(name, value)
+
+
+def contradicted(profile, c: Call, result: Result) -> list[str]:
+    """Where the kernel's answer denies a feature the profile's sources say exists, both
+    facts: "CONFIG_IPV6=y (/proc/config.gz) but socket(AF_INET6, ...) answered EAFNOSUPPORT".
+    The profile never changes its mind from a socket call's answer: this is a failure."""
+    import errno as _errno
+    from .model.compat import decoded
+    out = []
+    inner = decoded(c) or c
+    if result.errno == _errno.EAFNOSUPPORT and inner.name in ("socket", "socketpair") and inner.args:
+        family = inner.args[0]
+        if isinstance(family, int) and profile.family_available(family) is True:
+            out.append(f"{profile.family_basis(family)} but {c} answered EAFNOSUPPORT")
+    if c.via != "native" and result.errno == _errno.ENOSYS and profile.compat_available:
+        d = (getattr(profile, "decisions", {}) or {}).get("compat path") or {}
+        facts = "; ".join(d.get("sources") or [profile.compat_reason])
+        out.append(f"the compat path works ({facts}) but {c} via {c.via} answered ENOSYS")
+    return out
 
 
 class _Raw:

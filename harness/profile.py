@@ -12,6 +12,7 @@ import resource
 from dataclasses import asdict, dataclass, field
 
 from . import abi as _abi
+from . import decide as _decide
 from . import markers as _markers
 from . import netns, privilege
 from .abi import linux as L
@@ -21,8 +22,8 @@ from .kernel import Kernel, default
 
 FORMAT = 1
 
-# Families whose presence the model needs to know. The absent candidates never had an
-# implementation in mainline (or were removed), so probing them loads no module.
+# Families whose presence the model needs to know, decided from the kernel's config, kallsyms
+# and /proc/net/protocols (harness/decide.py), never by creating one.
 PROBED_FAMILIES = (L.AF_UNIX, L.AF_INET, L.AF_INET6, L.AF_NETLINK, L.AF_PACKET,
                    L.AF_DECnet, L.AF_NETBEUI, L.AF_SECURITY, L.AF_ASH, L.AF_ECONET, L.AF_IRDA)
 
@@ -68,14 +69,25 @@ class Profile:
     # feature markers read from the kernel itself (harness/abi/markers.py): name ->
     # {"value", "source", "known"}; a rule's markers win over its release range
     markers: dict = field(default_factory=dict)
+    # what the profile decided (compat path, AF_MAX, each family) and from which sources
+    # (harness/decide.py): name -> {"value", "source", "sources", "disagree"}
+    decisions: dict = field(default_factory=dict)
 
     # -- what the model asks -------------------------------------------------------
     def has_cap(self, name: str) -> bool:
         return name in self.capabilities
 
     def family_available(self, family: int) -> bool | None:
-        """True/False where probed; None for a family the profile did not probe."""
+        """True/False where a source says; None where none does or the family is not probed."""
         return self.families.get(L.FAMILY_NAMES.get(family, str(family)))
+
+    def family_basis(self, family: int) -> str:
+        """The source the family's presence was decided from ("CONFIG_IPV6=y (/proc/config.gz)")."""
+        d = self.decisions.get(f"family {L.FAMILY_NAMES.get(family, family)}") or {}
+        return d.get("source") or "the profile (no recorded source)"
+
+    def disagreements(self) -> dict:
+        return {n: d["disagree"] for n, d in self.decisions.items() if d.get("disagree")}
 
     def sysctl_int(self, name: str, default: int | None = None) -> int | None:
         value = self.sysctls.get(name)
@@ -123,6 +135,8 @@ class Profile:
         ns = "private netns" if self.netns_private else "host netns"
         known = [n for n, r in self.markers.items() if r.get("known")]
         marks = f", markers read {len(known)}/{len(self.markers)}" if self.markers else ""
+        if self.disagreements():
+            marks += f", sources disagree on {', '.join(self.disagreements())}"
         return (f"sockspec: {self.target} kernel {self.kernel_release}{marks} {self.arch}, {priv} "
                 f"(caps: {caps}), backend {self.backend}, {ns}, somaxconn {self.somaxconn}, "
                 f"AF_MAX {self.af_max}, {compat}")
@@ -148,6 +162,9 @@ class Profile:
             ("AF_UNIX MSG_OOB", {True: "yes", False: "no", None: "unknown"}[self.unix_oob]
              + " (CONFIG_AF_UNIX_OOB, else unix_sock.oob_skb, else release >= 5.15)"),
         ]
+        for name, d in self.decisions.items():
+            rows.append((f"decided {name}", _decide.show(d)))
+            rows += [("  from", src) for src in d.get("sources", ())]
         rows += [(name, str(value)) for name, value in self.sysctls.items()]
         rows += [(f"marker {name}", _markers.Reading.from_json(r).show())
                  for name, r in sorted(self.markers.items())]
@@ -186,66 +203,61 @@ def read_version_signature() -> str | None:
         return None
 
 
-def probe_compat(k: Kernel) -> tuple[bool, str]:
-    """Is the 32-bit int $0x80 path there, and does it reach i386 socketcall? Probed in a
-    forked child: without IA32 emulation int $0x80 kills the caller with SIGSEGV, and
-    User-Mode Linux treats int $0x80 numbers as 64-bit ones (102 runs getuid)."""
+def getpid_via_int80(k: Kernel) -> tuple[str, str]:
+    """getpid through int $0x80 in a forked child: a call outside the socket layer, so a
+    broken socketcall cannot make the profile say "no compat path". Returns (outcome, detail):
+    ok | sigsegv | misrouted | unavailable | died. Without IA32 emulation int $0x80 kills the
+    caller with SIGSEGV; User-Mode Linux runs int $0x80 numbers as 64-bit ones (20 is writev)."""
     if _abi.compat() is None:
-        return False, f"no 32-bit compat ABI on {_abi.native().name}"
+        return "unavailable", f"no 32-bit compat ABI on {_abi.native().name}"
     if not k.backend.has_compat:
-        return False, f"backend {k.backend.name} has no compat entry"
+        return "unavailable", f"backend {k.backend.name} has no compat entry"
 
     def probe():
-        kc = Kernel(k.backend, via="socketcall")
-        bad = kc.socketcall(0, [])
-        if bad.errno != errno.EINVAL:
-            return (f"int $0x80 socketcall(0, ...) returned {bad} instead of EINVAL: "
-                    "syscall numbers are not routed as i386 ones")
+        kc = Kernel(k.backend, via="compat")
         pid = kc.compat_raw(kc.abi.nr("getpid"))
-        if pid.ret != os.getpid():
-            return f"int $0x80 getpid returned {pid}, not {os.getpid()}"
-        return None
+        return [pid.ret, pid.errno, os.getpid()]
 
     res = run_in_child(probe, timeout=10)
     if not res.ok:
         why = res.describe()
         if res.signal is not None:
-            why += " (IA32 emulation disabled?)"
-        return False, f"probe child {why}"
-    if res.value is not None:
-        return False, res.value
-    return True, "int $0x80 reaches i386 socketcall (EINVAL for call 0, getpid matches)"
+            return "sigsegv", f"the probe child {why} (IA32 emulation disabled?)"
+        return "died", f"the probe child {why}"
+    ret, err, pid = res.value
+    if ret != pid:
+        shown = f"-1 {errno.errorcode.get(err, err)}" if ret == -1 else str(ret)
+        return "misrouted", (f"int $0x80 getpid returned {shown}, not the pid {pid}: syscall "
+                             "numbers are not routed as i386 ones")
+    return "ok", f"returned the pid {pid}"
 
 
-def probe_af_max(k: Kernel) -> int | None:
-    """__sock_create checks the family range (EAFNOSUPPORT) before the type range (EINVAL), so
-    with an out-of-range type every family below NPROTO = AF_MAX answers EINVAL and every one
-    above EAFNOSUPPORT: AF_MAX is one past the last family that does not answer EAFNOSUPPORT.
-    (Taking the last rather than the first keeps a sandbox that checks registration first, as
-    gVisor does for AF_UNSPEC, from reading as AF_MAX 0.) Nothing is created, no module loaded."""
-    last = None
-    for family in range(0, 256):
-        r = k.socket(family, L.SOCK_MAX, 0)
-        if r.ok:                                  # cannot happen on Linux; be safe
-            k.close(r.ret)
-        if r.errno != errno.EAFNOSUPPORT:
-            last = family
-    return None if last is None else last + 1
+def read_cmdline() -> str | None:
+    try:
+        with open("/proc/cmdline") as f:
+            return f.read().strip()
+    except OSError:
+        return None
 
 
-def probe_families(k: Kernel) -> dict:
-    found = {}
-    for family in PROBED_FAMILIES:
-        available = False
-        for type_ in (L.SOCK_DGRAM, L.SOCK_STREAM, L.SOCK_RAW, L.SOCK_SEQPACKET):
-            r = k.socket(family, type_ | L.SOCK_CLOEXEC, 0)
-            if r.ok:
-                k.close(r.ret)
-            if r.errno != errno.EAFNOSUPPORT:
-                available = True
-                break
-        found[L.FAMILY_NAMES[family]] = available
-    return found
+def compat_decision(k: Kernel, markers: dict | None = None, cmdline: str | None = None) -> dict:
+    outcome, detail = getpid_via_int80(k)
+    return _decide.decide_compat(markers or {}, cmdline, outcome, detail)
+
+
+def probe_compat(k: Kernel, markers: dict | None = None, cmdline: str | None = None) -> tuple[bool, str]:
+    """Is the 32-bit int $0x80 path there? Decided by getpid through int $0x80 (never by a
+    socketcall, which is what the suite checks), with the config and boot parameter beside it."""
+    d = compat_decision(k, markers, cmdline)
+    return d["value"], d["source"]
+
+
+def family_decisions(markers: dict, protocols: tuple[str, ...] | None,
+                     version: tuple[int, int, int]) -> dict:
+    """For every probed family, the decision and its sources (harness/decide.py); no socket
+    call is made."""
+    return {L.FAMILY_NAMES[f]: _decide.decide_family(L.FAMILY_NAMES[f], markers, protocols, version)
+            for f in PROBED_FAMILIES}
 
 
 def unix_oob_from(markers: dict, version: tuple[int, int, int]) -> bool:
@@ -259,14 +271,19 @@ def unix_oob_from(markers: dict, version: tuple[int, int, int]) -> bool:
     return version >= (5, 15, 0)
 
 
-def probe_protocols() -> tuple[str, ...]:
-    """The names in /proc/net/protocols (registered struct proto: TCP, UDP-Lite, MPTCP...)."""
+def read_protocols() -> tuple[str, ...] | None:
+    """The names in /proc/net/protocols (registered struct proto: TCP, UDP-Lite, MPTCP...),
+    or None when it cannot be read."""
     try:
         with open("/proc/net/protocols") as f:
             lines = f.read().splitlines()[1:]
     except OSError:
-        return ()
+        return None
     return tuple(sorted(line.split()[0] for line in lines if line.strip()))
+
+
+def probe_protocols() -> tuple[str, ...]:
+    return read_protocols() or ()
 
 
 def probe(k: Kernel | None = None, target: str = "host", target_kind: str = "linux") -> Profile:
@@ -275,7 +292,12 @@ def probe(k: Kernel | None = None, target: str = "host", target_kind: str = "lin
     markers = {name: r.to_json() for name, r in _markers.read_all(uname.release).items()}
     version = kernel_version(uname.release, uname.version, read_version_signature())
     caps = privilege.effective_caps(k)
-    compat_ok, compat_reason = probe_compat(k)
+    compat = compat_decision(k, markers, read_cmdline())
+    protocols = read_protocols()
+    families = family_decisions(markers, protocols, version)
+    af_max = _decide.decide_af_max(version)
+    decisions = {"compat path": compat, "AF_MAX": af_max,
+                 **{f"family {name}": d for name, d in families.items()}}
     ns = netns.status()
     if ns["private"]:
         ns_reason = ns["reason"]
@@ -302,12 +324,12 @@ def probe(k: Kernel | None = None, target: str = "host", target_kind: str = "lin
         euid=os.geteuid(),
         groups=tuple(sorted({os.getegid(), *os.getgroups()})),
         capabilities=tuple(privilege.cap_names(caps)),
-        compat_available=compat_ok,
-        compat_reason=compat_reason,
+        compat_available=compat["value"],
+        compat_reason=compat["source"],
         sysctls=sysctls,
-        af_max=probe_af_max(k),
-        families=probe_families(k),
-        protocols=probe_protocols(),
+        af_max=af_max["value"],
+        families={name: d["value"] for name, d in families.items()},
+        protocols=protocols or (),
         netns_private=ns["private"],
         netns_reason=ns_reason,
         rlimit_nofile=tuple(resource.getrlimit(resource.RLIMIT_NOFILE)),
@@ -315,6 +337,7 @@ def probe(k: Kernel | None = None, target: str = "host", target_kind: str = "lin
         date=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         unix_oob=unix_oob_from(markers, version),
         markers=markers,
+        decisions=decisions,
     )
 
 

@@ -272,6 +272,22 @@ def exercised(checks) -> set[str]:
     return out
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A test whose setup call failed (suite/endpoints.py SetupError: the call and its errno)
+    checked nothing it is about: it is reported as an error, not as a failed check."""
+    outcome = yield
+    report = outcome.get_result()
+    if call.excinfo is not None and call.excinfo.typename == "SetupError":
+        report.user_properties.append(("sockspec_setup_error", str(call.excinfo.value)))
+
+
+def pytest_report_teststatus(report, config):
+    if report.failed and any(k == "sockspec_setup_error" for k, _ in getattr(report, "user_properties", ())):
+        return "error", "E", ("ERROR", {"red": True})
+    return None
+
+
 def _is_mismatch(report) -> bool:
     crash = getattr(report.longrepr, "reprcrash", None)
     return crash is not None and "Mismatch" in (crash.message or "")

@@ -3,6 +3,7 @@ pair, every step a checked call. Addresses come from the model once the checker 
 them (an ephemeral port is learned from the getsockname probe after the call)."""
 from __future__ import annotations
 
+import errno as E
 import os
 from contextlib import contextmanager
 
@@ -19,8 +20,31 @@ INT_MAX = 0x7FFFFFFF
 INT_MIN = -0x80000000
 
 
+class SetupError(Exception):
+    """A call that builds a test's sockets failed: the test cannot check what it is about.
+    Reported as a pytest error (harness/pytest_plugin.py) naming the call and its errno."""
+
+
+def setup_ok(sc, result, allow: tuple[int, ...] = ()):
+    """``result`` (of the scenario's last call) must be a success, or one of the errnos in
+    ``allow``; otherwise the test errors with the call and its answer."""
+    if result.ok or result.errno in allow:
+        return result
+    call = sc.history[-1][0] if sc.history else "?"
+    raise SetupError(f"setup call {call} failed: {result}")
+
+
+def needs_family(sc, family: int) -> None:
+    """Skip when the profile's sources (the kernel config, never a socket call) say the family
+    is absent; a family they say exists must then be created."""
+    profile = sc.m.profile
+    if profile.family_available(family) is False:
+        pytest.skip(f"{L.FAMILY_NAMES.get(family, family)} is absent: {profile.family_basis(family)}")
+
+
 def open_sock(sc, kind: Kind, flags: int = L.SOCK_CLOEXEC, protocol: int = 0) -> int:
-    return sc.socket(kind.family, kind.type | flags, protocol).ret
+    needs_family(sc, kind.family)
+    return setup_ok(sc, sc.socket(kind.family, kind.type | flags, protocol)).ret
 
 
 def local(sc, fd: int):
@@ -37,13 +61,13 @@ def loopback(kind: Kind, port: int = 0):
 def bound(sc, kind: Kind, flags: int = L.SOCK_CLOEXEC) -> tuple[int, object]:
     """A socket bound to a fresh address of its kind (inet: loopback, ephemeral port)."""
     fd = open_sock(sc, kind, flags)
-    sc.bind(fd, kind.address())
+    setup_ok(sc, sc.bind(fd, kind.address()))
     return fd, local(sc, fd)
 
 
 def listener(sc, kind: Kind, backlog: int = 16, nonblock: bool = True) -> tuple[int, object]:
     fd, addr = bound(sc, kind, L.SOCK_CLOEXEC | (L.SOCK_NONBLOCK if nonblock else 0))
-    sc.listen(fd, backlog)
+    setup_ok(sc, sc.listen(fd, backlog))
     return fd, addr
 
 
@@ -51,8 +75,8 @@ def connected(sc, kind: Kind, nonblock_client: bool = False) -> tuple[int, int, 
     """(client, accepted, listener) for a connection-oriented kind."""
     lfd, addr = listener(sc, kind)
     cfd = open_sock(sc, kind, L.SOCK_CLOEXEC | (L.SOCK_NONBLOCK if nonblock_client else 0))
-    sc.connect(cfd, addr)
-    afd = sc.accept4(lfd, L.SOCK_CLOEXEC).ret
+    setup_ok(sc, sc.connect(cfd, addr), allow=(E.EINPROGRESS,) if nonblock_client else ())
+    afd = setup_ok(sc, sc.accept4(lfd, L.SOCK_CLOEXEC)).ret
     return cfd, afd, lfd
 
 
@@ -60,8 +84,8 @@ def dgram_pair(sc, kind: Kind) -> tuple[int, int]:
     """Two bound datagram sockets, each connected to the other."""
     a, a_addr = bound(sc, kind)
     b, b_addr = bound(sc, kind)
-    sc.connect(a, b_addr)
-    sc.connect(b, a_addr)
+    setup_ok(sc, sc.connect(a, b_addr))
+    setup_ok(sc, sc.connect(b, a_addr))
     return a, b
 
 

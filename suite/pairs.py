@@ -3,6 +3,7 @@ says how to make two connected sockets, and a test body written once runs over e
 both directions. Ids read like ``tcp6-accepted`` or ``unix-dgram-socketpair-reversed``."""
 from __future__ import annotations
 
+import errno as E
 from dataclasses import dataclass
 
 from harness.abi import linux as L
@@ -45,22 +46,23 @@ class PairKind:
 
     def make(self, sc, flags: int = L.SOCK_CLOEXEC) -> tuple[int, int]:
         """Two connected sockets, every step a checked call. A listener is closed again."""
+        ok = endpoints.setup_ok
+        endpoints.needs_family(sc, self.family)
         if self.how == "socketpair":
-            a, b = sc.socketpair(self.family, self.type | flags, 0).out["fds"]
+            a, b = ok(sc, sc.socketpair(self.family, self.type | flags, 0)).out["fds"]
             return a, b
         if self.how == "accepted":
             lfd, addr = endpoints.listener(sc, self.kind)
-            c = sc.socket(self.family, self.type | flags, 0).ret
-            sc.connect(c, addr)
-            a = sc.accept4(lfd, flags & (L.SOCK_CLOEXEC | L.SOCK_NONBLOCK)).ret
-            sc.close(lfd)
+            c = ok(sc, sc.socket(self.family, self.type | flags, 0)).ret
+            ok(sc, sc.connect(c, addr), allow=(E.EINPROGRESS,) if flags & L.SOCK_NONBLOCK else ())
+            a = ok(sc, sc.accept4(lfd, flags & (L.SOCK_CLOEXEC | L.SOCK_NONBLOCK))).ret
+            ok(sc, sc.close(lfd))
             return c, a
         a, a_addr = endpoints.bound(sc, self.kind, flags)
         b, b_addr = endpoints.bound(sc, self.kind, flags)
-        sc.connect(a, b_addr)
-        sc.connect(b, a_addr)
+        ok(sc, sc.connect(a, b_addr))
+        ok(sc, sc.connect(b, a_addr))
         return a, b
-
 
 PAIRS = [
     PairKind("tcp", "accepted", L.AF_INET, L.SOCK_STREAM, "inet"),

@@ -103,3 +103,31 @@ UNIX_OOB_SKB = marker(
     "unix_sock.oob_skb", "btf_member", "unix_sock.oob_skb",
     "the unix socket keeps a pointer to its out-of-band skb (CONFIG_AF_UNIX_OOB built in)")
 
+
+# -- what the profile decides from (harness/profile.py): families and the compat path, read
+# from the kernel's config and symbols, never from the socket calls the suite checks
+CONFIG_NET = marker("CONFIG_NET", "config", "CONFIG_NET",
+                    "networking; AF_NETLINK (net/netlink/af_netlink.c) is built with it")
+CONFIG_UNIX = marker("CONFIG_UNIX", "config", "CONFIG_UNIX", "unix domain sockets (AF_UNIX)")
+CONFIG_INET = marker("CONFIG_INET", "config", "CONFIG_INET", "TCP/IP (AF_INET)")
+CONFIG_DECNET = marker("CONFIG_DECNET", "config", "CONFIG_DECNET",
+                       "DECnet (AF_DECnet; removed in 6.1)")
+CONFIG_IA32_EMULATION_DEFAULT_DISABLED = marker(
+    "CONFIG_IA32_EMULATION_DEFAULT_DISABLED", "config", "CONFIG_IA32_EMULATION_DEFAULT_DISABLED",
+    "IA32 emulation is built but off unless the kernel is booted with ia32_emulation=1 (6.7)")
+
+SYM_UNIX_CREATE = marker("kallsyms.unix_create", "kallsyms", "unix_create",
+                         "AF_UNIX's create(), built in or loaded (net/unix/af_unix.c)")
+SYM_INET_CREATE = marker("kallsyms.inet_create", "kallsyms", "inet_create",
+                         "AF_INET's create() (net/ipv4/af_inet.c)")
+SYM_INET6_CREATE = marker("kallsyms.inet6_create", "kallsyms", "inet6_create",
+                          "AF_INET6's create(), built in or loaded (net/ipv6/af_inet6.c)")
+SYM_NETLINK_CREATE = marker("kallsyms.netlink_create", "kallsyms", "netlink_create",
+                            "AF_NETLINK's create() (net/netlink/af_netlink.c)")
+SYM_PACKET_CREATE = marker("kallsyms.packet_create", "kallsyms", "packet_create",
+                           "AF_PACKET's create(), built in or loaded (net/packet/af_packet.c)")
+SYM_DN_CREATE = marker("kallsyms.dn_create", "kallsyms", "dn_create",
+                       "AF_DECnet's create() (net/decnet/af_decnet.c, until 6.1)")
+SYM_IA32_SOCKETCALL = marker("kallsyms.__ia32_compat_sys_socketcall", "kallsyms",
+                             "__ia32_compat_sys_socketcall",
+                             "the i386 socketcall entry of the compat syscall table")

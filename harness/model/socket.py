@@ -213,7 +213,9 @@ def __sock_create(m: Model, family: int, type: int, protocol: int):
         family = L.AF_PACKET
     create = families().get(family)
     available = m.profile.family_available(family)
-    if available is False or (create is None and available is None and family in _NEVER_REGISTERED):
+    # a family the profile's sources (config, kallsyms, /proc/net/protocols) say is there must
+    # be created; one they say is absent, or an unmodelled one none of them knows, is not there
+    if available is False or (create is None and available is None):
         return FAMILY_UNAVAILABLE.fail(E.EAFNOSUPPORT)
     if create is None:
         raise NotModelled(f"family {L.FAMILY_NAMES.get(family, family)} is not modelled")
@@ -221,10 +223,6 @@ def __sock_create(m: Model, family: int, type: int, protocol: int):
     if remapped and isinstance(created, Created):
         created = Created(PACKET_REMAP, created.sock, (created.rule,) + created.also)
     return created
-
-
-# Families with no implementation in these kernels: nothing registers them.
-_NEVER_REGISTERED = {L.AF_UNSPEC, L.AF_NETBEUI, L.AF_SECURITY, L.AF_ASH, L.AF_WANPIPE}
 
 
 def sock_create(m: Model, family: int, type: int, protocol: int):

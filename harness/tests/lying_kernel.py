@@ -1,0 +1,59 @@
+"""A backend that lies, and a pytest plugin that installs it (``-p harness.tests.lying_kernel``,
+what to lie about in $SOCKSPEC_LIE, comma-separated):
+
+- ``socketcall``: the 32-bit path answers getpid through int $0x80 with the caller's pid, and
+  ENOSYS to everything else (socketcall and the i386 socket syscalls): a broken socketcall on a
+  kernel whose IA32 emulation works. Needs no IA32 emulation on the host.
+- ``ipv6``: socket()/socketpair() of AF_INET6 answer EAFNOSUPPORT, whatever the kernel has.
+
+Everything else goes to the real backend. Loaded as a plugin, it replaces the backend the
+sockspec plugin loads, so the session profile is probed through the lie too: the profile must
+not change its mind from these answers, and the run must go red.
+"""
+from __future__ import annotations
+
+import errno
+import os
+
+from harness.abi import ABIS, native
+from harness.abi import linux as L
+
+I386_GETPID = ABIS["i386"].nr("getpid")
+SOCKET, SOCKETPAIR = native().nr("socket"), native().nr("socketpair")
+
+
+class LyingBackend:
+    has_compat = True
+
+    def __init__(self, real, lies):
+        self._real = real
+        self.lies = set(lies)
+        self.name = real.name           # reproducers load the real backend by this name
+
+    def raw(self, nr, a0=0, *rest):
+        if "ipv6" in self.lies and nr in (SOCKET, SOCKETPAIR) and a0 == L.AF_INET6:
+            return -1, errno.EAFNOSUPPORT
+        return self._real.raw(nr, a0, *rest)
+
+    def compat(self, nr, *args):
+        if "socketcall" in self.lies:
+            if nr == I386_GETPID:
+                return os.getpid(), 0
+            return -1, errno.ENOSYS
+        return self._real.compat(nr, *args)
+
+
+def lies() -> list[str]:
+    return [w for w in os.environ.get("SOCKSPEC_LIE", "").split(",") if w]
+
+
+# -- as a pytest plugin: wrap whatever backend the sockspec plugin loads -----------------
+if lies():
+    from harness import pytest_plugin as _plugin
+
+    _real_load = _plugin.load_backend
+
+    def _load(name=None):
+        return LyingBackend(_real_load(name), lies())
+
+    _plugin.load_backend = _load
