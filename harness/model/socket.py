@@ -214,8 +214,9 @@ def __sock_create(m: Model, family: int, type: int, protocol: int):
     create = families().get(family)
     available = m.profile.family_available(family)
     # a family the profile's sources (config, kallsyms, /proc/net/protocols) say is there must
-    # be created; one they say is absent, or an unmodelled one none of them knows, is not there
-    if available is False or (create is None and available is None):
+    # be created; one they say is absent is not there, nor one nothing can register. Of an
+    # unmodelled family no source knows about, the model cannot say (NotModelled below).
+    if available is False or (create is None and available is None and family in _NEVER_REGISTERED):
         return FAMILY_UNAVAILABLE.fail(E.EAFNOSUPPORT)
     if create is None:
         raise NotModelled(f"family {L.FAMILY_NAMES.get(family, family)} is not modelled")
@@ -223,6 +224,10 @@ def __sock_create(m: Model, family: int, type: int, protocol: int):
     if remapped and isinstance(created, Created):
         created = Created(PACKET_REMAP, created.sock, (created.rule,) + created.also)
     return created
+
+
+# Families with no implementation in any kernel in scope: nothing registers them.
+_NEVER_REGISTERED = {L.AF_UNSPEC, L.AF_NETBEUI, L.AF_SECURITY, L.AF_ASH, L.AF_WANPIPE}
 
 
 def sock_create(m: Model, family: int, type: int, protocol: int):
