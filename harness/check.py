@@ -236,7 +236,10 @@ class Scenario:
             problems += state_problems
         self._emit(c, outcomes, matched, observation, problems, duration)
         if problems:
-            raise Mismatch(self.explain(c, outcomes, observation, problems))
+            # the model's state: as before the call when no outcome matched (none was
+            # applied), else as the matched outcome left it
+            when = "before the call" if matched is None else f"after {matched.rule.name}"
+            raise Mismatch(self.explain(c, outcomes, observation, problems, (when, self.model_state())))
         return result
 
     def _compare_state(self, fds: list[int]) -> tuple[dict, list[str]]:
@@ -350,7 +353,7 @@ class Scenario:
                 "rules": {r.name: r.basis(version, markers) for r in REGISTRY.values()
                           if r.conditional and r.syscall == name}}
 
-    def explain(self, c: Call, outcomes, observation, problems) -> str:
+    def explain(self, c: Call, outcomes, observation, problems, state=None) -> str:
         lines = [f"{c}", f"  kernel: {observation['result']}"]
         for o in outcomes:
             lines.append(f"  model allows: {o.describe()}  [{o.rule.name}: {o.rule.citation}]")
@@ -361,8 +364,21 @@ class Scenario:
         lines.append(f"  kernel: {basis['release'] or basis['kernel']}; kernel-dependent rules of "
                      f"{(c.name)}: {len(basis['rules']) or 'none'}")
         lines += [f"    {name}: {why}" for name, why in sorted(basis["rules"].items())]
+        if state is not None:
+            when, table = state
+            lines.append(f"  model state {when}:")
+            lines += [f"    {line}" for line in table] or ["    (no sockets)"]
         lines += ["  reproducer:", *("    " + line for line in self.reproducer().splitlines())]
         return "\n".join(lines)
+
+    def model_state(self) -> list[str]:
+        """The model's sockets by fd (other files are counted, not listed)."""
+        from .model.state import Sock
+        entries = self.m.fds.entries
+        lines = [f"fd {fd}: {e.obj.describe()}{' (cloexec)' if e.cloexec else ''}"
+                 for fd, e in sorted(entries.items()) if isinstance(e.obj, Sock)]
+        others = len(entries) - len(lines)
+        return lines + [f"and {others} other open files"] if others else lines
 
     def reproducer(self) -> str:
         """A self-contained script replaying this scenario's calls so far."""

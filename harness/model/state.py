@@ -85,6 +85,31 @@ class Sock:
         typ = L.TYPE_NAMES.get(self.type, self.type)
         return f"<sock#{self.ident} {fam} {typ} proto={self.protocol} {self.state} local={self.local}>"
 
+    def describe(self) -> str:
+        """One line of what the model holds about the socket, for failure messages."""
+        fam = L.FAMILY_NAMES.get(self.family, self.family)
+        typ = L.TYPE_NAMES.get(self.type, self.type)
+        parts = [f"{fam} {typ}", f"{self.state}/{self.sk_state}"]
+        if self.local is not None:
+            parts.append(f"local {self.local}")
+        if self.peer is not None:
+            parts.append(f"peer {self.peer}")
+        if self.bound:
+            parts.append("bound")
+        if self.backlog is not None:
+            parts.append(f"backlog {self.backlog}, {len(self.accept_queue)} queued")
+        if self.recv_queue:
+            parts.append(f"{len(self.recv_queue)} queued to read")
+        if self.shutdown:
+            parts.append(f"shutdown {self.shutdown}")
+        if self.so_error:
+            parts.append(f"so_error {self.so_error}")
+        if self.unhashed_from:
+            parts.append(f"left {self.unhashed_from}")
+        if self.nonblock:
+            parts.append("O_NONBLOCK")
+        return ", ".join(parts)
+
 
 @dataclass(eq=False)
 class Skb:
