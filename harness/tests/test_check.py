@@ -5,6 +5,8 @@ import subprocess
 import sys
 import textwrap
 
+import re
+
 import pytest
 
 from harness.abi import linux as L
@@ -57,7 +59,9 @@ def test_wrong_answer_is_explained(scenario, monkeypatch):
     assert "socket(AF_UNIX, SOCK_STREAM, 0)" in text
     assert "kernel: " in text and "model allows: -1 EINVAL" in text
     assert "test.wrong_unix_create" in text and "reproducer:" in text
+    assert "model state before the call:" in text and "kernel-dependent rules of socket" in text
     rec = records[-1]
+    assert rec["basis"]["release"] == sc.m.profile.kernel_release
     assert rec["verdict"] == "fail" and rec["rule"] is None and rec["reproducer"]
     sc.close_all()
     # the model never saw the fd: close it the way the reproducer's reader would
@@ -74,8 +78,10 @@ def test_wrong_state_is_explained(scenario, monkeypatch):
         made.sock.type = L.SOCK_SEQPACKET
         return made
     monkeypatch.setattr(af_unix, "unix_create", stream_is_seqpacket)
-    with pytest.raises(Mismatch, match=r"SO_TYPE: kernel 1, model 5"):
+    with pytest.raises(Mismatch, match=r"SO_TYPE: kernel 1, model 5") as info:
         sc.socket(L.AF_UNIX, L.SOCK_STREAM, 0)
+    assert re.search(r"model state after socket\.unix_create:\n    fd \d+: AF_UNIX SOCK_SEQPACKET, unconnected/CLOSE",
+                     str(info.value)), str(info.value)
 
 
 def test_reproducer_runs_standalone(scenario):
