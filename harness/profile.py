@@ -195,9 +195,10 @@ def kernel_version(release: str, build: str, signature: str | None = None) -> tu
     return v
 
 
-def read_version_signature() -> str | None:
+def read_proc(path: str) -> str | None:
+    """A small /proc file's text (/proc/version_signature is Ubuntu's; None where absent)."""
     try:
-        with open("/proc/version_signature") as f:
+        with open(path) as f:
             return f.read().strip()
     except OSError:
         return None
@@ -230,14 +231,6 @@ def getpid_via_int80(k: Kernel) -> tuple[str, str]:
         return "misrouted", (f"int $0x80 getpid returned {shown}, not the pid {pid}: syscall "
                              "numbers are not routed as i386 ones")
     return "ok", f"returned the pid {pid}"
-
-
-def read_cmdline() -> str | None:
-    try:
-        with open("/proc/cmdline") as f:
-            return f.read().strip()
-    except OSError:
-        return None
 
 
 def compat_decision(k: Kernel, markers: dict | None = None, cmdline: str | None = None) -> dict:
@@ -290,9 +283,9 @@ def probe(k: Kernel | None = None, target: str = "host", target_kind: str = "lin
     k = k or default()
     uname = os.uname()
     markers = {name: r.to_json() for name, r in _markers.read_all(uname.release).items()}
-    version = kernel_version(uname.release, uname.version, read_version_signature())
+    version = kernel_version(uname.release, uname.version, read_proc("/proc/version_signature"))
     caps = privilege.effective_caps(k)
-    compat = compat_decision(k, markers, read_cmdline())
+    compat = compat_decision(k, markers, read_proc("/proc/cmdline"))
     protocols = read_protocols()
     families = family_decisions(markers, protocols, version)
     af_max = _decide.decide_af_max(version)
