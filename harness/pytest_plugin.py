@@ -237,7 +237,9 @@ class Env:
                 if not self.allow_flaky:
                     final.outcome, final.longrepr = "failed", text
         final = _final_report(reports)
-        if self.expect is not None and final.when == "call" and final.failed and not info.get("flaky"):
+        # a failure, or a flaky test (gVisor's random ephemeral port is at Linux's odd offset
+        # one time in two), whose failing checks are all known deviations is expected
+        if self.expect is not None and final.when == "call" and (final.failed or info.get("flaky")):
             failing = [r for r in self._checks_of(item.nodeid) if r["verdict"] == "fail"]
             entries = self.expect.explain(item.nodeid, failing, self.profile.target,
                                           self.profile.kernel_release)
@@ -247,6 +249,12 @@ class Env:
                             failure=_first_failure(reports)[:2000])
                 final.outcome = "skipped"
                 final.wasxfail = f"known deviation: {reason}"       # pytest shows it as xfailed
+                # after a known deviation the model and the kernel disagree on what is open:
+                # the fd check of the teardown follows from it and is kept in the record
+                for r in reports:
+                    if r.when == "teardown" and r.failed:
+                        info["teardown_failure"] = _first_failure([r])[:2000]
+                        r.outcome, r.longrepr = "passed", None
         self.attempt_info[item.nodeid] = info
         for r in reports:
             item.ihook.pytest_runtest_logreport(report=r)

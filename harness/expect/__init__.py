@@ -112,12 +112,11 @@ class Expectations:
         (nothing in this run was selected by it)."""
         failed = {t["test_id"] for t in tests if t.get("outcome") in ("failed", "expected")}
         failing = [c for c in checks if c.get("verdict") == "fail" and c.get("test_id") in failed]
-        tests_with_failing = {c["test_id"] for c in failing}
         run_tests = {t["test_id"] for t in tests}
         out: dict[str, list[Entry]] = {"matched": [], "stale": [], "unexercised": []}
         for e in self.applicable(target, release):
             if any(e.matches_check(c) for c in failing) or any(
-                    e.matches_bare_failure(t) for t in failed - tests_with_failing):
+                    e.matches_bare_failure(t) for t in failed):
                 out["matched"].append(e)
                 continue
             if e.rule is None:

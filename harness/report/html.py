@@ -129,7 +129,7 @@ def report_context(run: Run) -> dict:
 
     test_status = {}
     for t in run.tests:
-        status = "flaky" if t.get("flaky") else t["outcome"]
+        status = "flaky" if t.get("flaky") and t["outcome"] != "expected" else t["outcome"]
         if test_status.get(t["test_id"]) not in ("failed", "flaky"):   # a teardown failure wins
             test_status[t["test_id"]] = status
     rows, failures = [], []
@@ -195,7 +195,8 @@ def report_context(run: Run) -> dict:
     expected = [dict(t, checks=failing_by_test.get(t["test_id"], []),
                      entries=[entries[i] for i in t.get("expected_by") or () if i in entries])
                 for t in run.tests if t["outcome"] == "expected"]
-    flaky = [dict(t, checks=failing_by_test.get(t["test_id"], [])) for t in run.tests if t.get("flaky")]
+    flaky = [dict(t, checks=failing_by_test.get(t["test_id"], [])) for t in run.tests
+             if t.get("flaky") and t["outcome"] != "expected"]
 
     exercised = run.exercised()
     applicable = run.applicable_rules()
@@ -215,7 +216,7 @@ def report_context(run: Run) -> dict:
         "problems": [str(p) for p in run.problems],
         "counts": {"tests": len(run.tests), "passed": tests["passed"], "failed": tests["failed"],
                    "skipped": tests["skipped"], "expected": tests["expected"],
-                   "flaky": sum(1 for t in run.tests if t.get("flaky")), "checks": len(rows),
+                   "flaky": len(run.flaky), "checks": len(rows),
                    "checks_passed": len(rows) - len(failures), "checks_failed": len(failures)},
         "coverage": {"exercised": len(applicable) - len(never), "defined": len(applicable),
                      "never": never, "inapplicable": inapplicable,

@@ -39,7 +39,8 @@ keeps every record it wrote. Every record has a ``kind``:
   expectation file (``expected_by``: the entries' 1-based indices; ``reason``: theirs).
   A re-run test has ``"attempts": 2``, ``attempt_outcomes`` (e.g. ["failed", "passed"]) and
   ``attempts_differ``; ``"flaky": true`` when the first attempt failed and the second did not.
-  A flaky test's outcome is "failed", or "passed" under --sockspec-allow-flaky.
+  A flaky test's outcome is "failed", or "passed" under --sockspec-allow-flaky, or "expected"
+  when every failing check of its failed attempt is a known deviation.
 
 ``end`` -- last, by the controller; a run without it was interrupted::
 
@@ -296,7 +297,8 @@ class Run:
 
     @property
     def flaky(self) -> list[str]:
-        return [t["test_id"] for t in self.tests if t.get("flaky")]
+        """Flaky tests, but not those whose failing checks were all known deviations."""
+        return [t["test_id"] for t in self.tests if t.get("flaky") and t["outcome"] != "expected"]
 
     @property
     def expected(self) -> list[dict]:
