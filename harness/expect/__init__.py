@@ -4,7 +4,7 @@ A file holds ``[[deviation]]`` entries::
 
     [[deviation]]
     rule = "bind.ephemeral_port"          # a rule the failing check allowed, and/or
-    test = "suite/test_bind.py::*"        # a test id or an fnmatch pattern
+    test = "suite/test_bind.py::*"        # a test id or a pattern: * and ? (brackets are literal)
     target = "gvisor"                      # optional fnmatch pattern on the profile's target
     kernel = "4.4.*"                       # optional fnmatch pattern on its kernel release
     reason = "gVisor picks ephemeral ports without Linux's odd/even split"
@@ -60,7 +60,11 @@ class Entry:
                 and (self.kernel is None or fnmatch.fnmatchcase(release, self.kernel)))
 
     def selects_test(self, test_id: str) -> bool:
-        return self.test is None or test_id == self.test or fnmatch.fnmatchcase(test_id, self.test)
+        """``*`` and ``?`` are wildcards; brackets are literal, as test ids have them."""
+        if self.test is None or test_id == self.test:
+            return True
+        pattern = self.test.replace("[", "[[]").replace("]", "[]]").replace("[[[]]", "[[]")
+        return fnmatch.fnmatchcase(test_id, pattern)
 
     def matches_check(self, check: dict) -> bool:
         """A failing check record of a test this entry selects, allowing its rule."""

@@ -221,6 +221,11 @@ def test_matching(tmp_path):
     assert exp.explain(b, [failing(b, "listen.unix")], "gvisor", "4.4.0")[0].index == 4
     assert exp.explain(b, [failing(b, "listen.unix")], "gvisor", "6.1") is None
 
+    # brackets in a pattern are literal: test ids have them
+    exp2 = load(write(tmp_path, '[[deviation]]\ntest = "suite/t.py::test_socket[inet*-ping]"\nreason = "r"', "b.toml"))
+    assert exp2.entries[0].selects_test("suite/t.py::test_socket[inet6-dgram-ping]")
+    assert not exp2.entries[0].selects_test("suite/t.py::test_socket[i]")
+
     tests = [{"test_id": a, "outcome": "expected"}, {"test_id": b, "outcome": "passed"}]
     checks = [failing(a, "bind.inet"), failing(b, "listen.inet", verdict="pass")]
     v = exp.verdicts(tests, checks, "gvisor", "4.4.0")
