@@ -317,3 +317,17 @@ def test_matrix_column_reads_known_deviations(tmp_path):
     tests[2] = {"test_id": "t3", "outcome": "passed"}
     assert matrix([run]).unmet_expectations == []
     assert FAIL not in cells.values()
+
+
+def test_junit_counts_an_expected_failure_as_skipped(tmp_path):
+    from harness.report.junit import junit_tree
+    from harness.report.records import Run
+    chk = {"kind": "check", "test_id": "t1", "syscall": "bind", "call": "bind()", "rule": None,
+           "allowed": [{"rule": "bind.inet"}], "observation": {}, "verdict": "fail", "attempt": 1}
+    passed = dict(chk, test_id="t2", attempt=2, verdict="pass", rule="bind.inet")
+    run = Run(path=str(tmp_path), header={"profile": {}}, checks=[chk, dict(chk, test_id="t2"), passed],
+              tests=[{"test_id": "t1", "outcome": "expected", "reason": "ports"},
+                     {"test_id": "t2", "outcome": "passed", "flaky": True}])
+    suite = junit_tree(run).getroot()[0]
+    assert suite.get("failures") == "0" and suite.get("skipped") == "1"
+    assert "(known deviation): ports" in suite.find("testcase/skipped").get("message")
