@@ -46,6 +46,30 @@ def pytest_addoption(parser):
                 help="seconds a checked call the model says answers at once may take before "
                      f"it is interrupted and reported as blocked (default {CALL_BOUND:g}; "
                      "0: only the per-test bound)")
+    g.addoption("--sockspec-allow-flaky", action="store_true",
+                help="a test whose two attempts differ (flaky) is reported but does not fail the run")
+    g.addoption("--sockspec-expect", default=None, metavar="FILE",
+                help="an expectation file (TOML, [[deviation]] entries): matching failures are "
+                     "expected; an entry that no longer fails is stale and fails the run")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config):
+    """A bad expectation file stops the run with one line and exit status 2."""
+    path = config.getoption("sockspec_expect", None)
+    if path:
+        try:
+            _load_expect(path)
+        except ValueError as exc:
+            import sys
+            print(f"sockspec: error: {exc}", file=sys.stderr)
+            return 2
+    return None
+
+
+def _load_expect(path: str):
+    from .expect import load
+    return load(path, known_rules=set(REGISTRY))
 
 
 def pytest_configure(config):
@@ -140,6 +164,14 @@ class Env:
         self.rules_seen: set[str] = set()
         self.checks = 0
         self.compat_kernels: dict = {}
+        path = config.getoption("sockspec_expect")
+        self.expect = _load_expect(path) if path else None     # checked in pytest_cmdline_main
+        self.allow_flaky = config.getoption("sockspec_allow_flaky")
+        self.attempt = 1
+        self.attempt_info: dict[str, dict] = {}
+        self.flaky: list[str] = []
+        self.expected = 0
+        self.stale: list = []
         if self.worker is None:
             self.writer.write({
                 "kind": "header", "format": 1,
@@ -148,6 +180,7 @@ class Env:
                 "rules": [dict(r.to_json(), applies=r.holds(profile.kernel_version, profile.markers),
                                basis=r.basis(profile.kernel_version, profile.markers))
                           for r in REGISTRY.values()],
+                **({"expect": self.expect.to_json()} if self.expect else {}),
             })
 
     # xdist: hand the run directory to each worker
@@ -158,6 +191,8 @@ class Env:
         return [self.profile.summary(), f"sockspec results: {self.run_dir}"]
 
     def record(self, rec: dict) -> None:
+        if rec.get("kind") == "check":
+            rec["attempt"] = self.attempt
         self.pending.append(rec)
 
     def flush(self) -> None:
@@ -172,20 +207,64 @@ class Env:
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_protocol(self, item, nextitem):
-        """Run the test; a model mismatch is re-run once (fresh fixtures) before it is
-        reported, and only the final attempt's checks are recorded."""
+        """Run the test; a model mismatch is re-run once (fresh fixtures). The checks of both
+        attempts are recorded (``attempt`` 1 and 2). Attempts that differ (the first failed,
+        the second did not) make the test flaky: it fails unless --sockspec-allow-flaky. A
+        failure whose failing checks all match the expectation file is an expected failure."""
         item.ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
+        self.attempt = 1
         reports = runtestprotocol(item, nextitem=nextitem, log=False)
+        info: dict = {"attempts": 1}
         if any(r.when == "call" and r.failed and _is_mismatch(r) for r in reports):
-            self.pending.clear()
-            reports = runtestprotocol(item, nextitem=nextitem, log=False)
-            for r in reports:
-                if r.when == "call":
-                    r.user_properties.append(("sockspec_rerun", True))
+            first, first_checks = reports, self._checks_of(item.nodeid, 1)
+            self.attempt = 2
+            try:
+                reports = runtestprotocol(item, nextitem=nextitem, log=False)
+            finally:
+                self.attempt = 1
+            outcomes = [_outcome(first), _outcome(reports)]
+            differ = (outcomes[0] != outcomes[1]
+                      or _signature(first_checks) != _signature(self._checks_of(item.nodeid, 2)))
+            info = {"attempts": 2, "attempt_outcomes": outcomes, "attempts_differ": differ}
+            final = _final_report(reports)
+            final.user_properties.append(("sockspec_rerun", True))
+            if outcomes[1] != "failed":
+                info["flaky"] = True
+                text = (f"flaky: attempt 1 failed, attempt 2 {outcomes[1]} "
+                        f"(both recorded){'; allowed by --sockspec-allow-flaky' if self.allow_flaky else ''}\n"
+                        f"attempt 1:\n{_first_failure(first)}")
+                info["flaky_reason"] = text[:2000]
+                final.user_properties.append(("sockspec_flaky", True))
+                if not self.allow_flaky:
+                    final.outcome, final.longrepr = "failed", text
+        final = _final_report(reports)
+        # a failure, or a flaky test (gVisor's random ephemeral port is at Linux's odd offset
+        # one time in two), whose failing checks are all known deviations is expected
+        if self.expect is not None and final.when == "call" and (final.failed or info.get("flaky")):
+            failing = [r for r in self._checks_of(item.nodeid) if r["verdict"] == "fail"]
+            entries = self.expect.explain(item.nodeid, failing, self.profile.target,
+                                          self.profile.kernel_release)
+            if entries:
+                reason = "; ".join(dict.fromkeys(e.reason for e in entries))
+                info.update(expected_by=[e.index for e in entries], expected_reason=reason,
+                            failure=_first_failure(reports)[:2000])
+                final.outcome = "skipped"
+                final.wasxfail = f"known deviation: {reason}"       # pytest shows it as xfailed
+                # after a known deviation the model and the kernel disagree on what is open:
+                # the fd check of the teardown follows from it and is kept in the record
+                for r in reports:
+                    if r.when == "teardown" and r.failed:
+                        info["teardown_failure"] = _first_failure([r])[:2000]
+                        r.outcome, r.longrepr = "passed", None
+        self.attempt_info[item.nodeid] = info
         for r in reports:
             item.ihook.pytest_runtest_logreport(report=r)
         item.ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
         return True
+
+    def _checks_of(self, test_id: str, attempt: int | None = None) -> list[dict]:
+        return [r for r in self.pending if r.get("kind") == "check" and r["test_id"] == test_id
+                and (attempt is None or r.get("attempt") == attempt)]
 
     def pytest_runtest_logreport(self, report):
         if _is_xdist_controller(self.config):
@@ -195,12 +274,18 @@ class Env:
                          or (report.when == "teardown" and report.failed)):
             outcome = report.outcome
             reason = None
-            if report.skipped:
+            info = self.attempt_info.get(report.nodeid, {}) if report.when == "call" else {}
+            if "expected_by" in info:
+                outcome, reason = "expected", info["expected_reason"]
+            elif info.get("flaky"):
+                reason = info["flaky_reason"]
+            elif report.skipped:
                 reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
             elif report.failed:
                 reason = str(getattr(report.longrepr, "reprcrash", None) or report.longrepr)[:2000]
+            extra = {k: v for k, v in info.items() if k not in ("expected_reason", "flaky_reason")}
             self.pending.append({"kind": "test", "test_id": report.nodeid, "outcome": outcome,
-                                 "duration": report.duration, "reason": reason})
+                                 "duration": report.duration, "reason": reason, **extra})
         if report.when == "teardown":
             self.flush()
 
@@ -234,12 +319,22 @@ class Env:
             run = load_run(self.run_dir)
             for t in run.tests:
                 counts[t["outcome"]] = counts.get(t["outcome"], 0) + 1
-            self.rules_seen = exercised(run.checks)
+            self.rules_seen = set(run.exercised())
             self.checks = len(run.checks)
+            self.flaky = run.flaky
+            self.expected = len(run.expected)
+            if self.expect is not None:
+                self.stale = self.expect.verdicts(run.tests, run.checks, self.profile.target,
+                                                  self.profile.kernel_release)["stale"]
         except (OSError, ValueError):
             pass
+        if self.stale and session.exitstatus == 0:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+            exitstatus = session.exitstatus
         self.writer.write({"kind": "end", "finished": _now(), "counts": counts,
-                           "exit_status": int(exitstatus), "checks": self.checks})
+                           "exit_status": int(exitstatus), "checks": self.checks,
+                           "flaky": self.flaky, "expected": self.expected,
+                           "stale": [e.to_json() for e in self.stale]})
         self.writer.close()
         try:
             from .report.html import render_run
@@ -259,17 +354,46 @@ class Env:
         tr.write_line(f"rules exercised: {len(seen)}/{len(applicable)}")
         if missing:
             tr.write_line("never exercised: " + ", ".join(missing))
+        if self.flaky:
+            tr.write_line(f"flaky: {len(self.flaky)} (attempts differ; "
+                          + ("allowed by --sockspec-allow-flaky)" if self.allow_flaky else "they fail the run)"))
+            for t in self.flaky:
+                tr.write_line(f"  {t}")
+        if self.expect is not None:
+            tr.write_line(f"known deviations: {self.expected} expected failures "
+                          f"({len(self.expect.entries)} entries in {self.expect.path})")
+            if self.stale:
+                tr.write_line(f"stale: {len(self.stale)} entries matched no failure (they fail the run)")
+                for e in self.stale:
+                    tr.write_line(f"  {e.label}: {e.reason}")
         tr.write_line(f"results: {self.run_dir}/results.jsonl")
         tr.write_line(f"report: {getattr(self, 'html', '')}")
 
 
-def exercised(checks) -> set[str]:
-    out = set()
-    for c in checks:
-        if c.get("verdict") == "pass" and c.get("rule"):
-            out.add(c["rule"])
-            out.update(c.get("also") or ())
-    return out
+def _outcome(reports) -> str:
+    """An attempt's outcome: failed if any phase failed, else the call's (or setup's) outcome."""
+    if any(r.failed for r in reports):
+        return "failed"
+    return _final_report(reports).outcome
+
+
+def _final_report(reports):
+    """The report that carries a test's outcome: the call's, else the setup's."""
+    return next((r for r in reports if r.when == "call"), reports[0])
+
+
+def _first_failure(reports) -> str:
+    r = next((r for r in reports if r.failed), None)
+    if r is None:
+        return "(no failure)"
+    crash = getattr(r.longrepr, "reprcrash", None)
+    return str(crash.message if crash is not None else r.longrepr)
+
+
+def _signature(checks) -> list[tuple]:
+    """What two attempts must share to be the same: the syscalls checked and their verdicts
+    (not the arguments: ports and inode numbers differ between attempts)."""
+    return [(c["syscall"], c["verdict"]) for c in checks]
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -127,6 +127,11 @@ def report_context(run: Run) -> dict:
     for c in run.checks:
         checks_by_test[c["test_id"]][c["syscall"]] += 1
 
+    test_status = {}
+    for t in run.tests:
+        status = "flaky" if t.get("flaky") and t["outcome"] != "expected" else t["outcome"]
+        if test_status.get(t["test_id"]) not in ("failed", "flaky"):   # a teardown failure wins
+            test_status[t["test_id"]] = status
     rows, failures = [], []
     for i, c in enumerate(run.checks):
         allowed = [a for a in c["allowed"]]
@@ -145,9 +150,11 @@ def report_context(run: Run) -> dict:
             "duration": c.get("duration"), "message": c.get("message"),
             "reproducer": c.get("reproducer"),
             "basis": c.get("basis") if isinstance(c.get("basis"), dict) else None,
+            "attempt": c.get("attempt") or 1,
+            "test_status": test_status.get(c["test_id"]),
         }
         rows.append(row)
-        if c["verdict"] == "fail":
+        if c["verdict"] == "fail" and row["test_status"] not in ("expected", "flaky"):
             failures.append(row)
 
     sections: dict[str, list] = defaultdict(list)
@@ -179,6 +186,18 @@ def report_context(run: Run) -> dict:
                 r["bars"].append({"part": part, "x": round(x, 2), "w": round(max(w, 1.0), 2), "n": r[part]})
             x += w
 
+    entries = {e.get("index"): e for e in ((run.expect or {}).get("entries") or [])
+               if isinstance(e, dict)}
+    failing_by_test: dict[str, list] = defaultdict(list)
+    for row in rows:
+        if row["verdict"] == "fail":
+            failing_by_test[row["test_id"]].append(row)
+    expected = [dict(t, checks=failing_by_test.get(t["test_id"], []),
+                     entries=[entries[i] for i in t.get("expected_by") or () if i in entries])
+                for t in run.tests if t["outcome"] == "expected"]
+    flaky = [dict(t, checks=failing_by_test.get(t["test_id"], [])) for t in run.tests
+             if t.get("flaky") and t["outcome"] != "expected"]
+
     exercised = run.exercised()
     applicable = run.applicable_rules()
     never = sorted(name for name in applicable if name not in exercised)
@@ -196,12 +215,18 @@ def report_context(run: Run) -> dict:
         "profile": profile_rows(run.profile),
         "problems": [str(p) for p in run.problems],
         "counts": {"tests": len(run.tests), "passed": tests["passed"], "failed": tests["failed"],
-                   "skipped": tests["skipped"], "checks": len(rows),
+                   "skipped": tests["skipped"], "expected": tests["expected"],
+                   "flaky": len(run.flaky), "checks": len(rows),
                    "checks_passed": len(rows) - len(failures), "checks_failed": len(failures)},
         "coverage": {"exercised": len(applicable) - len(never), "defined": len(applicable),
                      "never": never, "inapplicable": inapplicable,
                      "unknown_matched": unknown_matched},
         "failures": failures,
+        "expected": expected,
+        "flaky": flaky,
+        "stale": run.stale,
+        "expect_file": (run.expect or {}).get("file"),
+        "expect_entries": len(entries),
         "failed_tests": failed_tests_without_check,
         "skipped": skipped,
         "sections": sorted(sections.items()),

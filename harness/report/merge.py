@@ -4,12 +4,15 @@ Rows are rules (the union of the headers' rule lists, plus any rule a check matc
 header lists); columns are targets (profile target + kernel release). A cell is:
 
 - "fail" if a failing check of that run lists the rule in its allowed set;
+- else "expected" if such a check is in a test its expectation file lists (a known deviation);
 - else "pass" if the rule was exercised (a passing check matched it);
 - else "not exercised".
 
 Linux targets must agree with the model, so ``Matrix.failing_linux_targets`` names the Linux
 columns with failing checks; a sandbox's failing checks are its divergences (findings), and
-its conformance figure is checks agreeing / checks run.
+its conformance figure is checks agreeing / checks run (the last attempt of each test). With an
+expectation file, a column reads "N known deviations, M unexpected"; ``unmet_expectations``
+names the columns with unexpected failing tests or stale entries.
 """
 from __future__ import annotations
 
@@ -21,7 +24,7 @@ from dataclasses import dataclass, field
 from .html import environment, show_observation, write_atomically
 from .records import Problem, Run, load_run
 
-PASS, FAIL, NOT_EXERCISED = "pass", "fail", "not exercised"
+PASS, FAIL, EXPECTED, NOT_EXERCISED = "pass", "fail", "expected", "not exercised"
 MATRIX_FORMAT = 1
 
 
@@ -44,6 +47,12 @@ class Column:
     rules_applicable: int = 0     # rules that hold for this kernel (markers, else release)
     rules_exercised: int = 0      # of those, rules a passing check matched
     rules_missing: list = field(default_factory=list)   # applicable, never exercised
+    expect_file: str | None = None                      # the run's expectation file
+    tests_expected: int = 0       # expected failures (known deviations)
+    tests_unexpected: int = 0     # failed tests (a flaky one included, unless allowed)
+    flaky: list = field(default_factory=list)
+    stale: list = field(default_factory=list)           # stale expectation entries
+    expected_checks: int = 0      # failing checks in expected failures
 
     @property
     def conformance(self) -> float | None:
@@ -51,7 +60,29 @@ class Column:
 
     @property
     def failed_checks(self) -> int:
-        return self.checks_run - self.checks_agreeing
+        """Failing checks that no expectation covers."""
+        return self.checks_run - self.checks_agreeing - self.expected_checks
+
+    @property
+    def conformance_text(self) -> str:
+        if self.conformance is None:
+            return "— (no checks)"
+        return f"{100 * self.conformance:.1f}% ({self.checks_agreeing}/{self.checks_run} checks agree with the model)"
+
+    @property
+    def deviations_text(self) -> str:
+        if self.expect_file is None:
+            return f"{self.tests_unexpected} failing tests (no expectation file)"
+        text = f"{self.tests_expected} known deviations, {self.tests_unexpected} unexpected"
+        if self.flaky:
+            text += f" ({len(self.flaky)} flaky)"
+        return text + f", {len(self.stale)} stale"
+
+    @property
+    def expectations_met(self) -> bool | None:
+        if self.expect_file is None:
+            return None
+        return not self.tests_unexpected and not self.stale and self.status == "complete"
 
     @property
     def coverage(self) -> str:
@@ -62,6 +93,8 @@ class Column:
         d["conformance"] = self.conformance
         d["failed_checks"] = self.failed_checks
         d["coverage"] = self.coverage
+        d["deviations"] = self.deviations_text
+        d["expectations_met"] = self.expectations_met
         return d
 
 
@@ -115,6 +148,12 @@ class Matrix:
                 if c.target_kind == "linux" and c.status == "complete" and c.rules_missing}
 
     @property
+    def unmet_expectations(self) -> list[str]:
+        """Columns with an expectation file that does not hold (unexpected failing tests,
+        stale entries)."""
+        return [c.key for c in self.columns if c.expectations_met is False]
+
+    @property
     def incomplete(self) -> list[str]:
         """Columns whose run was interrupted or broken."""
         return [c.key for c in self.columns if c.status != "complete"]
@@ -127,6 +166,7 @@ class Matrix:
             "summary": {"rules": len(self.rows), "differing": len(self.differing),
                         "failing_linux_targets": self.failing_linux_targets,
                         "uncovered_linux": self.uncovered_linux,
+                        "unmet_expectations": self.unmet_expectations,
                         "incomplete": self.incomplete},
             "problems": [str(p) for p in self.problems],
         }
@@ -143,23 +183,44 @@ def _column(run: Run, taken: set[str]) -> Column:
     while key in taken:
         key, n = f"{target} {release} ({run.run_id}) #{n}", n + 1
     taken.add(key)
-    failing = [c for c in run.checks if c["verdict"] == "fail"]
+    checks = run.last_attempts()
+    failing = [c for c in checks if c["verdict"] == "fail"]
+    expected_tests = {t["test_id"]: t for t in run.expected}
     applicable = set(run.applicable_rules())
     exercised = set(run.exercised()) & applicable
     return Column(
         key=key, target=target, target_kind=str(p.get("target_kind") or "?"), kernel_release=release,
         run_id=run.run_id, run_dir=os.path.abspath(run.path), complete=run.complete,
         status=run.status, exit_status=(run.end or {}).get("exit_status"),
-        problems=[str(x) for x in run.problems], checks_run=len(run.checks),
-        checks_agreeing=len(run.checks) - len(failing),
+        problems=[str(x) for x in run.problems], checks_run=len(checks),
+        checks_agreeing=len(checks) - len(failing),
         tests=dict(Counter(t["outcome"] for t in run.tests)),
         divergences=[{"test_id": c["test_id"], "syscall": c["syscall"], "call": c["call"],
                       "rules": [a.get("rule") for a in c["allowed"] if isinstance(a, dict)],
                       "observation": show_observation(c["observation"]),
-                      "message": c.get("message")} for c in failing],
+                      "message": c.get("message"),
+                      "expected": (expected_tests[c["test_id"]].get("reason")
+                                   if c["test_id"] in expected_tests else None)}
+                     for c in failing],
         rules_applicable=len(applicable), rules_exercised=len(exercised),
         rules_missing=sorted(applicable - exercised),
+        expect_file=(run.expect or {}).get("file"),
+        tests_expected=len(expected_tests),
+        tests_unexpected=sum(1 for t in run.tests if t["outcome"] == "failed"),
+        flaky=run.flaky, stale=run.stale,
+        expected_checks=sum(1 for c in failing if c["test_id"] in expected_tests),
     )
+
+
+def _failing_rules(run: Run) -> tuple[set[str], set[str]]:
+    """Rules allowed by a failing check of a test's last attempt: (unexpected, expected)."""
+    expected_tests = {t["test_id"] for t in run.expected}
+    out: tuple[set[str], set[str]] = (set(), set())
+    for c in run.last_attempts():
+        if c["verdict"] == "fail":
+            out[c["test_id"] in expected_tests].update(
+                a["rule"] for a in c["allowed"] if isinstance(a, dict) and a.get("rule"))
+    return out
 
 
 def matrix(runs: list[Run]) -> Matrix:
@@ -175,12 +236,13 @@ def matrix(runs: list[Run]) -> Matrix:
             for name in [c["rule"]] + [a.get("rule") for a in c["allowed"] if isinstance(a, dict)]:
                 if name and name not in info:
                     info[name] = {"name": name, "syscall": c["syscall"], "listed": False}
-    per_run = [(col.key, run.failing_rules(), run.exercised(),
+    per_run = [(col.key, _failing_rules(run), run.exercised(),
                 {r["name"] for r in run.rules} - set(run.applicable_rules()))
                for col, run in zip(columns, runs)]
     rows = []
     for name, r in info.items():
-        cells = {key: FAIL if name in failing else PASS if name in exercised else NOT_EXERCISED
+        cells = {key: FAIL if name in failing[0] else EXPECTED if name in failing[1]
+                 else PASS if name in exercised else NOT_EXERCISED
                  for key, failing, exercised, _ in per_run}
         rows.append(Row(rule=name, syscall=str(r.get("syscall") or name.split(".")[0]),
                         citation=r.get("citation"), description=r.get("description"),

@@ -27,10 +27,20 @@ keeps every record it wrote. Every record has a ``kind``:
   pass) or null (on fail); on fail ``message`` explains and ``reproducer`` is a
   self-contained Python script.
 
+  ``attempt`` is 1, or 2 for the checks of the re-run of a test whose first attempt
+  mismatched: both attempts are kept.
+
 ``test`` -- one per pytest test::
 
-    {"kind": "test", "test_id": "...", "outcome": "passed|failed|skipped",
-     "duration": 0.01, "reason": null}
+    {"kind": "test", "test_id": "...", "outcome": "passed|failed|skipped|expected",
+     "duration": 0.01, "reason": null, "attempts": 1}
+
+  ``expected``: it failed, and every failing check matched a known deviation of the run's
+  expectation file (``expected_by``: the entries' 1-based indices; ``reason``: theirs).
+  A re-run test has ``"attempts": 2``, ``attempt_outcomes`` (e.g. ["failed", "passed"]) and
+  ``attempts_differ``; ``"flaky": true`` when the first attempt failed and the second did not.
+  A flaky test's outcome is "failed", or "passed" under --sockspec-allow-flaky, or "expected"
+  when every failing check of its failed attempt is a known deviation.
 
 ``end`` -- last, by the controller; a run without it was interrupted::
 
@@ -43,10 +53,15 @@ Fields beyond the required ones (``REQUIRED`` below) are kept; these optional on
   kernel: it is left out of the coverage figure of that run;
 - a check's ``"also": ["fd.lowest_free", ...]`` names further rules the matched outcome
   exercised (an allowed entry may carry the same list);
-- the end record's ``"checks"``: the controller's count of check records.
+- the end record's ``"checks"``: the controller's count of check records; ``"flaky"`` (test
+  ids), ``"expected"`` (count) and ``"stale"`` (expectation entries that applied, had something
+  to match and matched no failure);
+- the header's ``"expect"``: the expectation file and its entries.
 
 A rule is *exercised* by a check whose verdict is "pass" and whose ``rule`` is that rule, or
-that lists it in ``also``. Coverage of a run is exercised / applicable rules.
+that lists it in ``also``, in the last attempt of a test that passed and was not flaky
+(``counted_checks``). Coverage of a run is exercised / applicable
+rules.
 """
 from __future__ import annotations
 
@@ -69,7 +84,7 @@ REQUIRED = {
                "rules": (list,)},
     "check": {"test_id": _STR, "syscall": _STR, "call": _STR, "rule": _OPT_STR,
               "allowed": (list,), "observation": (dict, str), "verdict": ("pass", "fail")},
-    "test": {"test_id": _STR, "outcome": ("passed", "failed", "skipped")},
+    "test": {"test_id": _STR, "outcome": ("passed", "failed", "skipped", "expected")},
     "end": {"finished": _STR, "counts": (dict,)},
 }
 KINDS = tuple(REQUIRED)
@@ -261,9 +276,10 @@ class Run:
         return "complete" if self.complete else "interrupted"
 
     def exercised(self) -> Counter:
-        """Rule name -> number of passing checks that matched it (as ``rule`` or in ``also``)."""
+        """Rule name -> number of passing checks that matched it (as ``rule`` or in ``also``),
+        counting only the checks ``counted_checks`` keeps."""
         seen: Counter = Counter()
-        for c in self.checks:
+        for c in counted_checks(self.checks, self.tests):
             if c["verdict"] == "pass" and c["rule"]:
                 seen[c["rule"]] += 1
                 also = c.get("also")
@@ -275,10 +291,49 @@ class Run:
         """The header's rules that hold for this kernel (all, unless marked ``applies: false``)."""
         return [r["name"] for r in self.rules if r.get("applies", True) is not False]
 
+    def last_attempts(self) -> list[dict]:
+        """The checks of each test's last attempt (a re-run test's first attempt left out)."""
+        return last_attempts(self.checks)
+
+    @property
+    def flaky(self) -> list[str]:
+        """Flaky tests, but not those whose failing checks were all known deviations."""
+        return [t["test_id"] for t in self.tests if t.get("flaky") and t["outcome"] != "expected"]
+
+    @property
+    def expected(self) -> list[dict]:
+        return [t for t in self.tests if t["outcome"] == "expected"]
+
+    @property
+    def expect(self) -> dict | None:
+        return (self.header or {}).get("expect")
+
+    @property
+    def stale(self) -> list[dict]:
+        return list((self.end or {}).get("stale") or [])
+
     def failing_rules(self) -> set[str]:
         """Rules listed in the allowed set of a failing check."""
         return {a["rule"] for c in self.checks if c["verdict"] == "fail"
                 for a in c["allowed"] if isinstance(a, dict) and a.get("rule")}
+
+
+def last_attempts(checks: list[dict]) -> list[dict]:
+    """The checks of each test's last attempt; records without ``attempt`` count as attempt 1."""
+    last: dict[str, int] = {}
+    for c in checks:
+        a = c.get("attempt") or 1
+        if a > last.get(c["test_id"], 0):
+            last[c["test_id"]] = a
+    return [c for c in checks if (c.get("attempt") or 1) == last[c["test_id"]]]
+
+
+def counted_checks(checks: list[dict], tests: list[dict]) -> list[dict]:
+    """The checks coverage may count: those of the last attempt of a test that passed and was
+    not flaky (not of a test that failed, was an expected failure, or skipped after some checks;
+    a check of a test with no test record, as an interrupted run leaves, counts)."""
+    bad = {t["test_id"] for t in tests if t["outcome"] != "passed" or t.get("flaky")}
+    return [c for c in last_attempts(checks) if c["test_id"] not in bad]
 
 
 def load_run(run_dir: str | os.PathLike) -> Run:

@@ -58,13 +58,17 @@ class Suite:
     backend: str | None = None
     cwd: str = field(default_factory=os.getcwd)
     env: dict = field(default_factory=lambda: dict(os.environ))
+    expect: dict = field(default_factory=dict)      # target name -> expectation file (absolute)
 
     def argv(self, run_dir: str, target: str, target_kind: str) -> list[str]:
         argv = [self.python, "-m", "harness.cli"]
         if self.backend and self.backend != "auto":
             argv += ["--backend", self.backend]
         argv += ["run", "--run-dir", run_dir, "--target", target, "--target-kind", target_kind]
-        return argv + (["--", *self.pytest_args] if self.pytest_args else [])
+        extra = list(self.pytest_args)
+        if self.expect.get(target):
+            extra.append(f"--sockspec-expect={self.expect[target]}")
+        return argv + (["--", *extra] if extra else [])
 
     def environment(self) -> dict:
         """The host's environment, with sockspec importable as it is here (a checkout or a

@@ -3,7 +3,8 @@ target x rule matrix.
 
 Exit codes: 0 when every run completed and every Linux target agrees with the model; 1 when a
 Linux target disagrees (failing checks, or its suite failed) or a run broke (timed out, did not
-boot, lost its results); a sandbox's failures are findings, not errors. 2 for what
+boot, lost its results), or a target with an expectation file (gvisor's is shipped) has failures
+it does not list, flaky tests or stale entries; a sandbox's other failures are findings. 2 for what
 stops a target before it runs (an unknown target name, a missing QEMU/runsc/UML binary, a
 kernel that cannot be downloaded).
 """
@@ -37,13 +38,17 @@ def main(args) -> int:
             print(f"sockspec: error: {p}", file=sys.stderr)
         return 2
 
+    expect = expectations(names, getattr(args, "expect", None) or [],
+                          default=not getattr(args, "no_default_expect", False))
     pytest_args = list(args.pytest_args)
     if pytest_args[:1] == ["--"]:
         pytest_args = pytest_args[1:]
-    suite = Suite(pytest_args=tuple(pytest_args), backend=getattr(args, "backend", None))
+    suite = Suite(pytest_args=tuple(pytest_args), backend=getattr(args, "backend", None),
+                  expect=expect)
     progress = Progress(width=min(24, max(len(t.name) for t in targets)))
     for t in targets:
-        progress(t.name, f"{t.target_kind}: {t.describe()}")
+        progress(t.name, f"{t.target_kind}: {t.describe()}"
+                 + (f"; known deviations from {expect[t.name]}" if t.name in expect else ""))
     outcomes = run_targets(targets, args.out, suite, jobs=args.jobs, timeout=args.timeout,
                            cache_dir=args.cache_dir, options=options, progress=progress)
 
@@ -73,6 +78,31 @@ def main(args) -> int:
     return code
 
 
+def expectations(names: list[str], given: list[str], default: bool = True) -> dict[str, str]:
+    """Target name -> expectation file: each ``--expect TARGET=FILE``, and the file shipped for
+    a sandbox (gvisor) unless ``--no-default-expect``. Linux targets get none by default. A bad
+    file, or a TARGET that is not run, is a ValueError (one line, exit 2)."""
+    from harness.expect import default_file, load
+    from harness.model.rules import REGISTRY
+    out: dict[str, str] = {}
+    if default:
+        for name in names:
+            path = default_file(name)
+            if path:
+                out[name] = path
+    for item in given:
+        name, sep, path = item.partition("=")
+        if not sep or not name or not path:
+            raise ValueError(f"--expect {item!r}: expected TARGET=FILE")
+        if name not in names:
+            raise ValueError(f"--expect {item!r}: {name!r} is not one of the targets "
+                             f"({', '.join(names)})")
+        out[name] = os.path.abspath(path)
+    for path in dict.fromkeys(out.values()):
+        load(path, known_rules=set(REGISTRY))        # ExpectError is a ValueError
+    return out
+
+
 def merge_runs(run_dirs: list[str], out_dir: str) -> bool:
     """Merge the runs into out_dir/matrix.{html,json}; True when the matrix says a Linux target
     disagrees with the model or a run is incomplete."""
@@ -85,11 +115,17 @@ def merge_runs(run_dirs: list[str], out_dir: str) -> bool:
     for c in matrix.columns:
         print(f"sockspec: {c.key}: rules exercised {c.coverage} "
               f"({len(c.rules_missing)} never exercised)", file=sys.stderr)
+        print(f"sockspec: {c.key}: {c.deviations_text}; conformance {c.conformance_text}",
+              file=sys.stderr)
     for name, missing in matrix.uncovered_linux.items():
         print(f"sockspec: {name}: rules that hold for this kernel but no check exercised: "
               f"{', '.join(missing)}", file=sys.stderr)
+    for name in matrix.unmet_expectations:
+        print(f"sockspec: {name}: its expectation file does not hold (unexpected failures, "
+              f"flaky tests or stale entries)", file=sys.stderr)
     print(f"sockspec: matrix written to {matrix.html_path}", file=sys.stderr)
-    return bool(matrix.failing_linux_targets or matrix.incomplete or matrix.uncovered_linux)
+    return bool(matrix.failing_linux_targets or matrix.incomplete or matrix.uncovered_linux
+                or matrix.unmet_expectations)
 
 
 def summary(outcomes, started: float) -> str:
@@ -149,5 +185,10 @@ def add_parser(sub) -> None:
                     help="QEMU accelerator; auto tries KVM with a short bound and falls back to TCG")
     ap.add_argument("--memory", type=positive(int), default=2048, help="guest memory in MiB (default: 2048)")
     ap.add_argument("--cpus", type=positive(int), default=1, help="guest CPUs (default: 1)")
+    ap.add_argument("--expect", action="append", default=[], metavar="TARGET=FILE",
+                    help="known deviations of a target (TOML, see --sockspec-expect); repeat for "
+                         "several. gvisor uses harness/expect/gvisor.toml unless given another")
+    ap.add_argument("--no-default-expect", action="store_true",
+                    help="no shipped expectation file for gvisor: all its differences are unexpected")
     ap.add_argument("pytest_args", nargs="*", help="extra pytest arguments (after --)")
     ap.set_defaults(func=main)

@@ -494,6 +494,7 @@ def test_matrix_exits_1_when_a_linux_target_has_failing_checks(tmp_path, fake_ki
         incomplete = []
         columns = []
         uncovered_linux = {}
+        unmet_expectations = []
         html_path = str(tmp_path / "m" / "matrix.html")
 
     monkeypatch.setattr(merge_module, "merge", lambda run_dirs, out_dir: M())
@@ -511,6 +512,7 @@ def test_matrix_exits_1_when_a_linux_column_misses_rules(tmp_path, fake_kind, mo
         incomplete = []
         columns = []
         uncovered_linux = {"fake:ok 6.1.0-test": ["listen.inet"]}
+        unmet_expectations = []
         html_path = str(tmp_path / "m" / "matrix.html")
 
     monkeypatch.setattr(merge_module, "merge", lambda run_dirs, out_dir: M())
