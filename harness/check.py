@@ -85,6 +85,9 @@ def probe(k: Kernel, fd: int, names: set[str]) -> dict:
         else:
             obs["listen_backlog"] = obs["accept_queue"] = \
                 errname(r.errno) if not r.ok else "short TCP_INFO"
+    if "IPV6_V6ONLY" in names:
+        r = k.getsockopt(fd, L.IPPROTO_IPV6, L.IPV6_V6ONLY)
+        obs["IPV6_V6ONLY"] = r.out.get("int") if r.ok else errname(r.errno)
     if "SO_ERROR" in names:
         r = k.getsockopt(fd, L.SOL_SOCKET, L.SO_ERROR)
         obs["SO_ERROR"] = r.out.get("int") if r.ok else errname(r.errno)
@@ -185,6 +188,9 @@ class Scenario:
         self.blocked: dict[int, float] = {}     # history index of a call that blocked: its bound
         self.checks = 0
         self.rules_seen: set[str] = set()
+        self.deferred: list[str] = []           # state divergences the scenario went on past
+        self.divergent: set[tuple] = set()      # (socket, observable, model, kernel) reported
+        self.diverged_names: list[str] = []     # observables of the current check that differed
 
     # -- the call paths ------------------------------------------------------------
     def kernel_for(self, via: str) -> Kernel:
@@ -213,6 +219,8 @@ class Scenario:
         self.history.append((c, result))
         matched = None if blocked else next((o for o in outcomes if o.matches(result)), None)
         problems, observation = [], {"result": str(result)}
+        compared: set[str] = set()          # what this check compared: "answer", "out.K", states
+        self.diverged_names = []
         if result.out:
             observation["out"] = {k: fmt_value(v) for k, v in result.out.items()}
         if blocked:
@@ -230,20 +238,43 @@ class Scenario:
         else:
             if matched.apply is not None:
                 matched.apply(self.m, result)
-            state, state_problems = self._compare_state(touched_fds(c, result))
-            state_problems += self._compare_process(state)
+            state, state_problems = self._compare_state(touched_fds(c, result), compared)
+            state_problems += self._compare_process(state, compared)
             observation["state"] = state
             problems += state_problems
-        self._emit(c, outcomes, matched, observation, problems, duration)
+            compared |= {"answer"} | {f"out.{k}" for k in matched.out}
+        self._emit(c, outcomes, matched, observation, problems, duration, compared)
         if problems:
             # the model's state: as before the call when no outcome matched (none was
             # applied), else as the matched outcome left it
             when = "before the call" if matched is None else f"after {matched.rule.name}"
-            raise Mismatch(self.explain(c, outcomes, observation, problems, (when, self.model_state())))
+            text = self.explain(c, outcomes, observation, problems, (when, self.model_state()))
+            if matched is not None:
+                # the answer was allowed and the outcome applied: only what the kernel shows
+                # afterwards differs, and the model was resynchronised to what it showed. The
+                # scenario goes on, so what follows still counts; the test fails at its end.
+                self.deferred.append(text)
+                return result
+            raise Mismatch(self.deferred_text() + text)
         return result
 
-    def _compare_state(self, fds: list[int]) -> tuple[dict, list[str]]:
+    def deferred_text(self) -> str:
+        """The state divergences seen earlier in this scenario, for the failure that ends it."""
+        if not self.deferred:
+            return ""
+        return "".join(f"(earlier divergence {i + 1} of this test)\n{t}\n\n"
+                       for i, t in enumerate(self.deferred))
+
+    def finish(self) -> None:
+        """End of the test body: fail with the state divergences the scenario went on past."""
+        if self.deferred:
+            texts, self.deferred = self.deferred, []
+            raise Mismatch(f"{len(texts)} state divergence(s); the scenario went on after each "
+                           f"with the model resynchronised:\n\n" + "\n\n".join(texts))
+
+    def _compare_state(self, fds: list[int], compared: set[str] | None = None) -> tuple[dict, list[str]]:
         state, problems = {}, []
+        compared = set() if compared is None else compared
         for fd in fds:
             expects = expectations(self.m, fd)
             seen = probe(self.k, fd, {e.name for e in expects})
@@ -251,15 +282,31 @@ class Scenario:
                 observed = seen.get(e.name, "(not probed)")
                 state[f"{fd}.{e.name}"] = fmt_value(observed)
                 if e.admits(observed):
+                    compared.add(e.name)
                     if e.learn is not None:
                         e.learn(observed)
                     continue
+                inode = self._inode_of(fd)
+                again = (inode, e.name, str(e.value), fmt_value(observed))
+                if again in self.divergent:
+                    # the same difference on the same socket, already a failing check of this
+                    # test: noted, not counted again
+                    state[f"{fd}.{e.name}"] += " (as in an earlier divergence)"
+                    continue
+                self.divergent.add(again)
                 detail = seen.get("procfs_detail", "") if e.name == "procfs" else ""
                 problems.append(f"fd {fd} {e.name}: kernel {fmt_value(observed)}, model "
                                 f"{e.value}{' (' + detail + ')' if detail else ''}")
+                self.diverged_names.append(e.name)
+                if e.resync is not None:
+                    e.resync(observed)
         return state, problems
 
-    def _compare_process(self, state: dict) -> list[str]:
+    def _inode_of(self, fd: int):
+        entry = self.m.fds.get(fd)
+        return id(entry.obj) if entry is not None else ("closed", fd)
+
+    def _compare_process(self, state: dict, compared: set[str] | None = None) -> list[str]:
         """The process-wide observables (signals pending) the model has expectations for."""
         expects = process_expectations(self.m)
         if not expects:
@@ -272,6 +319,9 @@ class Scenario:
             state[e.name] = observed
             if not e.admits(observed):
                 problems.append(f"{e.name}: kernel {observed}, model {e.value}")
+                self.diverged_names.append(e.name)
+            elif compared is not None:
+                compared.add(e.name)
         return problems
 
     # -- what the test sets up and waits for (not calls under test) -----------------------
@@ -318,11 +368,12 @@ class Scenario:
                 raise Mismatch(f"fd {fd}: sent data not acknowledged within {timeout:g} s")
             time.sleep(0.001)
 
-    def _emit(self, c: Call, outcomes, matched: Outcome | None, observation, problems, duration):
+    def _emit(self, c: Call, outcomes, matched: Outcome | None, observation, problems, duration,
+              compared: set[str] = frozenset()):
         self.checks += 1
-        if matched is not None and not problems:
-            self.rules_seen.update(r.name for r in matched.rules)
-        self._record({
+        exercised = exercised_rules(matched, compared) if matched is not None and not problems else []
+        self.rules_seen.update(exercised)
+        rec = {
             "kind": "check",
             "test_id": self.test_id,
             "syscall": c.name if c.name != "socketcall" else "socketcall",
@@ -331,14 +382,18 @@ class Scenario:
             "privilege": self.privilege,
             "rule": matched.rule.name if (matched is not None and not problems) else None,
             "also": [r.name for r in matched.also] if (matched is not None and not problems) else [],
+            "exercised": exercised,
             "allowed": [o.to_json() for o in outcomes],
             "observation": observation,
             "verdict": "fail" if problems else "pass",
             "duration": duration,
             "message": "; ".join(problems) if problems else None,
             "reproducer": self.reproducer() if problems else None,
-            **({"basis": self.basis(c)} if problems else {}),
-        })
+        }
+        if problems:
+            rec["basis"] = self.basis(c)
+            rec["divergence"] = divergence(outcomes, matched, self.diverged_names, bool(self.blocked.get(len(self.history) - 1)))
+        self._record(rec)
 
     def basis(self, c: Call) -> dict:
         """What the verdict rested on: the kernel release and, for every rule of this syscall
@@ -443,6 +498,7 @@ class Scenario:
                            call_bound=self.call_bound)
             try:
                 body(sub)
+                sub.finish()
                 return records, None, sub.rules_seen
             except AssertionError as exc:
                 return records, str(exc), sub.rules_seen
@@ -496,6 +552,51 @@ class Scenario:
         from . import netns
         for name, value in getattr(self, "_sysctls_saved", {}).items():
             netns.write_sysctl(name, value)
+
+
+# A state observable and the rule that defines it, for a divergence no rule of the matched
+# outcome shows (the listener's SO_ACCEPTCONN after an unrelated call).
+OBSERVABLE_RULES = {
+    "FD_CLOEXEC": "fd.cloexec_flag", "O_NONBLOCK": "fd.nonblock_flag",
+    "SO_DOMAIN": "getsockopt.so_domain", "SO_TYPE": "getsockopt.so_type",
+    "SO_PROTOCOL": "getsockopt.so_protocol", "SO_ACCEPTCONN": "getsockopt.so_acceptconn",
+    "SO_ERROR": "getsockopt.so_error", "procfs": "procfs.fd_link", "inode": "procfs.fd_link",
+    "listen_backlog": "listen.backlog_clamp", "accept_queue": "listen.inet_acceptq_capacity",
+    "open": "fd.lowest_free", "SIGPIPE pending": "send.sigpipe",
+}
+
+
+def exercised_rules(matched: Outcome, compared: set[str]) -> list[str]:
+    """The rules of a passing check whose effect it compared: the matched rule (its answer),
+    and each ``also`` rule one of whose observables (Rule.shows) was compared."""
+    out = [matched.rule.name]
+    for r in matched.also:
+        if set(r.shows) & compared and r.name not in out:
+            out.append(r.name)
+    return out
+
+
+def divergence(outcomes, matched: Outcome | None, diverged: list[str], blocked: bool) -> dict:
+    """What a failing check disagrees with, for grouping: ``kind`` answer (no allowed outcome
+    matched), blocked, or state (the answer matched, an observable differs); ``rules``: the
+    rules whose prediction the kernel contradicted (all allowed ones for an answer; for a state,
+    the matched outcome's rules that show the observable, else the rule that defines it);
+    ``documented``: whether any of them is documented behaviour (man page) rather than a
+    Linux implementation detail; ``key``: one line naming the difference."""
+    from .model.rules import REGISTRY
+    if matched is None:
+        names = list(dict.fromkeys(o.rule.name for o in outcomes))
+        kind = "blocked" if blocked else "answer"
+        key = f"{kind}: {' | '.join(names)}"
+    else:
+        kind, names = "state", []
+        for obs in dict.fromkeys(diverged):
+            showing = [r.name for r in matched.rules if obs in r.shows]
+            names += showing or [OBSERVABLE_RULES.get(obs, f"{matched.rule.name}")]
+        names = list(dict.fromkeys(names))
+        key = f"state {', '.join(dict.fromkeys(diverged))}: {' | '.join(names)}"
+    documented = any(REGISTRY[n].is_documented for n in names if n in REGISTRY)
+    return {"kind": kind, "rules": names, "key": key, "documented": documented}
 
 
 def contradicted(profile, c: Call, result: Result) -> list[str]:

@@ -201,8 +201,7 @@ class Env:
             if rec["kind"] == "check":
                 self.checks += 1
                 if rec["verdict"] == "pass" and rec.get("rule"):
-                    self.rules_seen.add(rec["rule"])
-                    self.rules_seen.update(rec.get("also") or ())
+                    self.rules_seen.update(rec.get("exercised") or (rec["rule"],))
         self.pending.clear()
 
     @pytest.hookimpl(tryfirst=True)
@@ -289,7 +288,7 @@ class Env:
         if report.when == "teardown":
             self.flush()
 
-    @pytest.hookimpl(hookwrapper=True)
+    @pytest.hookimpl(wrapper=True)
     def pytest_runtest_call(self, item):
         """Bound every test in time: SIGALRM interrupts a blocked syscall (EINTR). A checked
         call has a shorter bound of its own (--sockspec-call-bound, check.bounded), which
@@ -301,10 +300,14 @@ class Env:
         previous = signal.signal(signal.SIGALRM, expired)
         signal.setitimer(signal.ITIMER_REAL, limit)
         try:
-            yield
+            value = yield
         finally:
             signal.setitimer(signal.ITIMER_REAL, 0)
             signal.signal(signal.SIGALRM, previous)
+        scenario = getattr(item, "funcargs", {}).get("sc")
+        if scenario is not None:
+            scenario.finish()        # the state divergences the scenario went on past
+        return value
 
     def pytest_sessionfinish(self, session, exitstatus):
         self.flush()
@@ -336,9 +339,13 @@ class Env:
                            "flaky": self.flaky, "expected": self.expected,
                            "stale": [e.to_json() for e in self.stale]})
         self.writer.close()
+        self.thin, self.distinct = {}, []
         try:
             from .report.html import render_run
-            self.html = render_run(self.run_dir)
+            from .report.records import load_run
+            run = load_run(self.run_dir)
+            self.thin, self.distinct = run.thin_rules(), run.divergences()
+            self.html = render_run(self.run_dir, run)
         except Exception as exc:                      # noqa: BLE001 - the run's verdict stands
             self.html = f"(report not rendered: {exc})"
 
@@ -354,6 +361,16 @@ class Env:
         tr.write_line(f"rules exercised: {len(seen)}/{len(applicable)}")
         if missing:
             tr.write_line("never exercised: " + ", ".join(missing))
+        thin = {k: v for k, v in getattr(self, "thin", {}).items() if v}
+        if thin:
+            tr.write_line(f"rules with fewer than 3 checks: {len(thin)} (listed in the report)")
+        distinct = getattr(self, "distinct", [])
+        if distinct:
+            doc = sum(1 for g in distinct if g["documented"])
+            tr.write_line(f"distinct divergences: {len(distinct)} ({doc} documented behaviour, "
+                          f"{len(distinct) - doc} implementation details)")
+            for g in distinct[:10]:
+                tr.write_line(f"  {g['checks']:4d} checks, {len(g['tests'])} tests: {g['key']}")
         if self.flaky:
             tr.write_line(f"flaky: {len(self.flaky)} (attempts differ; "
                           + ("allowed by --sockspec-allow-flaky)" if self.allow_flaky else "they fail the run)"))

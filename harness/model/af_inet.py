@@ -149,7 +149,8 @@ BIND_UNSPEC_ANY = rule(
     "AF_INET accepts sin_family AF_UNSPEC when the address is INADDR_ANY (compatibility); the "
     "socket is bound as AF_INET.",
     "net/ipv4/af_inet.c __inet_bind(): 'Compatibility games: accept AF_UNSPEC (mapped to "
-    "AF_INET) only if s_addr is INADDR_ANY'")
+    "AF_INET) only if s_addr is INADDR_ANY'",
+    shows=('sockname',))
 BIND_NOTAVAIL = rule(
     "bind.inet_addrnotavail", "EADDRNOTAVAIL",
     "The address is not local (nor INADDR_ANY, multicast or broadcast; for AF_INET6 a "
@@ -192,12 +193,14 @@ BIND_OK = rule(
 BIND_V6_MAPPED = rule(
     "bind.inet6_v4mapped", "0, getsockname reports ::ffff:a.b.c.d",
     "An AF_INET6 socket binds a v4-mapped address under the AF_INET rules.",
-    "net/ipv6/af_inet6.c __inet6_bind(): addr_type == IPV6_ADDR_MAPPED; ipv6(7)")
+    "net/ipv6/af_inet6.c __inet6_bind(): addr_type == IPV6_ADDR_MAPPED; ipv6(7)",
+    shows=('sockname',))
 BIND_V6ONLY_SET = rule(
     "bind.inet6_sets_v6only", "IPV6_V6ONLY becomes 1",
     "Binding a specific IPv6 address (not :: nor v4-mapped) sets sk_ipv6only.",
     "net/ipv6/af_inet6.c __inet6_bind(): if (addr_type != IPV6_ADDR_ANY && addr_type != "
-    "IPV6_ADDR_MAPPED) sk->sk_ipv6only = 1")
+    "IPV6_ADDR_MAPPED) sk->sk_ipv6only = 1",
+    shows=('IPV6_V6ONLY',))
 BIND_V6_MCAST_STREAM = rule(
     "bind.inet6_multicast_stream", "EINVAL",
     "A stream socket cannot bind an IPv6 multicast address (checked before the port).",
@@ -239,12 +242,13 @@ LISTEN_OK = rule(
     "listen.inet", "0, sk_max_ack_backlog = backlog (TCP_INFO tcpi_sacked)",
     "A TCP socket listens with the (clamped) backlog; listen() again only changes the backlog.",
     "net/ipv4/af_inet.c __inet_listen_sk(): WRITE_ONCE(sk->sk_max_ack_backlog, backlog); "
-    "'if the socket is already in listen state we can only allow the backlog to be adjusted'")
+    "'if the socket is already in listen state we can only allow the backlog to be adjusted'", documented=True)
 LISTEN_AUTOBIND = rule(
     "listen.inet_autobind", "0, bound to the wildcard address and an ephemeral port",
     "listen() on a TCP socket without a port binds it to INADDR_ANY/:: and a free port.",
     "net/ipv4/inet_connection_sock.c inet_csk_listen_start() -> get_port(sk, inet_num = 0); "
-    "listen(2) NOTES, ip(7)")
+    "listen(2) NOTES, ip(7)",
+    shows=('sockname',))
 LISTEN_INUSE = rule(
     "listen.inet_addrinuse", "EADDRINUSE",
     "Two SO_REUSEADDR sockets share a port; once one listens, the other cannot listen.",
@@ -300,7 +304,8 @@ ACCEPT_QUEUE = rule(
     "A listener's accept queue takes connections while sk_ack_backlog <= backlog; a SYN "
     "beyond is dropped (the connect stays SYN_SENT). TCP_INFO tcpi_unacked shows the queue.",
     "include/net/sock.h sk_acceptq_is_full(): sk_ack_backlog > sk_max_ack_backlog; "
-    "net/ipv4/tcp_input.c tcp_conn_request(): drop; tcp_get_info(): tcpi_unacked")
+    "net/ipv4/tcp_input.c tcp_conn_request(): drop; tcp_get_info(): tcpi_unacked",
+    shows=('answer', 'accept_queue'))
 
 # -- connect --------------------------------------------------------------------------------
 CONNECT_SHORT = rule(
@@ -370,7 +375,8 @@ CONNECT_MULTICAST = rule(
     "SO_BROADCAST) the broadcast address through the source's device; without a source address "
     "there is no route.",
     "net/ipv4/route.c ip_route_output_key_hash_rcu(): multicast/lbcast daddr with saddr -> "
-    "__ip_dev_find(saddr); net/ipv4/datagram.c __ip4_datagram_connect()")
+    "__ip_dev_find(saddr); net/ipv4/datagram.c __ip4_datagram_connect()",
+    shows=('peername',))
 CONNECT_V6_SCOPE = rule(
     "connect.inet6_needs_scope", "EINVAL",
     "A link-local (or datagram link-local multicast) destination without a scope id on a "
@@ -388,7 +394,8 @@ CONNECT_ANY_IS_LOOPBACK = rule(
     "Connecting to INADDR_ANY (or ::) connects to the loopback address (a BSDism).",
     "net/ipv4/route.c ip_route_output_key_hash_rcu(): !daddr -> daddr = saddr = "
     "INADDR_LOOPBACK; net/ipv6/tcp_ipv6.c tcp_v6_connect(): 'connect() to INADDR_ANY means "
-    "loopback (BSD'ism)'")
+    "loopback (BSD'ism)'",
+    shows=('peername',))
 CONNECT_TCP = rule(
     "connect.inet_stream", "0 (non-blocking: EINPROGRESS), connected",
     "On loopback the handshake completes within the call when the listener's queue has room: "
@@ -412,7 +419,8 @@ CONNECT_V4_ON_V6 = rule(
     "connect.inet6_dgram_sockaddr_in", "0, the peer is ::ffff:a.b.c.d",
     "An AF_INET6 datagram socket connects to a sockaddr_in (or a v4-mapped address) over IPv4.",
     "net/ipv6/datagram.c __ip6_datagram_connect(): sin6_family == AF_INET -> "
-    "__ip4_datagram_connect(), ipv6_addr_set_v4mapped()")
+    "__ip4_datagram_connect(), ipv6_addr_set_v4mapped()",
+    shows=('peername',))
 
 # -- names ----------------------------------------------------------------------------------
 GETNAME_UNBOUND = rule(
@@ -420,11 +428,13 @@ GETNAME_UNBOUND = rule(
     "An inet socket without a port reports the wildcard address and port 0 (a raw socket "
     "reports its protocol as the port).",
     "net/ipv4/af_inet.c inet_getname(): sin_port = inet_sport, rcv_saddr ?: saddr; "
-    "net/ipv4/af_inet.c inet_create(): SOCK_RAW inet_num = protocol")
+    "net/ipv4/af_inet.c inet_create(): SOCK_RAW inet_num = protocol",
+    shows=('answer', 'sockname', 'out.addr'), documented=True)
 GETNAME_BOUND = rule(
     "getsockname.inet", "the bound (or connected) address and port",
     "getsockname reports the receive address and the source port.",
-    "net/ipv4/af_inet.c inet_getname(); net/ipv6/af_inet6.c inet6_getname()")
+    "net/ipv4/af_inet.c inet_getname(); net/ipv6/af_inet6.c inet6_getname()",
+    shows=('answer', 'sockname', 'out.addr', 'out.name'), documented=True)
 GETPEER_ENOTCONN = rule(
     "getpeername.inet_enotconn", "ENOTCONN",
     "No destination port, or a TCP socket still (or again) in SYN_SENT or CLOSE.",
@@ -433,7 +443,8 @@ GETPEER_ENOTCONN = rule(
 GETPEER_OK = rule(
     "getpeername.inet", "the peer's address and port",
     "getpeername reports the destination address and port.",
-    "net/ipv4/af_inet.c inet_getname(): sin_port = inet_dport, sin_addr = inet_daddr")
+    "net/ipv4/af_inet.c inet_getname(): sin_port = inet_dport, sin_addr = inet_daddr",
+    shows=('answer', 'peername', 'out.addr', 'out.name'), documented=True)
 
 # -- shutdown -------------------------------------------------------------------------------
 SHUTDOWN_HOW = rule(
@@ -1395,7 +1406,8 @@ SEND_AUTOBIND = rule(
     "A send on a UDP socket without a port binds it to the wildcard address and a free port "
     "before the protocol looks at the call, so the port stays even when the send then fails.",
     "net/ipv4/af_inet.c inet_sendmsg() -> inet_send_prepare(): !inet_num && "
-    "!sk_prot->no_autobind -> inet_autobind(); udp(7)")
+    "!sk_prot->no_autobind -> inet_autobind(); udp(7)",
+    shows=('sockname',))
 
 
 def inet_sendmsg(m, sock, msg):

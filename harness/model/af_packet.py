@@ -20,7 +20,8 @@ PACKET_CREATE = rule(
     "socket.packet_create", "fd",
     "An AF_PACKET socket. The protocol (network order, cut to 16 bits) only selects the frames "
     "it receives: sk_protocol is never set, so SO_PROTOCOL reads 0.",
-    "net/packet/af_packet.c packet_create(): po->num = proto, no sk->sk_protocol; packet(7)")
+    "net/packet/af_packet.c packet_create(): po->num = proto, no sk->sk_protocol; packet(7)",
+    shows=('answer', 'SO_DOMAIN', 'SO_PROTOCOL'))
 
 
 class PacketOps(ProtoOps):

@@ -37,11 +37,13 @@ UNIX_TYPE = rule(
 UNIX_RAW_IS_DGRAM = rule(
     "socket.unix_raw_is_dgram", "fd (SO_TYPE = SOCK_DGRAM)",
     "AF_UNIX SOCK_RAW is created as SOCK_DGRAM.",
-    "net/unix/af_unix.c unix_create(): case SOCK_RAW: sock->type = SOCK_DGRAM")
+    "net/unix/af_unix.c unix_create(): case SOCK_RAW: sock->type = SOCK_DGRAM",
+    shows=('SO_TYPE',), documented=True)
 UNIX_CREATE = rule(
     "socket.unix_create", "fd",
     "An AF_UNIX socket; SO_PROTOCOL reads 0 whatever protocol (0 or PF_UNIX) was given.",
-    "net/unix/af_unix.c unix_create() -> unix_create1(): sk_protocol is not set; unix(7)")
+    "net/unix/af_unix.c unix_create() -> unix_create1(): sk_protocol is not set; unix(7)",
+    shows=('answer', 'SO_DOMAIN', 'SO_PROTOCOL'))
 UNIX_SOCKETPAIR = rule(
     "socketpair.unix", "0, two connected sockets",
     "socketpair() on AF_UNIX: both ends connected to each other, each unnamed.",
@@ -125,7 +127,7 @@ LISTEN_CONNECTED = rule(
 LISTEN_OK = rule(
     "listen.unix", "0, sk_max_ack_backlog = backlog",
     "A bound stream or seqpacket socket listens (again: only the backlog changes).",
-    "net/unix/af_unix.c unix_listen(): sk_max_ack_backlog = backlog; sk_state = TCP_LISTEN")
+    "net/unix/af_unix.c unix_listen(): sk_max_ack_backlog = backlog; sk_state = TCP_LISTEN", documented=True)
 
 # --------------------------------------------------------------------------- connect
 
@@ -185,7 +187,8 @@ CONNECT_PASSCRED = rule(
     "An unnamed socket with SO_PASSCRED (or SO_PASSPIDFD) is autobound at the start of connect "
     "and keeps the name even if the connect fails.",
     "net/unix/af_unix.c unix_stream_connect(), unix_dgram_connect(): test_bit(SOCK_PASSCRED) "
-    "&& !u->addr -> unix_autobind(); unix(7) SO_PASSCRED")
+    "&& !u->addr -> unix_autobind(); unix(7) SO_PASSCRED",
+    shows=('sockname',))
 DGRAM_LEN = rule(
     "connect.unix_dgram_addrlen", "EINVAL",
     "A datagram connect with addrlen < sizeof(sa_family_t).",
@@ -232,12 +235,14 @@ GETNAME_UNNAMED = rule(
     "A socket without a name (or the peer of getpeername without one) reports AF_UNIX and a "
     "length of 2.",
     "net/unix/af_unix.c unix_getname(): !addr -> err = offsetof(struct sockaddr_un, sun_path); "
-    "unix(7) Address format: unnamed")
+    "unix(7) Address format: unnamed",
+    shows=('answer', 'sockname', 'peername', 'out.addr', 'out.name', 'out.messages'))
 GETNAME_NAMED = rule(
     "getsockname.unix_named", "the bound name with its length",
     "A named socket reports the unix_address it was given (path + NUL, abstract bytes, or the "
     "autobind name); an accepted socket carries its listener's name.",
-    "net/unix/af_unix.c unix_getname(): memcpy(sunaddr, addr->name, addr->len)")
+    "net/unix/af_unix.c unix_getname(): memcpy(sunaddr, addr->name, addr->len)",
+    shows=('answer', 'sockname', 'peername', 'out.addr', 'out.name', 'out.messages'), documented=True)
 GETPEERNAME_ENOTCONN = rule(
     "getpeername.unix_enotconn", "ENOTCONN",
     "getpeername() on a socket without a peer (a datagram socket never connected, a listener, "
@@ -246,7 +251,8 @@ GETPEERNAME_ENOTCONN = rule(
 GETPEERNAME_CLOSED_PEER = rule(
     "getpeername.unix_closed_peer", "the closed peer's name",
     "The peer pointer survives the peer's close: getpeername still reports its name.",
-    "net/unix/af_unix.c unix_release_sock(): unix_peer(sk) = NULL only for the closing socket")
+    "net/unix/af_unix.c unix_release_sock(): unix_peer(sk) = NULL only for the closing socket",
+    shows=('answer', 'peername', 'out.addr'))
 SHUTDOWN_HOW = rule(
     "shutdown.unix_how", "EINVAL",
     "how is not SHUT_RD, SHUT_WR or SHUT_RDWR.",
@@ -791,7 +797,8 @@ SEND_PASSCRED = rule(
     "send.unix_passcred_autobind", "the socket is autobound first",
     "An unnamed datagram socket with SO_PASSCRED (or SO_PASSPIDFD) is autobound when it sends, "
     "so the receiver sees an address.",
-    "net/unix/af_unix.c unix_dgram_sendmsg(): SOCK_PASSCRED && !u->addr -> unix_autobind()")
+    "net/unix/af_unix.c unix_dgram_sendmsg(): SOCK_PASSCRED && !u->addr -> unix_autobind()",
+    shows=('sockname',))
 SEND_SEQ_ENOTCONN = rule(
     "send.unix_seqpacket_enotconn", "ENOTCONN",
     "A seqpacket socket that is not connected; an address given to a connected one is "
@@ -820,7 +827,7 @@ RECV_EOF = rule(
     "socket only when the call would wait; a seqpacket socket also without waiting).",
     "net/unix/af_unix.c unix_stream_read_generic(): sk_shutdown & RCV_SHUTDOWN -> 0; "
     "__unix_dgram_recvmsg(): SOCK_SEQPACKET && -EAGAIN && RCV_SHUTDOWN -> 0; "
-    "net/core/datagram.c __skb_wait_for_more_packets(): RCV_SHUTDOWN -> out_noerr")
+    "net/core/datagram.c __skb_wait_for_more_packets(): RCV_SHUTDOWN -> out_noerr", documented=True)
 RECV_SK_ERR = rule(
     "recv.unix_sk_err", "the pending error (ECONNRESET), consumed",
     "A pending error (the peer was closed with data it had not read) is reported once the "
@@ -1071,7 +1078,8 @@ RECV_UNNAMED = rule(
     "address at all: msg_namelen / *addrlen 0, not the sizeof(sa_family_t) getsockname "
     "reports for such a socket.",
     "net/unix/af_unix.c unix_copy_addr(): if (addr) { msg->msg_namelen = addr->len; ... }; "
-    "net/socket.c ____sys_recvmsg(): msg_sys->msg_namelen = 0")
+    "net/socket.c ____sys_recvmsg(): msg_sys->msg_namelen = 0",
+    shows=('out.namelen', 'out.name', 'out.addrlen', 'out.addr', 'out.messages'))
 
 
 def _name_rules(name, rmsg) -> tuple:

@@ -24,18 +24,21 @@ EPHEMERAL = rule(
     "bind.inet_ephemeral_port", "0, a port in net.ipv4.ip_local_port_range",
     "Port 0 (or an implicit bind) picks a free port inside ip_local_port_range.",
     "net/ipv4/inet_connection_sock.c inet_csk_find_open_port(), net/ipv4/udp.c "
-    "udp_lib_get_port(): inet_sk_get_local_port_range(); ip(7) ip_local_port_range")
+    "udp_lib_get_port(): inet_sk_get_local_port_range(); ip(7) ip_local_port_range",
+    shows=('sockname',))
 EPHEMERAL_BIND_PARITY = rule(
     "bind.tcp_ephemeral_odd", "a port at an odd offset from the range's low end",
     "TCP bind(port 0) and listen() on an unbound socket try ports of the parity opposite to "
     "the range's low end first, leaving the other half to connect().",
     "net/ipv4/inet_connection_sock.c inet_csk_find_open_port(): offset |= 1U ('We do the "
-    "opposite to not pollute connect() users')")
+    "opposite to not pollute connect() users')",
+    shows=('sockname',))
 EPHEMERAL_REUSE_HALF = rule(
     "bind.tcp_ephemeral_reuse_lower_half", "a port in the lower half of the range",
     "With SO_REUSEADDR, TCP's port search starts in the lower half of ip_local_port_range.",
     "net/ipv4/inet_connection_sock.c inet_csk_find_open_port(): attempt_half = sk_reuse == "
-    "SK_CAN_REUSE; half = low + (((high - low) >> 2) << 1)")
+    "SK_CAN_REUSE; half = low + (((high - low) >> 2) << 1)",
+    shows=('sockname',))
 PORTS_EXHAUSTED = rule(
     "bind.inet_ports_exhausted", "EADDRINUSE",
     "Port 0 (or listen() of an unbound TCP socket) when every port of ip_local_port_range is "
@@ -47,7 +50,8 @@ EPHEMERAL_CONNECT_PARITY = rule(
     "connect() on an unbound TCP socket picks its source port at an even offset from the "
     "range's low end first.",
     "net/ipv4/inet_hashtables.c __inet_hash_connect(): offset &= ~1U ('In first pass we try "
-    "ports of @low parity')")
+    "ports of @low parity')",
+    shows=('sockname',))
 
 
 # --------------------------------------------------------------------------- addresses

@@ -21,6 +21,9 @@ class Expect:
     name: str
     value: Any                              # a value or a Constraint
     learn: Callable | None = None           # learn(observed) once a Constraint admitted it
+    # resync(observed) after a divergence where the kernel's answer is a legitimate state of
+    # its own (the port it chose): the model adopts it, so the scenario can go on
+    resync: Callable | None = None
 
     def admits(self, observed) -> bool:
         return observed in self.value if isinstance(self.value, Constraint) else observed == self.value
@@ -63,7 +66,14 @@ def _name_expect(m: Model, sock: Sock, peer: bool) -> Expect | None:
         attr = "peer" if peer else "local"
         if isinstance(getattr(sock, attr), Constraint):
             setattr(sock, attr, observed[0])
-    return Expect(label, Name(addr, addrlen), learn)
+
+    def resync(observed, sock=sock, peer=peer):
+        # the target chose another address or port than the model allows: take its choice
+        attr = "peer" if peer else "local"
+        if isinstance(observed, tuple) and len(observed) == 2 and observed[0] is not None \
+                and (isinstance(getattr(sock, attr), Constraint) or sock.family in (L.AF_INET, L.AF_INET6)):
+            setattr(sock, attr, observed[0])
+    return Expect(label, Name(addr, addrlen), learn, resync)
 
 
 def expectations(m: Model, fd: int) -> list[Expect]:
@@ -95,6 +105,12 @@ def expectations(m: Model, fd: int) -> list[Expect]:
             and sock.backlog is not None:
         out.append(Expect("listen_backlog", sock.backlog))     # TCP_INFO tcpi_sacked
         out.append(Expect("accept_queue", len(sock.accept_queue)))   # TCP_INFO tcpi_unacked
+    if sock.family == L.AF_INET6 and (sock.type, sock.protocol) in ((L.SOCK_STREAM, L.IPPROTO_TCP),
+                                                                     (L.SOCK_DGRAM, L.IPPROTO_UDP)):
+        # sk_ipv6only: 0 from inet6_create() (net.ipv6.bindv6only, 0 in the suite's
+        # namespaces), 1 after IPV6_V6ONLY or a bind to a specific IPv6 address
+        # (net/ipv6/af_inet6.c __inet6_bind(); ipv6(7) IPV6_V6ONLY)
+        out.append(Expect("IPV6_V6ONLY", int(bool(sock.opts.get("IPV6_V6ONLY")))))
     if ("so_error" in sock.opts or sock.so_error) and not sock.err_unprobed:
         # (an error that arrives asynchronously, or that the test leaves for the next call,
         # is not read: reading SO_ERROR would consume it)

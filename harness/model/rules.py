@@ -111,6 +111,14 @@ class Rule:
     # Unlike ``when`` it does not override the range: both must hold.
     requires: tuple[MarkerTest, ...] = ()
     requires_since: Version | None = None
+    # where a check sees the rule's effect: "answer" (the return value or errno), "out.KEY"
+    # (a write-back the outcome constrains), or a state observable (harness/model/observe.py:
+    # "sockname", "FD_CLOEXEC", "listen_backlog", "SIGPIPE pending", ...). A rule counts as
+    # exercised by a check only where the check compared one of them.
+    shows: tuple[str, ...] = ("answer",)
+    # documented behaviour (man page, POSIX) or a Linux implementation detail; None: decided
+    # by the citation and the man page's ERRORS list (harness/model/manpages.py)
+    documented: bool | None = None
 
     def holds_for(self, version: Version) -> bool:
         """By the release range alone (``sockspec rules --kernel R``): [since, until), or a
@@ -147,6 +155,16 @@ class Rule:
             return False
         verdict = self.marker_verdict(markers)
         return self.holds_for(version) if verdict is None else verdict
+
+    @property
+    def is_documented(self) -> bool:
+        """Documented behaviour (the man page or POSIX says so) rather than a Linux
+        implementation detail: explicit, else a man page in the citation, else an errno the
+        syscall's man page lists under ERRORS."""
+        if self.documented is not None:
+            return self.documented
+        from .manpages import documents
+        return documents(self.syscall, self.result, self.citation)
 
     @property
     def conditional(self) -> bool:
@@ -195,7 +213,8 @@ class Rule:
                 "since": _fmt_version(self.since), "until": _fmt_version(self.until),
                 "markers": [str(t) for t in self.when],
                 "backports": [_fmt_version(b) for b in self.backports],
-                "requires": [str(t) for t in self.requires]}
+                "requires": [str(t) for t in self.requires],
+                "shows": list(self.shows), "documented": self.is_documented}
 
 
 def _fmt_version(v: Version | None) -> str | None:
@@ -226,7 +245,8 @@ def rule(name: str, result: str, description: str, citation: str, *,
          since: Version | None = None, until: Version | None = None,
          when: tuple[MarkerTest, ...] | MarkerTest = (),
          backports: tuple[Version, ...] = (),
-         requires: tuple[MarkerTest, ...] | MarkerTest = (), requires_since: Version | None = None) -> Rule:
+         requires: tuple[MarkerTest, ...] | MarkerTest = (), requires_since: Version | None = None,
+         shows: tuple[str, ...] | str = ("answer",), documented: bool | None = None) -> Rule:
     """Define and register a rule. The syscall is the part of the name before the dot."""
     if name in REGISTRY:
         raise ValueError(f"rule {name} defined twice")
@@ -234,8 +254,10 @@ def rule(name: str, result: str, description: str, citation: str, *,
         when = (when,)
     if isinstance(requires, MarkerTest):
         requires = (requires,)
+    if isinstance(shows, str):
+        shows = (shows,)
     r = Rule(name, name.split(".", 1)[0], result, description, citation, since, until, tuple(when),
-             tuple(backports), tuple(requires), requires_since)
+             tuple(backports), tuple(requires), requires_since, tuple(shows), documented)
     REGISTRY[name] = r
     return r
 

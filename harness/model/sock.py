@@ -111,14 +111,16 @@ SET_BUF = rule(
 BUF_CLAMPED = rule(
     "setsockopt.buf_clamped_to_max", "buffer = 2 * net.core.{r,w}mem_max",
     "A SO_SNDBUF/SO_RCVBUF value above net.core.wmem_max/rmem_max (or negative) is cut to it.",
-    "net/core/sock.c sk_setsockopt(): min_t(u32, val, READ_ONCE(sysctl_wmem_max)); socket(7)")
+    "net/core/sock.c sk_setsockopt(): min_t(u32, val, READ_ONCE(sysctl_wmem_max)); socket(7)",
+    shows=('out.int', 'out.value'))
 BUF_FLOOR = rule(
     "setsockopt.buf_floor", "buffer = SOCK_MIN_SNDBUF / SOCK_MIN_RCVBUF",
     "A doubled buffer size below the minimum is raised to it: on x86_64/arm64 (64-byte cache "
     "lines, sizeof(struct sk_buff) 193..256 bytes) SOCK_MIN_RCVBUF = 2048 + 256 = 2304 and "
     "SOCK_MIN_SNDBUF = 2 * 2304 = 4608, the same in 6.1, 6.12 and 6.18.",
     "include/net/sock.h TCP_SKB_MIN_TRUESIZE (2048 + SKB_DATA_ALIGN(sizeof(struct sk_buff))), "
-    "SOCK_MIN_SNDBUF, SOCK_MIN_RCVBUF; socket(7) SO_RCVBUF 'minimum (doubled) value'")
+    "SOCK_MIN_SNDBUF, SOCK_MIN_RCVBUF; socket(7) SO_RCVBUF 'minimum (doubled) value'",
+    shows=('out.int', 'out.value'))
 SET_BUFFORCE = rule(
     "setsockopt.bufforce", "0, the buffer = max(2 * min(max(val, 0), INT_MAX / 2), floor)",
     "SO_SNDBUFFORCE/SO_RCVBUFFORCE ignore the wmem_max/rmem_max limits; a negative value "
@@ -227,7 +229,8 @@ GET_TRUNCATED = rule(
     "With *optlen smaller than the value, the first *optlen bytes are copied and *optlen says "
     "how many (0 copies nothing and succeeds); a larger *optlen is cut to the value's size.",
     "net/core/sock.c sk_getsockopt(): if (len > lv) len = lv; copy_to_sockptr(optval, &v, len); "
-    "copy_to_sockptr(optlen, &len)")
+    "copy_to_sockptr(optlen, &len)",
+    shows=('out.value', 'out.optlen'))
 GET_TYPE = rule("getsockopt.so_type", "sk_type",
                 "SO_TYPE reads the socket type (AF_UNIX SOCK_RAW reads SOCK_DGRAM).",
                 "net/core/sock.c sk_getsockopt() SO_TYPE: v.val = sk->sk_type; socket(7) SO_TYPE")
@@ -498,6 +501,8 @@ SOCK_SNDBUF_LOCK, SOCK_RCVBUF_LOCK = 1, 2          # include/net/sock.h sk_userl
 def _set_store(sock, key, value, rule_, also=(), userlocks=0):
     def store(model, result, sock=sock, key=key, value=value):
         sock.opts[key] = value
+        # the rules that shaped the value (a clamp, a floor) show where getsockopt reads it
+        sock.opt_rules = {**getattr(sock, "opt_rules", {}), key: tuple(also)}
         if userlocks:
             sock.userlocks = getattr(sock, "userlocks", 0) | userlocks
     return rule_.ok(0, apply=store, also=also)
@@ -735,7 +740,8 @@ def sk_getsockopt(m, sock, name: int, out: OptOut):
     if name in (L.SO_RCVBUF, L.SO_SNDBUF):
         key = "SO_RCVBUF" if name == L.SO_RCVBUF else "SO_SNDBUF"
         if key in sock.opts:
-            return int_value(out, len_, sock.opts[key], GET_BUF)
+            return int_value(out, len_, sock.opts[key], GET_BUF,
+                             also=getattr(sock, "opt_rules", {}).get(key, ()))
         value, rule_ = default_buf(m, sock, key)
         return int_value(out, len_, value, rule_)
     if name == L.SO_PASSCRED:

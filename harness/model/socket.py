@@ -44,15 +44,18 @@ EMFILE = rule(
 LOWEST_FREE = rule(
     "fd.lowest_free", "the lowest free fd",
     "A new descriptor is the lowest-numbered one not open in the process.",
-    "fs/file.c alloc_fd() (find_next_fd from files->next_fd); open(2) 'lowest-numbered file descriptor'")
+    "fs/file.c alloc_fd() (find_next_fd from files->next_fd); open(2) 'lowest-numbered file descriptor'",
+    shows=('answer', 'out.fds'))
 CLOEXEC_FLAG = rule(
     "fd.cloexec_flag", "FD_CLOEXEC set",
     "SOCK_CLOEXEC (or accept4's flag) sets FD_CLOEXEC on the new descriptor only.",
-    "net/socket.c sock_map_fd() -> get_unused_fd_flags(O_CLOEXEC); socket(2) SOCK_CLOEXEC")
+    "net/socket.c sock_map_fd() -> get_unused_fd_flags(O_CLOEXEC); socket(2) SOCK_CLOEXEC",
+    shows=('FD_CLOEXEC',))
 NONBLOCK_FLAG = rule(
     "fd.nonblock_flag", "O_NONBLOCK set",
     "SOCK_NONBLOCK (or accept4's flag) sets O_NONBLOCK on the new open file description.",
-    "net/socket.c sock_alloc_file(): O_RDWR | (flags & O_NONBLOCK); socket(2) SOCK_NONBLOCK")
+    "net/socket.c sock_alloc_file(): O_RDWR | (flags & O_NONBLOCK); socket(2) SOCK_NONBLOCK",
+    shows=('O_NONBLOCK',))
 EBADF = rule(
     "fd.ebadf", "EBADF",
     "The descriptor is not open (closed, never opened, or negative).",
@@ -80,7 +83,8 @@ ADDR_OUT_FAULT = rule(
 ADDR_OUT_TRUNCATED = rule(
     "addr.out_truncated", "address truncated, *addrlen = full length",
     "A returned address is cut to the buffer size, and *addrlen tells the full length.",
-    "net/socket.c move_addr_to_user(): copy min(len, klen), put_user(klen); accept(2), getsockname(2) NOTES")
+    "net/socket.c move_addr_to_user(): copy min(len, klen), put_user(klen); accept(2), getsockname(2) NOTES",
+    shows=('out.addr', 'out.addrlen', 'out.name', 'out.namelen', 'out.messages'))
 
 
 # --------------------------------------------------------------------------- shared helpers
@@ -359,7 +363,8 @@ LISTEN_CLAMP = rule(
     "The backlog is clamped to net.core.somaxconn of the socket's namespace; compared as "
     "unsigned, so a negative backlog becomes somaxconn.",
     "net/socket.c __sys_listen(): if ((unsigned int)backlog > somaxconn) backlog = somaxconn; "
-    "listen(2) NOTES")
+    "listen(2) NOTES",
+    shows=('listen_backlog',))
 
 
 def clamp_backlog(m: Model, backlog: int) -> tuple[int, tuple]:
@@ -588,11 +593,13 @@ SIGPIPE_RAISED = rule(
     "A stream send that fails with EPIPE raises SIGPIPE at the caller (pending while blocked; "
     "ignored by CPython otherwise), unless MSG_NOSIGNAL.",
     "net/core/stream.c sk_stream_error(): err == -EPIPE && !(flags & MSG_NOSIGNAL) -> "
-    "send_sig(SIGPIPE); net/unix/af_unix.c unix_stream_sendmsg() pipe_err; send(2) EPIPE")
+    "send_sig(SIGPIPE); net/unix/af_unix.c unix_stream_sendmsg() pipe_err; send(2) EPIPE",
+    shows=('SIGPIPE pending',))
 NOSIGNAL = rule(
     "send.nosignal", "no SIGPIPE",
     "MSG_NOSIGNAL suppresses the SIGPIPE of a stream send failing with EPIPE.",
-    "net/core/stream.c sk_stream_error(); send(2) MSG_NOSIGNAL")
+    "net/core/stream.c sk_stream_error(); send(2) MSG_NOSIGNAL",
+    shows=('SIGPIPE pending',))
 
 
 @dataclass

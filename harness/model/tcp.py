@@ -46,7 +46,8 @@ GET_FAULT = rule(
 GET_INT = rule(
     "getsockopt.tcp_int", "*optlen = min(*optlen, 4) bytes of the value",
     "An int SOL_TCP option: the length is cut to sizeof(int) (0 copies nothing).",
-    "net/ipv4/tcp.c do_tcp_getsockopt(): len = min_t(unsigned int, len, sizeof(int))")
+    "net/ipv4/tcp.c do_tcp_getsockopt(): len = min_t(unsigned int, len, sizeof(int))",
+    shows=('out.value', 'out.int', 'out.optlen'))
 GET_NODELAY = rule(
     "getsockopt.tcp_nodelay", "0 or 1",
     "TCP_NODELAY reads whether Nagle is off (0 on a new socket).",
@@ -113,12 +114,14 @@ TCP_INFO_LISTENER = rule(
     "For a listener TCP_INFO aliases tcpi_unacked to the connections waiting in accept() and "
     "tcpi_sacked to the backlog in effect.",
     "net/ipv4/tcp.c tcp_get_info(): if (info->tcpi_state == TCP_LISTEN) { tcpi_unacked = "
-    "sk_ack_backlog; tcpi_sacked = sk_max_ack_backlog; }")
+    "sk_ack_backlog; tcpi_sacked = sk_max_ack_backlog; }",
+    shows=('out.value', 'listen_backlog', 'accept_queue'))
 TCP_INFO_STATE = rule(
     "getsockopt.tcp_info_state", "tcpi_state = the TCP state",
     "TCP_INFO's first byte is the TCP state (include/net/tcp_states.h): TCP_CLOSE (7) before "
     "a connect or listen, TCP_ESTABLISHED (1) once connected ...",
-    "net/ipv4/tcp.c tcp_get_info(): info->tcpi_state = inet_sk_state_load(sk)")
+    "net/ipv4/tcp.c tcp_get_info(): info->tcpi_state = inet_sk_state_load(sk)",
+    shows=('out.value',))
 
 
 def tcp_info_size(m) -> tuple[int, object]:

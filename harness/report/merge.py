@@ -53,6 +53,23 @@ class Column:
     flaky: list = field(default_factory=list)
     stale: list = field(default_factory=list)           # stale expectation entries
     expected_checks: int = 0      # failing checks in expected failures
+    distinct: list = field(default_factory=list)        # Run.divergences(): grouped by rule
+    thin_rules: dict = field(default_factory=dict)      # applicable rules with < 3 checks
+
+    @property
+    def divergent_rules(self) -> list[str]:
+        return sorted({r for g in self.distinct for r in g["rules"]})
+
+    @property
+    def distinct_text(self) -> str:
+        """'N distinct divergences in R rules (D of documented behaviour, I implementation
+        details)', over all failing checks (known deviations included)."""
+        if not self.distinct:
+            return "no divergences"
+        doc = sum(1 for g in self.distinct if g["documented"])
+        return (f"{len(self.distinct)} distinct divergence{'s' if len(self.distinct) != 1 else ''} "
+                f"in {len(self.divergent_rules)} rules ({doc} of documented behaviour, "
+                f"{len(self.distinct) - doc} implementation details)")
 
     @property
     def conformance(self) -> float | None:
@@ -95,6 +112,8 @@ class Column:
         d["coverage"] = self.coverage
         d["deviations"] = self.deviations_text
         d["expectations_met"] = self.expectations_met
+        d["divergent_rules"] = self.divergent_rules
+        d["distinct_text"] = self.distinct_text
         return d
 
 
@@ -209,6 +228,7 @@ def _column(run: Run, taken: set[str]) -> Column:
         tests_unexpected=sum(1 for t in run.tests if t["outcome"] == "failed"),
         flaky=run.flaky, stale=run.stale,
         expected_checks=sum(1 for c in failing if c["test_id"] in expected_tests),
+        distinct=run.divergences(), thin_rules=run.thin_rules(),
     )
 
 
@@ -218,8 +238,12 @@ def _failing_rules(run: Run) -> tuple[set[str], set[str]]:
     out: tuple[set[str], set[str]] = (set(), set())
     for c in run.last_attempts():
         if c["verdict"] == "fail":
-            out[c["test_id"] in expected_tests].update(
-                a["rule"] for a in c["allowed"] if isinstance(a, dict) and a.get("rule"))
+            d = c.get("divergence")
+            if isinstance(d, dict) and isinstance(d.get("rules"), list):
+                names = [n for n in d["rules"] if isinstance(n, str)]
+            else:
+                names = [a["rule"] for a in c["allowed"] if isinstance(a, dict) and a.get("rule")]
+            out[c["test_id"] in expected_tests].update(names)
     return out
 
 

@@ -52,16 +52,22 @@ Fields beyond the required ones (``REQUIRED`` below) are kept; these optional on
 - a header rule's ``"applies": false`` says the rule's kernel range (since/until) excludes this
   kernel: it is left out of the coverage figure of that run;
 - a check's ``"also": ["fd.lowest_free", ...]`` names further rules the matched outcome
-  exercised (an allowed entry may carry the same list);
+  carries (an allowed entry may carry the same list); ``"exercised"``: the matched rule and
+  those ``also`` rules whose effect the check compared (Rule.shows: the answer, a write-back,
+  or a state observable such as the socket name or FD_CLOEXEC);
+- a failing check's ``"divergence"``: ``{"kind": "answer" | "state" | "blocked", "rules":
+  [...], "key": "...", "documented": bool}`` -- the rules whose prediction the kernel
+  contradicted, whether any is documented behaviour (a man page) rather than a Linux
+  implementation detail, and the key that groups identical differences (``Run.divergences``);
 - the end record's ``"checks"``: the controller's count of check records; ``"flaky"`` (test
   ids), ``"expected"`` (count) and ``"stale"`` (expectation entries that applied, had something
   to match and matched no failure);
 - the header's ``"expect"``: the expectation file and its entries.
 
-A rule is *exercised* by a check whose verdict is "pass" and whose ``rule`` is that rule, or
-that lists it in ``also``, in the last attempt of a test that passed and was not flaky
-(``counted_checks``). Coverage of a run is exercised / applicable
-rules.
+A rule is *exercised* by a check whose verdict is "pass" and that lists it in ``exercised``
+(older records: its ``rule`` or ``also``), in the last attempt of a test that passed and was
+not flaky (``counted_checks``). Coverage of a run is exercised / applicable rules; rules with
+fewer than 3 such checks are listed (``Run.thin_rules``).
 """
 from __future__ import annotations
 
@@ -281,11 +287,42 @@ class Run:
         seen: Counter = Counter()
         for c in counted_checks(self.checks, self.tests):
             if c["verdict"] == "pass" and c["rule"]:
-                seen[c["rule"]] += 1
-                also = c.get("also")
-                if isinstance(also, list):
-                    seen.update(name for name in also if isinstance(name, str) and name != c["rule"])
+                names = c.get("exercised")
+                if not isinstance(names, list):          # a record from before "exercised"
+                    names = [c["rule"]] + [n for n in (c.get("also") or []) if isinstance(n, str)]
+                seen.update(set(n for n in names if isinstance(n, str)))
         return seen
+
+    def thin_rules(self, least: int = 3) -> dict[str, int]:
+        """Rules that hold for this kernel and were exercised by fewer than ``least`` checks
+        (0 for never): rule -> number of checks."""
+        seen = self.exercised()
+        return {name: seen.get(name, 0) for name in self.applicable_rules()
+                if seen.get(name, 0) < least}
+
+    def divergences(self) -> list[dict]:
+        """The failing checks of each test's last attempt grouped by what they disagree with
+        (the check's ``divergence`` key: the rules whose prediction the kernel contradicted):
+        one entry per distinct difference, with how many checks and tests show it."""
+        expected_tests = {t["test_id"] for t in self.expected}
+        groups: dict[str, dict] = {}
+        for c in self.last_attempts():
+            if c["verdict"] != "fail":
+                continue
+            d = c.get("divergence") if isinstance(c.get("divergence"), dict) else None
+            if d is None:                        # a record from before "divergence"
+                names = [a.get("rule") for a in c["allowed"] if isinstance(a, dict) and a.get("rule")]
+                d = {"kind": "answer", "rules": names, "key": "answer: " + " | ".join(names),
+                     "documented": None}
+            g = groups.setdefault(str(d.get("key")), {
+                "key": str(d.get("key")), "kind": d.get("kind"), "rules": list(d.get("rules") or []),
+                "documented": d.get("documented"), "checks": 0, "tests": [], "expected": True,
+                "example": {"call": c["call"], "message": c.get("message"), "test_id": c["test_id"]}})
+            g["checks"] += 1
+            if c["test_id"] not in g["tests"]:
+                g["tests"].append(c["test_id"])
+            g["expected"] = g["expected"] and c["test_id"] in expected_tests
+        return sorted(groups.values(), key=lambda g: (-g["checks"], g["key"]))
 
     def applicable_rules(self) -> list[str]:
         """The header's rules that hold for this kernel (all, unless marked ``applies: false``)."""
@@ -313,9 +350,18 @@ class Run:
         return list((self.end or {}).get("stale") or [])
 
     def failing_rules(self) -> set[str]:
-        """Rules listed in the allowed set of a failing check."""
-        return {a["rule"] for c in self.checks if c["verdict"] == "fail"
-                for a in c["allowed"] if isinstance(a, dict) and a.get("rule")}
+        """Rules a failing check contradicted (its divergence's rules; for an older record,
+        the rules of its allowed set)."""
+        out = set()
+        for c in self.checks:
+            if c["verdict"] != "fail":
+                continue
+            d = c.get("divergence")
+            if isinstance(d, dict) and isinstance(d.get("rules"), list):
+                out.update(n for n in d["rules"] if isinstance(n, str))
+            else:
+                out.update(a["rule"] for a in c["allowed"] if isinstance(a, dict) and a.get("rule"))
+        return out
 
 
 def last_attempts(checks: list[dict]) -> list[dict]:

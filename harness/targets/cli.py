@@ -117,6 +117,14 @@ def merge_runs(run_dirs: list[str], out_dir: str) -> bool:
               f"({len(c.rules_missing)} never exercised)", file=sys.stderr)
         print(f"sockspec: {c.key}: {c.deviations_text}; conformance {c.conformance_text}",
               file=sys.stderr)
+        if c.distinct:
+            print(f"sockspec: {c.key}: {c.distinct_text}", file=sys.stderr)
+            for g in c.distinct[:10]:
+                print(f"    {g['checks']:4d} checks, {len(g['tests'])} tests: {g['key']}"
+                      f"{'' if g['documented'] else ' (implementation detail)'}"
+                      f"{' [known]' if g['expected'] else ''}", file=sys.stderr)
+            if len(c.distinct) > 10:
+                print(f"    ... and {len(c.distinct) - 10} more (matrix.html)", file=sys.stderr)
     for name, missing in matrix.uncovered_linux.items():
         print(f"sockspec: {name}: rules that hold for this kernel but no check exercised: "
               f"{', '.join(missing)}", file=sys.stderr)

@@ -78,10 +78,84 @@ def test_wrong_state_is_explained(scenario, monkeypatch):
         made.sock.type = L.SOCK_SEQPACKET
         return made
     monkeypatch.setattr(af_unix, "unix_create", stream_is_seqpacket)
+    # a state divergence does not stop the scenario: the test fails at its end
+    fd = sc.socket(L.AF_UNIX, L.SOCK_STREAM, 0).ret
+    sc.getsockname(fd)                            # goes on, and is checked
+    assert records[-1]["verdict"] == "pass" and records[-1]["rule"] == "getsockname.ok"
     with pytest.raises(Mismatch, match=r"SO_TYPE: kernel 1, model 5") as info:
-        sc.socket(L.AF_UNIX, L.SOCK_STREAM, 0)
+        sc.finish()
     assert re.search(r"model state after socket\.unix_create:\n    fd \d+: AF_UNIX SOCK_SEQPACKET, unconnected/CLOSE",
                      str(info.value)), str(info.value)
+    failing = [r for r in records if r["verdict"] == "fail"]
+    assert len(failing) == 1          # the same difference on the same socket is not counted twice
+    div = failing[0]["divergence"]
+    assert div["kind"] == "state" and div["rules"] == ["getsockopt.so_type"]
+    assert div["key"] == "state SO_TYPE: getsockopt.so_type" and div["documented"] is True
+    sc.finish()                       # reported once
+
+
+def test_answer_divergence_after_state_divergence_carries_both(scenario, monkeypatch):
+    sc, records = scenario
+    real = af_unix.unix_create
+
+    def stream_is_seqpacket(m, t, p):
+        made = real(m, t, p)
+        made.sock.type = L.SOCK_SEQPACKET
+        return made
+    monkeypatch.setattr(af_unix, "unix_create", stream_is_seqpacket)
+    fd = sc.socket(L.AF_UNIX, L.SOCK_STREAM, 0).ret
+    monkeypatch.setattr(af_unix, "unix_create", lambda m, t, p: WRONG.fail(22))
+    with pytest.raises(Mismatch) as info:
+        sc.socket(L.AF_UNIX, L.SOCK_STREAM, 0)
+    text = str(info.value)
+    assert "earlier divergence 1 of this test" in text and "SO_TYPE: kernel 1, model 5" in text
+    assert "test.wrong_unix_create" in text
+    rec = records[-1]
+    assert rec["divergence"] == {"kind": "answer", "rules": ["test.wrong_unix_create"],
+                                 "key": "answer: test.wrong_unix_create", "documented": False}
+    sc.k.close(int(rec["observation"]["result"]))
+    del fd
+
+
+def test_resync_adopts_the_port_the_kernel_chose(scenario, monkeypatch):
+    """A target that picks another ephemeral port than the model allows: one failing check,
+    then the model follows the kernel's port, so later checks of the name pass."""
+    from harness.model import observe
+    from harness.model.rules import Predicate
+    sc, records = scenario
+    fd = sc.socket(L.AF_INET, L.SOCK_DGRAM, 0).ret
+    real = observe._name_expect
+
+    def never_this_port(m, sock, peer):
+        e = real(m, sock, peer)
+        if e is not None and not peer and sock.local is not None and not isinstance(sock.local, tuple):
+            e.value = observe.Name(Predicate(lambda a: False, "no port at all"), e.value.addrlen)
+        return e
+    monkeypatch.setattr(observe, "_name_expect", never_this_port)
+    from harness.mem import SockaddrIn
+    sc.bind(fd, SockaddrIn(0, "127.0.0.1"))
+    monkeypatch.setattr(observe, "_name_expect", real)
+    assert records[-1]["verdict"] == "fail"
+    assert records[-1]["divergence"]["kind"] == "state"
+    assert "bind.inet_ephemeral_port" in records[-1]["divergence"]["rules"]
+    sc.getsockname(fd)
+    assert records[-1]["verdict"] == "pass", records[-1]
+    with pytest.raises(Mismatch, match="sockname"):
+        sc.finish()
+
+
+def test_also_rules_count_only_where_their_effect_was_compared(scenario):
+    from harness.check import exercised_rules
+    from harness.model.rules import REGISTRY, Exact, Outcome
+    main, cloexec = REGISTRY["socket.unix_create"], REGISTRY["fd.cloexec_flag"]
+    o = Outcome(main, 0, Exact(3), {}, None, (cloexec, REGISTRY["fd.lowest_free"]))
+    assert exercised_rules(o, {"answer"}) == ["socket.unix_create", "fd.lowest_free"]
+    assert exercised_rules(o, {"answer", "FD_CLOEXEC"}) == \
+        ["socket.unix_create", "fd.cloexec_flag", "fd.lowest_free"]
+    sc, records = scenario
+    fd = sc.socket(L.AF_UNIX, L.SOCK_STREAM | L.SOCK_CLOEXEC, 0).ret
+    assert "fd.cloexec_flag" in records[-1]["exercised"]
+    sc.close(fd)
 
 
 def test_reproducer_runs_standalone(scenario):

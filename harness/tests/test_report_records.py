@@ -241,3 +241,37 @@ def test_exercised_counts_also_rules_and_coverage_counts_applicable_rules(tmp_pa
     assert run.exercised()["bind.in_use"] == 1
     assert "socket.type_invalid" not in run.exercised()        # a failing check exercises nothing
     assert "bind.never_seen" not in run.applicable_rules() and len(run.applicable_rules()) == 5
+
+
+def test_divergences_are_grouped_by_the_rules_contradicted_and_thin_rules_listed(tmp_path):
+    """Failing checks with the same divergence key are one distinct difference; an older
+    record without ``divergence`` is grouped by its allowed rules; a check counts a rule only
+    through ``exercised`` when the record has it."""
+    port = {"kind": "state", "rules": ["bind.tcp_ephemeral_odd"], "documented": False,
+            "key": "state sockname: bind.tcp_ephemeral_odd"}
+    recs = [S.header(rules=[S.rule("bind.ok", "bind", "0", "c"),
+                            S.rule("bind.tcp_ephemeral_odd", "bind", "odd", "c"),
+                            S.rule("fd.cloexec_flag", "fd", "set", "c")]),
+            S.check("t1", "bind", "bind(3, 0)", "fail", allowed=[("bind.ok", "0")], divergence=port),
+            S.check("t2", "bind", "bind(4, 0)", "fail", allowed=[("bind.ok", "0")], divergence=port),
+            S.check("t3", "socket", "socket(1, 99, 0)", "fail", allowed=[("socket.type_invalid", "-1 EINVAL")]),
+            S.check("t4", "bind", "bind(3, 0)", "pass", allowed=[("bind.ok", "0")],
+                    also=["fd.cloexec_flag"], exercised=["bind.ok"]),
+            S.test("t1", "failed"), S.test("t2", "failed"), S.test("t3", "failed"), S.test("t4", "passed"),
+            S.end(1, 3, 0)]
+    S.write_run(tmp_path, recs)
+    run = load_run(tmp_path)
+    groups = run.divergences()
+    assert [(g["key"], g["checks"], g["tests"]) for g in groups] == [
+        ("state sockname: bind.tcp_ephemeral_odd", 2, ["t1", "t2"]),
+        ("answer: socket.type_invalid", 1, ["t3"])]
+    assert groups[0]["documented"] is False and groups[1]["documented"] is None
+    assert run.failing_rules() == {"bind.tcp_ephemeral_odd", "socket.type_invalid"}
+    assert run.exercised() == {"bind.ok": 1}            # fd.cloexec_flag's effect was not compared
+    assert run.thin_rules() == {"bind.ok": 1, "bind.tcp_ephemeral_odd": 0, "fd.cloexec_flag": 0}
+
+    from harness.report.merge import matrix
+    col = matrix([run]).columns[0]
+    assert col.divergent_rules == ["bind.tcp_ephemeral_odd", "socket.type_invalid"]
+    assert col.distinct_text == ("2 distinct divergences in 2 rules (0 of documented behaviour, "
+                                 "2 implementation details)")
