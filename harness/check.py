@@ -563,6 +563,7 @@ OBSERVABLE_RULES = {
     "SO_ERROR": "getsockopt.so_error", "procfs": "procfs.fd_link", "inode": "procfs.fd_link",
     "listen_backlog": "listen.backlog_clamp", "accept_queue": "listen.inet_acceptq_capacity",
     "open": "fd.lowest_free", "SIGPIPE pending": "send.sigpipe",
+    "IPV6_V6ONLY": "bind.inet6_sets_v6only",      # an accepted socket inherits the listener's
 }
 
 

@@ -81,7 +81,15 @@ class Entry:
 
 
 def allowed_rules(check: dict) -> set[str]:
-    return {a["rule"] for a in check.get("allowed") or () if isinstance(a, dict) and a.get("rule")}
+    """The rules a check involves: those of its allowed set, the ones a failing check
+    contradicted (its divergence: the rule of the port parity, of SO_ACCEPTCONN...), and the
+    further rules of its matched outcome."""
+    out = {a["rule"] for a in check.get("allowed") or () if isinstance(a, dict) and a.get("rule")}
+    d = check.get("divergence")
+    if isinstance(d, dict):
+        out.update(n for n in d.get("rules") or () if isinstance(n, str))
+    out.update(n for n in check.get("also") or () if isinstance(n, str))
+    return out
 
 
 @dataclass

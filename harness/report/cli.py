@@ -45,6 +45,14 @@ def merge(args) -> int:
     return _report_problems(m.problems)
 
 
+def expect_draft(args) -> int:
+    from harness.expect.draft import draft
+    from .records import load_run
+    run = load_run(args.run_dir)
+    sys.stdout.write(draft(run, args.keep))
+    return _report_problems(run.problems)
+
+
 def add_parser(sub) -> None:
     ap = sub.add_parser("report", help="render run results: HTML page, JUnit XML, cross-target matrix",
                         description=__doc__)
@@ -66,3 +74,10 @@ def add_parser(sub) -> None:
     p.add_argument("run_dirs", metavar="RUN_DIR", nargs="+", help="run directories, one per target")
     p.add_argument("-o", "--output", metavar="OUT", required=True, help="output directory")
     p.set_defaults(func=merge)
+
+    p = rsub.add_parser("expect", help="print a draft expectation file (TOML) of RUN_DIR's divergences, "
+                                       "one entry per rule contradicted")
+    p.add_argument("run_dir", metavar="RUN_DIR", nargs="?", default=DEFAULT_RUN,
+                   help=f"a run directory (default: {DEFAULT_RUN})")
+    p.add_argument("--keep", metavar="FILE", help="an expectation file whose reasons are carried over")
+    p.set_defaults(func=expect_draft)

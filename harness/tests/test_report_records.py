@@ -275,3 +275,26 @@ def test_divergences_are_grouped_by_the_rules_contradicted_and_thin_rules_listed
     assert col.divergent_rules == ["bind.tcp_ephemeral_odd", "socket.type_invalid"]
     assert col.distinct_text == ("2 distinct divergences in 2 rules (0 of documented behaviour, "
                                  "2 implementation details)")
+
+
+def test_expect_draft_has_one_entry_per_contradicted_rule_and_loads(tmp_path):
+    from harness.expect import load
+    from harness.expect.draft import draft
+    port = {"kind": "state", "rules": ["bind.tcp_ephemeral_odd"], "documented": False,
+            "key": "state sockname: bind.tcp_ephemeral_odd"}
+    recs = [S.header(),
+            S.check("t1", "bind", "bind(3, 0)", "fail", allowed=[("bind.ok", "0")], divergence=port),
+            S.check("t2", "bind", "bind(4, 0)", "fail", allowed=[("bind.ok", "0")], divergence=port),
+            S.test("t1", "failed"), S.test("t2", "failed"), S.test("t3", "failed", "ModelGap: no rule"),
+            S.end(0, 3, 0)]
+    S.write_run(tmp_path / "run", recs)
+    keep = tmp_path / "keep.toml"
+    keep.write_text('[[deviation]]\nrule = "bind.tcp_ephemeral_odd"\nreason = "no parity split"\n'
+                    'link = "https://example.org/1"\n')
+    text = draft(load_run(tmp_path / "run"), str(keep))
+    (tmp_path / "draft.toml").write_text(text)
+    entries = load(str(tmp_path / "draft.toml")).entries
+    assert [(e.rule, e.test, e.reason, e.link) for e in entries] == [
+        ("bind.tcp_ephemeral_odd", None, "no parity split", "https://example.org/1"),
+        (None, "t3", "observed: ModelGap: no rule", None)]
+    assert "# 2 checks in 2 tests; implementation detail" in text
