@@ -21,6 +21,8 @@ def environment() -> jinja2.Environment:
                              autoescape=True, undefined=jinja2.StrictUndefined,
                              trim_blocks=True, lstrip_blocks=True)
     env.filters["value"] = show_value
+    from .links import link_citation
+    env.filters["cite"] = link_citation          # {{ citation|cite(kernel_version) }}
     return env
 
 
@@ -223,8 +225,9 @@ def report_context(run: Run) -> dict:
                      "unknown_matched": unknown_matched},
         "failures": failures,
         "distinct": run.divergences(),
-        "per_rule": sorted(((name, exercised.get(name, 0)) for name in applicable),
-                           key=lambda kv: (kv[1], kv[0])),
+        "per_rule": [(name, exercised.get(name, 0), (rules.get(name) or {}).get("citation"))
+                     for name in sorted(applicable, key=lambda n: (exercised.get(n, 0), n))],
+        "kernel_version": run.profile.get("kernel_version") or run.profile.get("kernel_release"),
         "thin": run.thin_rules(),
         "expected": expected,
         "flaky": flaky,

@@ -89,8 +89,15 @@ def test_report_failures_first_with_reproducer_and_citations(run_dir):
     rows = re.findall(r'<tr class="check v-(\w+)"', socket)
     assert rows == ["fail", "pass"]                                     # failures first in a section
     listen = _section(html, "syscall-listen")
-    assert listen.count("net/socket.c __sys_listen(); listen(2) NOTES") == 2   # rule citation
+    assert listen.count('<a href="#rule-listen.backlog_clamp">') == 2      # the rule, once per check
     assert "SOCK_ACCEPTCONN" not in listen
+    # the citation is written once, in the rule table, linked to the source at the run's version
+    # and to the man page
+    rule_row = re.search(r'<tr id="rule-listen.backlog_clamp".*?</tr>', html, re.S).group(0)
+    assert ('<a href="https://elixir.bootlin.com/linux/v6.1/source/net/socket.c" rel="noreferrer" '
+            'target="_blank">net/socket.c</a>') in rule_row
+    assert 'href="https://elixir.bootlin.com/linux/v6.1/A/ident/__sys_listen"' in rule_row
+    assert 'href="https://man7.org/linux/man-pages/man2/listen.2.html"' in rule_row
 
 
 def test_report_coverage_uses_also_and_leaves_out_inapplicable_rules(tmp_path):
@@ -135,10 +142,15 @@ def test_report_escapes_record_text(tmp_path):
 
 def test_report_is_self_contained(run_dir):
     html = Path(render_run(run_dir)).read_text()
-    assert not re.findall(r"<[a-z]+[^>]*\s(?:src|href)=\"(?!#)", html)   # only in-page anchors
-    without_svg_ns = html.replace('xmlns="http://www.w3.org/2000/svg"', "")
+    # nothing is fetched: no src= at all, and href= only on links a reader clicks (in-page
+    # anchors, and citations opening the kernel source or a man page in a new tab)
+    assert not re.findall(r"<[a-z]+[^>]*\ssrc=", html)
+    external = re.findall(r'<([a-z]+)[^>]*\shref="(?!#)([^"]*)"', html)
+    assert external and all(tag == "a" and re.match(r"https://(elixir\.bootlin\.com|man7\.org)/", url)
+                            for tag, url in external), external
+    without_links = re.sub(r'<a href="https://[^"]*"', "<a", html.replace('xmlns="http://www.w3.org/2000/svg"', ""))
     for fetch in ("http://", "https://", "<link", "@import", "url(", "fetch(", "XMLHttpRequest"):
-        assert fetch not in without_svg_ns, fetch
+        assert fetch not in without_links, fetch
 
 
 def test_report_interrupted_and_problems(tmp_path):
