@@ -345,6 +345,11 @@ class Env:
             from .report.records import load_run
             run = load_run(self.run_dir)
             self.thin, self.distinct = run.thin_rules(), run.divergences()
+            try:
+                from .report.diff import write_previous_diff
+                write_previous_diff(self.run_dir, run)       # the report links to it
+            except Exception:                                 # noqa: BLE001 - a bad old run
+                pass
             self.html = render_run(self.run_dir, run)
         except Exception as exc:                      # noqa: BLE001 - the run's verdict stands
             self.html = f"(report not rendered: {exc})"

@@ -53,6 +53,17 @@ def expect_draft(args) -> int:
     return _report_problems(run.problems)
 
 
+def diff(args) -> int:
+    from .diff import diff_runs, render, text
+    from .records import load_run
+    old, new = load_run(args.old), load_run(args.new)
+    d = diff_runs(old, new)
+    sys.stdout.write(text(d))
+    if args.output:
+        print(os.path.abspath(render(d, args.output)), file=sys.stderr)
+    return _report_problems(old.problems + new.problems)
+
+
 def add_parser(sub) -> None:
     ap = sub.add_parser("report", help="render run results: HTML page, JUnit XML, cross-target matrix",
                         description=__doc__)
@@ -74,6 +85,13 @@ def add_parser(sub) -> None:
     p.add_argument("run_dirs", metavar="RUN_DIR", nargs="+", help="run directories, one per target")
     p.add_argument("-o", "--output", metavar="OUT", required=True, help="output directory")
     p.set_defaults(func=merge)
+
+    p = rsub.add_parser("diff", help="what changed between two runs: checks and rules newly failing or "
+                                     "passing, appeared or disappeared, kernel and marker differences")
+    p.add_argument("old", metavar="OLD", help="the earlier run directory")
+    p.add_argument("new", metavar="NEW", help="the later run directory")
+    p.add_argument("-o", "--output", metavar="FILE", help="also write the diff as an HTML page")
+    p.set_defaults(func=diff)
 
     p = rsub.add_parser("expect", help="print a draft expectation file (TOML) of RUN_DIR's divergences, "
                                        "one entry per rule contradicted")

@@ -228,6 +228,7 @@ def report_context(run: Run) -> dict:
         "per_rule": [(name, exercised.get(name, 0), (rules.get(name) or {}).get("citation"))
                      for name in sorted(applicable, key=lambda n: (exercised.get(n, 0), n))],
         "kernel_version": run.profile.get("kernel_version") or run.profile.get("kernel_release"),
+        "previous_diff": os.path.isfile(os.path.join(run.path, "diff-previous.html")),
         "thin": run.thin_rules(),
         "expected": expected,
         "flaky": flaky,
