@@ -1110,7 +1110,8 @@ def __sys_recvmmsg(m: Model, fd: int, msgs, flags: int = 0, vlen=None, timeout=N
         return Outcome(RECVMMSG_SOCK_ERROR, err, Exact(-1), {}, take)
     n = len(msgs) if vlen is None else vlen & 0xFFFFFFFF
     if n == 0:
-        return MMSG_VLEN_ZERO.ok(0, **({"messages": []} if msgvec is None else {}))
+        return MMSG_VLEN_ZERO.ok(0, **({"messages": [], "msg_len": [0] * len(msgs)}
+                                       if msgvec is None else {}))
     if msgvec is not None:
         return _msgvec(msgvec, n, "recvmmsg")
     if n > len(msgs):
@@ -1147,6 +1148,8 @@ def __sys_recvmmsg(m: Model, fd: int, msgs, flags: int = 0, vlen=None, timeout=N
         if holder["msg"]["msg_flags"] & L.MSG_OOB:
             raise NotModelled("recvmmsg stopping at out-of-band data")
     rules = _rules(seen) + extra
+    # each received entry's msg_len is written (put_user after its receive); the rest keep 0
+    lens = [g["msg_len"] for g in got] + [0] * (len(msgs) - len(got))
     if not got:
         return Outcome(RECVMMSG_FIRST_ERROR, failed.errno, Exact(-1), {}, _batch_apply(sim),
                        rules)
@@ -1154,8 +1157,9 @@ def __sys_recvmmsg(m: Model, fd: int, msgs, flags: int = 0, vlen=None, timeout=N
         def park(model, result, err=failed.errno):
             model.adopt_state(sim)
             model.sock(fd).so_error = err
-        return RECVMMSG_ERROR_PARKED.ok(len(got), apply=park, also=rules, messages=got)
-    return RECVMMSG_OK.ok(len(got), apply=_batch_apply(sim), also=rules, messages=got)
+        return RECVMMSG_ERROR_PARKED.ok(len(got), apply=park, also=rules, messages=got,
+                                        msg_len=lens)
+    return RECVMMSG_OK.ok(len(got), apply=_batch_apply(sim), also=rules, messages=got, msg_len=lens)
 
 
 def _recv_one(m, sock, sizes, flags, capture):
