@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import signal
+from dataclasses import replace
 import struct
 import threading
 import time
@@ -16,6 +17,7 @@ from .abi import linux as L
 from .kernel import Kernel, Result, errname
 from .mem import Ptr
 from .model import Call, Model, NotModelled
+from .model import writeback
 from .model.observe import expectations, process_expectations
 from .model.rules import Outcome
 
@@ -238,6 +240,10 @@ class Scenario:
         else:
             if matched.apply is not None:
                 matched.apply(self.m, result)
+            if matched.errno:                    # what the error left in the caller's memory
+                wb_problems, wb_rules = writeback.compare(c, matched, result)
+                problems += wb_problems
+                matched = replace(matched, also=matched.also + wb_rules)
             state, state_problems = self._compare_state(touched_fds(c, result), compared)
             state_problems += self._compare_process(state, compared)
             observation["state"] = state

@@ -366,11 +366,17 @@ class Kernel:
 
     @staticmethod
     def _addr_result(r: Result, abuf, lenbuf, out: dict) -> Result:
+        """The write-backs of a call returning an address, on every return (an error too):
+        out["addrlen"] (*addrlen after the call) when the wrapper owns the length, and
+        out["addr_written"] (the address buffer differs from the zeroes _addr_out put there)
+        when it owns the buffer; on success, out["addr"] decoded."""
         if lenbuf is not None:
             n = struct.unpack("=i", lenbuf.read(4))[0]
             out["addrlen"] = n
             if r.ok and abuf is not None and n >= 0:
                 out["addr"] = mem.decode_sockaddr(abuf.read(min(n, abuf.size)))
+        if abuf is not None:
+            out["addr_written"] = _written(abuf)
         return Result(r.ret, r.errno, out)
 
     # ------------------------------------------------------------------ socket calls
@@ -394,7 +400,7 @@ class Kernel:
         out = {}
         if r.ok and isinstance(sv, Buffer):
             out["fds"] = struct.unpack("=ii", sv.read(8))
-        if isinstance(sv, Buffer) and buf is None:     # the caller's own array, success or not
+        if isinstance(sv, Buffer):     # the wrapper's (-1, -1) or the caller's array, success or not
             out["sv"] = struct.unpack("=ii", sv.read(8))
         return Result(r.ret, r.errno, out)
 
@@ -546,12 +552,19 @@ class Kernel:
                                                      _c_int("msg_flags", flags) & 0xFFFFFFFF))
         return hdr, bufs, nbuf
 
-    def _msghdr_out(self, hdr: Buffer, bufs, nbuf, total: int, base: int = 0) -> dict:
+    def _msghdr_out(self, hdr: Buffer, bufs, nbuf, r: Result) -> dict:
+        """A receive's msghdr write-backs, on every return (an error too): msg_namelen,
+        msg_controllen, msg_flags, and name_written (the name buffer differs from the zeroes
+        _msghdr put there); on success also the data and the decoded name."""
         (_, namelen, _, _, _, controllen, flags) = self.abi.msghdr.unpack(
             hdr.read(self.abi.msghdr.size))[:7]
-        out = {"data": _read_back(bufs, total), "namelen": namelen, "controllen": controllen, "msg_flags": flags}
-        if nbuf is not None and namelen > 0:
-            out["name"] = mem.decode_sockaddr(nbuf.read(min(namelen, nbuf.size)))
+        out = {"namelen": namelen, "controllen": controllen, "msg_flags": flags}
+        if r.ok:
+            out = {"data": _read_back(bufs, r.ret), **out}
+            if nbuf is not None and namelen > 0:
+                out["name"] = mem.decode_sockaddr(nbuf.read(min(namelen, nbuf.size)))
+        if nbuf is not None:
+            out["name_written"] = _written(nbuf)
         return out
 
     @_scratch
@@ -570,8 +583,7 @@ class Kernel:
             return r
         hdr, bufs, nbuf = self._msghdr(iov, name, namelen, controllen, recv=True)
         r = self._socket_call("recvmsg", L.SYS_RECVMSG, _c_int("fd", fd), hdr, _c_int("flags", flags))
-        out = self._msghdr_out(hdr, bufs, nbuf, r.ret) if r.ok else {}
-        return Result(r.ret, r.errno, out)
+        return Result(r.ret, r.errno, self._msghdr_out(hdr, bufs, nbuf, r))
 
     @_scratch
     def sendmmsg(self, fd: int, msgs, flags: int = 0, vlen: int | None = None,
@@ -603,7 +615,9 @@ class Kernel:
     def recvmmsg(self, fd: int, msgs, flags: int = 0, vlen: int | None = None,
                  timeout: tuple[int, int] | Ptr | None = None, msgvec: Ptr | None = None) -> Result:
         """``msgs``: a list of messages, each a list of iov sizes. ``timeout``: (sec, nsec),
-        a Ptr, or None. Returns out["messages"]: per received message, data/msg_len/flags/name."""
+        a Ptr, or None. Returns out["messages"]: per received message, data/msg_len/flags/name;
+        and on every return (an error too) the write-backs: out["msg_len"], each entry's
+        msg_len, and the first entry's msghdr namelen/controllen/msg_flags."""
         msgs = _list("msgs", msgs)
         layout = self.abi.mmsghdr
         parts = []
@@ -638,6 +652,11 @@ class Kernel:
                     m["name"] = mem.decode_sockaddr(nbuf.read(min(namelen, nbuf.size)))
                 received.append(m)
             out["messages"] = received
+        if vec is not None:
+            entries = [layout.unpack(vec.read(layout.size, i * layout.size)) for i in range(len(msgs))]
+            out["msg_len"] = [fields[-1] for fields in entries]
+            if entries:
+                out.update(namelen=entries[0][1], controllen=entries[0][5], msg_flags=entries[0][6])
         return Result(r.ret, r.errno, out)
 
     @_scratch
@@ -663,7 +682,10 @@ class Kernel:
     @_scratch
     def getsockopt(self, fd: int, level: int, name: int, optlen=4, optval: Ptr | None = None) -> Result:
         """``optlen``: the value *optlen holds on entry, or a Ptr for the length pointer.
-        Returns out["optlen"], out["value"] (the bytes) and out["int"] when 4 bytes came back."""
+        Returns out["optlen"], out["value"] (the bytes) and out["int"] when 4 bytes came back;
+        on every return (an error too) out["optlen"] when the wrapper owns the length, and
+        out["optval_written"] (its value buffer differs from the zeroes it held) when it owns
+        the buffer."""
         if isinstance(optlen, Ptr):
             lptr, lbuf, size = optlen, None, 4
         else:
@@ -687,6 +709,8 @@ class Kernel:
                 out["value"] = value
                 if len(value) == 4:
                     out["int"] = struct.unpack("=i", value)[0]
+        if vbuf is not None:
+            out["optval_written"] = _written(vbuf)
         return Result(r.ret, r.errno, out)
 
     # ------------------------------------------------------------------ fd calls (native)
@@ -771,6 +795,12 @@ class _RawIov:
 
     def __init__(self, addr: int, size: int):
         self.addr, self.size = addr, size
+
+
+def _written(buf: Buffer) -> bool:
+    """Did the call write to this output buffer? The wrappers allocate output buffers zeroed
+    (both allocators zero-fill), so any non-zero byte was written by the kernel."""
+    return buf.read() != bytes(buf.size)
 
 
 def _read_back(bufs, total: int) -> bytes:

@@ -80,6 +80,22 @@ ADDR_OUT_FAULT = rule(
     "addr.out_fault", "EFAULT",
     "The address or length pointer of a call that returns an address cannot be accessed.",
     "net/socket.c move_addr_to_user(): get_user()/copy_to_user() fail; getsockname(2) ERRORS EFAULT")
+ADDRLEN_OUT_AFTER_COPY = rule(
+    "addr.outlen_after_copy", "*addrlen unchanged when the address copy faults",
+    "move_addr_to_user() writes the full length to *addrlen last, after the address was "
+    "copied: an unwritable address buffer (EFAULT) leaves *addrlen as it was.",
+    "net/socket.c move_addr_to_user(): if (copy_to_user(uaddr, kaddr, len)) return -EFAULT; "
+    "... return __put_user(klen, ulen); getsockname(2) ERRORS EFAULT",
+    until=(6, 18, 0))
+ADDRLEN_OUT_BEFORE_COPY = rule(
+    "addr.outlen_before_copy", "*addrlen = the full length even when the address copy faults",
+    "Since 6.18 move_addr_to_user() writes the full length to *addrlen in the same user access "
+    "that read it, before it copies the address: an unwritable address buffer (EFAULT) leaves "
+    "*addrlen = the address's length.",
+    "net/socket.c move_addr_to_user(): unsafe_get_user(len, ulen); if (len >= 0) "
+    "unsafe_put_user(klen, ulen); user_access_end(); ... copy_to_user() -> -EFAULT (commit "
+    "1fb0e471611d \"net: remove one stac/clac pair from move_addr_to_user()\", v6.18-rc1)",
+    since=(6, 18, 0))
 ADDR_OUT_TRUNCATED = rule(
     "addr.out_truncated", "address truncated, *addrlen = full length",
     "A returned address is cut to the buffer size, and *addrlen tells the full length.",
@@ -258,6 +274,13 @@ SOCKETPAIR_FAULT = rule(
     "family without socketpair answers EFAULT, and no descriptor is installed.",
     "net/socket.c __sys_socketpair(): put_user(fd1/fd2, usockvec) before sock_create(); "
     "socketpair(2) ERRORS EFAULT")
+SOCKETPAIR_SV_FIRST = rule(
+    "socketpair.sv_before_create", "sv[] holds the two reserved numbers, even on a later error",
+    "Both reserved descriptor numbers are written to sv[] before the sockets are created, so a "
+    "call that fails afterwards (the family has no socketpair, ...) leaves them there; the "
+    "numbers stay free.",
+    "net/socket.c __sys_socketpair(): put_user(fd1, &usockvec[0]); put_user(fd2, &usockvec[1]) "
+    "before sock_create(); on error put_unused_fd(); socketpair(2)")
 SOCKETPAIR_UNSUPPORTED = rule(
     "socketpair.unsupported", "EOPNOTSUPP",
     "The family's proto_ops has no socketpair (sock_no_socketpair): everything but AF_UNIX.",
@@ -283,17 +306,21 @@ def __sys_socketpair(m: Model, family: int, type: int, protocol: int = 0, sv=Non
         return EMFILE.fail(E.EMFILE)
     if sv is not None and not readable(sv):
         return SOCKETPAIR_FAULT.fail(E.EFAULT)
-    # both numbers are in usockvec[] now: a caller's buffer shows them even if the call fails
-    written = {"sv": Exact((fd1, fd2))} if isinstance(sv, Buffer) else {}
+    # both numbers are in usockvec[] now: the array (the wrapper's or the caller's) shows
+    # them even if the call fails
+    written = {"sv": Exact((fd1, fd2))} if sv is None or isinstance(sv, Buffer) else {}
+
+    def failed(o):
+        return replace(o, out={**o.out, **written}, also=o.also + (SOCKETPAIR_SV_FIRST,))
     first = sock_create(m, family, type, protocol)
     if is_error(first):
-        return replace(first, out={**first.out, **written})
+        return failed(first)
     second = sock_create(m, family, type, protocol)
     if is_error(second):
-        return replace(second, out={**second.out, **written})
+        return failed(second)
     pair = first.sock.ops.socketpair(m, first.sock, second.sock)
     if pair.errno:                          # the family's outcome: an error, or the pairing
-        return replace(pair, out={**pair.out, **written})
+        return failed(pair)
     a, b = first.sock, second.sock
     a.nonblock = b.nonblock = bool(flags & L.SOCK_NONBLOCK)
 
@@ -308,7 +335,7 @@ def __sys_socketpair(m: Model, family: int, type: int, protocol: int = 0, sv=Non
 
 # --------------------------------------------------------------------------- addresses out
 
-def move_addr_to_user(kaddr, klen: int, addr, addrlen) -> Outcome | dict:
+def move_addr_to_user(m: Model, kaddr, klen: int, addr, addrlen) -> Outcome | dict:
     """move_addr_to_user(): the outputs a call returning an address shows (``addr`` decoded
     from the first min(*addrlen, klen) bytes, ``addrlen`` = klen), or the EFAULT/EINVAL
     outcome. ``addr``/``addrlen`` are the wrapper's arguments (True/False/Ptr; int/None/Ptr)."""
@@ -324,7 +351,10 @@ def move_addr_to_user(kaddr, klen: int, addr, addrlen) -> Outcome | dict:
     if length < 0:
         return ADDRLEN_OUT_NEGATIVE.fail(E.EINVAL, addrlen=addrlen)
     if length and not readable(addr):
-        return ADDR_OUT_FAULT.fail(E.EFAULT)
+        # *addrlen is the wrapper's: what the copy's failure left there depends on the order
+        if m.holds(ADDRLEN_OUT_BEFORE_COPY):
+            return replace(ADDR_OUT_FAULT.fail(E.EFAULT, addrlen=klen), also=(ADDRLEN_OUT_BEFORE_COPY,))
+        return replace(ADDR_OUT_FAULT.fail(E.EFAULT, addrlen=given), also=(ADDRLEN_OUT_AFTER_COPY,))
     out = {"addrlen": klen}
     if addr is True:
         # the wrapper's zeroed buffer (Kernel._addr_out) holds the `length` bytes copied; it
@@ -335,9 +365,9 @@ def move_addr_to_user(kaddr, klen: int, addr, addrlen) -> Outcome | dict:
     return out
 
 
-def name_outputs(kaddr, klen, addr, addrlen) -> tuple[dict, tuple]:
+def name_outputs(m: Model, kaddr, klen, addr, addrlen) -> tuple[dict, tuple]:
     """(out constraints, extra rules) for a returned address, noting truncation."""
-    out = move_addr_to_user(kaddr, klen, addr, addrlen)
+    out = move_addr_to_user(m, kaddr, klen, addr, addrlen)
     if is_error(out):
         return out, ()
     length = L.SOCKADDR_STORAGE_SIZE if addrlen is None else addrlen
@@ -425,11 +455,11 @@ def accepted(m: Model, rule_, newsock: Sock, newfd: int, flags: int, addr, addrl
     """do_accept()'s tail once the family dequeued a connection: copy the peer's address out
     (an error here still consumes the connection: ``take`` runs either way) and install the
     new fd with accept4's flags. File flags are not inherited from the listener."""
-    out, extra = name_outputs(peer_addr, peer_len, addr, addrlen)
+    out, extra = name_outputs(m, peer_addr, peer_len, addr, addrlen)
     if is_error(out):
         def consume(model, result):
             take(model)
-        return Outcome(out.rule, out.errno, out.ret, out.out, consume, ())
+        return Outcome(out.rule, out.errno, out.ret, out.out, consume, out.also)
     newsock.nonblock = bool(flags & L.SOCK_NONBLOCK)
 
     def install(model, result, cloexec=bool(flags & L.SOCK_CLOEXEC)):
@@ -476,7 +506,7 @@ def _getname(m: Model, rule_, fd, addr, addrlen, peer: bool):
     if is_error(got):
         return got
     kaddr, klen = got
-    out, extra = name_outputs(kaddr, klen, addr, addrlen)
+    out, extra = name_outputs(m, kaddr, klen, addr, addrlen)
     if is_error(out):
         return out
     family_rules = getattr(sock.ops, "getname_rules", None)   # which of the family's rules named it
@@ -775,7 +805,7 @@ def __sys_recvfrom(m: Model, fd: int, size: int, flags: int = 0, addr=False, add
         extra = ()
         if addr is not False:
             kaddr, klen = _name_of(got)
-            named = move_addr_to_user(kaddr, klen, addr, addrlen)
+            named = move_addr_to_user(m, kaddr, klen, addr, addrlen)
             if is_error(named):
                 return named
             out.update(named)
@@ -861,7 +891,7 @@ def ___sys_sendmsg(m, sock, iov, flags, name, namelen, control, msg, msg_flags: 
     return sock_sendmsg(m, sock, Msg(kname, length, it, flags), also + more)
 
 
-def recvmsg_outputs(it, got, name, namelen, flags: int = 0):
+def recvmsg_outputs(m, it, got, name, namelen, flags: int = 0):
     """The wrapper's recvmsg outputs: data, msg_namelen (and the name), msg_controllen,
     msg_flags; or the error of copying the address out."""
     out = {"data": it.wrapper_data(got.written, got.ret)}
@@ -870,7 +900,7 @@ def recvmsg_outputs(it, got, name, namelen, flags: int = 0):
         out["namelen"] = 0                  # NULL msg_name: msg_namelen is left alone
     else:
         kaddr, klen = _name_of(got)
-        named = move_addr_to_user(kaddr, klen, True, user_len)
+        named = move_addr_to_user(m, kaddr, klen, True, user_len)
         if is_error(named):
             return named
         out["namelen"] = named["addrlen"]
@@ -908,7 +938,7 @@ def ___sys_recvmsg(m, sock, iov, flags, name, namelen, controllen, msg):
     rmsg = RecvMsg(it, flags, want_name=True)
     answer = sock_recvmsg(m, sock, rmsg)
     return _with_also(received_outcome(
-        answer, rmsg, lambda g: recvmsg_outputs(it, g, name, namelen, flags)), also + more)
+        answer, rmsg, lambda g: recvmsg_outputs(m, it, g, name, namelen, flags)), also + more)
 
 
 # --------------------------------------------------------------------------- mmsg batches
@@ -1087,7 +1117,8 @@ def __sys_recvmmsg(m: Model, fd: int, msgs, flags: int = 0, vlen=None, timeout=N
         return Outcome(RECVMMSG_SOCK_ERROR, err, Exact(-1), {}, take)
     n = len(msgs) if vlen is None else vlen & 0xFFFFFFFF
     if n == 0:
-        return MMSG_VLEN_ZERO.ok(0, **({"messages": []} if msgvec is None else {}))
+        return MMSG_VLEN_ZERO.ok(0, **({"messages": [], "msg_len": [0] * len(msgs)}
+                                       if msgvec is None else {}))
     if msgvec is not None:
         return _msgvec(msgvec, n, "recvmmsg")
     if n > len(msgs):
@@ -1100,7 +1131,7 @@ def __sys_recvmmsg(m: Model, fd: int, msgs, flags: int = 0, vlen=None, timeout=N
         holder = {}
 
         def capture(it, g, _flags, holder=holder):
-            out = recvmsg_outputs(it, g, True, None, _flags)
+            out = recvmsg_outputs(sim, it, g, True, None, _flags)
             if not is_error(out):
                 holder["msg"] = {"data": out["data"], "msg_len": g.ret,
                                  "msg_flags": out["msg_flags"], "namelen": out["namelen"]}
@@ -1124,6 +1155,8 @@ def __sys_recvmmsg(m: Model, fd: int, msgs, flags: int = 0, vlen=None, timeout=N
         if holder["msg"]["msg_flags"] & L.MSG_OOB:
             raise NotModelled("recvmmsg stopping at out-of-band data")
     rules = _rules(seen) + extra
+    # each received entry's msg_len is written (put_user after its receive); the rest keep 0
+    lens = [g["msg_len"] for g in got] + [0] * (len(msgs) - len(got))
     if not got:
         return Outcome(RECVMMSG_FIRST_ERROR, failed.errno, Exact(-1), {}, _batch_apply(sim),
                        rules)
@@ -1131,8 +1164,9 @@ def __sys_recvmmsg(m: Model, fd: int, msgs, flags: int = 0, vlen=None, timeout=N
         def park(model, result, err=failed.errno):
             model.adopt_state(sim)
             model.sock(fd).so_error = err
-        return RECVMMSG_ERROR_PARKED.ok(len(got), apply=park, also=rules, messages=got)
-    return RECVMMSG_OK.ok(len(got), apply=_batch_apply(sim), also=rules, messages=got)
+        return RECVMMSG_ERROR_PARKED.ok(len(got), apply=park, also=rules, messages=got,
+                                        msg_len=lens)
+    return RECVMMSG_OK.ok(len(got), apply=_batch_apply(sim), also=rules, messages=got, msg_len=lens)
 
 
 def _recv_one(m, sock, sizes, flags, capture):

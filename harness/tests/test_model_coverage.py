@@ -6,7 +6,7 @@ import importlib
 import inspect
 import os
 
-from harness.model import REGISTRY, Model
+from harness.model import REGISTRY, Model, writeback
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -38,6 +38,13 @@ def test_every_rule_is_reached_by_a_model_only_scenario(monkeypatch):
         reached.update(r.name for o in outcomes for r in o.rules)
         return outcomes
     monkeypatch.setattr(Model, "allowed", recording)
+    real_expected = writeback.expected
+
+    def recording_expected(call, outcome):          # the write-backs of error returns
+        found = real_expected(call, outcome)
+        reached.update(r.name for _, _, r in found)
+        return found
+    monkeypatch.setattr(writeback, "expected", recording_expected)
     for fname in sorted(os.listdir(HERE)):
         if fname.startswith("test_model_") and fname.endswith(".py") and fname != "test_model_coverage.py":
             _run_module_scenarios(importlib.import_module(fname[:-3]))

@@ -132,6 +132,12 @@ def test_address_copies():
     assert (o.errno, o.rule) == (E.EFAULT, SK.ADDR_OUT_FAULT)
     (o,) = allowed(run, "getsockname", fd, fault, 16)
     assert (o.errno, o.rule) == (E.EFAULT, SK.ADDR_OUT_FAULT)
+    assert SK.ADDRLEN_OUT_BEFORE_COPY in o.also and o.out["addrlen"].value == 16
+    old = Run("5.10")                   # *addrlen written after the address until 6.18
+    ofd = old.sock(A, L.SOCK_DGRAM, 0)
+    (o,) = allowed(old, "getsockname", ofd, fault, 100)
+    assert (o.errno, o.rule) == (E.EFAULT, SK.ADDR_OUT_FAULT)
+    assert SK.ADDRLEN_OUT_AFTER_COPY in o.also and o.out["addrlen"].value == 100
     (o,) = allowed(run, "getsockname", fd, True, -1)
     assert (o.errno, o.rule) == (E.EINVAL, SK.ADDRLEN_OUT_NEGATIVE)
     (o,) = allowed(run, "getsockname", fd, True, 4)
