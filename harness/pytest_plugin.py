@@ -48,6 +48,10 @@ def pytest_addoption(parser):
                      "0: only the per-test bound)")
     g.addoption("--sockspec-allow-flaky", action="store_true",
                 help="a test whose two attempts differ (flaky) is reported but does not fail the run")
+    g.addoption("--sockspec-keep", type=int, default=20, metavar="N",
+                help="keep the newest N run directories under --sockspec-reports, deleting older "
+                     "ones (default 20; 0 keeps all). Renamed runs and the one 'latest' points "
+                     "to are never deleted")
     g.addoption("--sockspec-expect", default=None, metavar="FILE",
                 help="an expectation file (TOML, [[deviation]] entries): matching failures are "
                      "expected; an entry that no longer fails is stale and fails the run")
@@ -158,7 +162,10 @@ class Env:
             if self.run_dir:
                 os.makedirs(self.run_dir, exist_ok=True)
             else:
-                self.run_dir = new_run_dir(config.getoption("sockspec_reports"), profile.target)
+                from .report.records import prune_runs
+                reports = config.getoption("sockspec_reports")
+                self.run_dir = new_run_dir(reports, profile.target)
+                prune_runs(reports, config.getoption("sockspec_keep"), self.run_dir)
         self.writer = ResultsWriter(self.run_dir)
         self.pending: list[dict] = []
         self.rules_seen: set[str] = set()

@@ -202,6 +202,42 @@ def new_run_dir(base: str | os.PathLike = "reports", target: str = "host") -> st
     return path
 
 
+RUN_ID = re.compile(r"\d{8}-\d{6}-[A-Za-z0-9_.-]+-[0-9a-f]{4}")
+DEFAULT_KEEP = 20
+
+
+def prune_runs(base: str | os.PathLike, keep: int = DEFAULT_KEEP, current: str | None = None) -> list[str]:
+    """Delete the oldest run directories of ``base`` so that the newest ``keep`` remain (0
+    keeps all); return the deleted paths. Only directories named by ``new_run_id`` are
+    candidates: a run the user renamed is never deleted, nor the one ``base/latest`` points
+    to (the user may have pointed it at an older run), nor ``current``."""
+    import shutil
+    if keep <= 0:
+        return []
+    base = os.fspath(base)
+    try:
+        names = sorted(n for n in os.listdir(base)
+                       if RUN_ID.fullmatch(n) and os.path.isdir(os.path.join(base, n))
+                       and not os.path.islink(os.path.join(base, n)))
+    except OSError:
+        return []
+    protected = set()
+    try:
+        protected.add(os.path.basename(os.path.normpath(os.readlink(os.path.join(base, "latest")))))
+    except OSError:
+        pass
+    if current:
+        protected.add(os.path.basename(os.path.normpath(current)))
+    deleted = []
+    for name in names[:-keep]:
+        if name in protected:
+            continue
+        path = os.path.join(base, name)
+        shutil.rmtree(path, ignore_errors=True)
+        deleted.append(path)
+    return deleted
+
+
 def results_path(path: str | os.PathLike) -> str:
     """The results file of a run directory (or the file itself)."""
     path = os.fspath(path)

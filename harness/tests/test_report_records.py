@@ -298,3 +298,18 @@ def test_expect_draft_has_one_entry_per_contradicted_rule_and_loads(tmp_path):
         ("bind.tcp_ephemeral_odd", None, "no parity split", "https://example.org/1"),
         (None, "t3", "observed: ModelGap: no rule", None)]
     assert "# 2 checks in 2 tests; implementation detail" in text
+
+
+def test_prune_runs_keeps_the_newest_renamed_and_latest(tmp_path):
+    from harness.report.records import prune_runs
+    names = [f"20261201-0000{i:02d}-host-ab{i:02d}" for i in range(25)]
+    for n in names:
+        (tmp_path / n).mkdir()
+    (tmp_path / "my-good-run").mkdir()                       # renamed by the user: never deleted
+    os.symlink(names[3], tmp_path / "latest")                # pointed back at an old run
+    deleted = prune_runs(tmp_path, keep=20, current=str(tmp_path / names[-1]))
+    assert sorted(os.path.basename(p) for p in deleted) == [names[i] for i in (0, 1, 2, 4)]
+    left = sorted(os.listdir(tmp_path))
+    assert "my-good-run" in left and names[3] in left and names[5] in left
+    assert prune_runs(tmp_path, keep=0) == []                # 0 keeps all
+    assert prune_runs(tmp_path / "missing", keep=1) == []
