@@ -185,6 +185,7 @@ class Scenario:
         self.blocked: dict[int, float] = {}     # history index of a call that blocked: its bound
         self.checks = 0
         self.rules_seen: set[str] = set()
+        self._failure: tuple | None = None      # (Call, failure_detail) of the last failure
 
     # -- the call paths ------------------------------------------------------------
     def kernel_for(self, via: str) -> Kernel:
@@ -337,7 +338,7 @@ class Scenario:
             "duration": duration,
             "message": "; ".join(problems) if problems else None,
             "reproducer": self.reproducer() if problems else None,
-            **({"basis": self.basis(c)} if problems else {}),
+            **(self.failure_detail(c, outcomes, matched and matched.rule.name) if problems else {}),
         })
 
     def basis(self, c: Call) -> dict:
@@ -353,17 +354,52 @@ class Scenario:
                 "rules": {r.name: r.basis(version, markers) for r in REGISTRY.values()
                           if r.conditional and r.syscall == name}}
 
+    def failure_detail(self, c: Call, outcomes, applied: str | None) -> dict:
+        """What a failing check's record carries beyond the message: the basis (release, the
+        kernel-dependent rules, the marker readings they and the allowed rules used) and the
+        rules the model considered and did not allow, with the guard that excluded each
+        (harness/why.py). Those are traced on a copy of the model as it was before the call,
+        so only when no outcome was applied (``applied``: the rule of the one that was)."""
+        from . import why
+        if self._failure is not None and self._failure[0] is c:
+            return self._failure[1]
+        basis = self.basis(c)
+        if applied is None:             # a wrong answer, or none: the model is as before the call
+            considered, note = why.considered(self.m, c, outcomes)
+        else:
+            considered, note = [], (f"rules considered: not traced, the answer matched {applied} "
+                                    "and its transition changed the model")
+        names = set(basis["rules"]) | {r.name for o in outcomes for r in o.rules} \
+            | {e["rule"] for e in considered}
+        basis["markers"] = why.marker_readings(self.m, names)
+        detail = {"basis": basis, "considered": considered,
+                  **({"considered_note": note} if note else {})}
+        self._failure = (c, detail)
+        return detail
+
     def explain(self, c: Call, outcomes, observation, problems, state=None) -> str:
+        from . import why
         lines = [f"{c}", f"  kernel: {observation['result']}"]
         for o in outcomes:
             lines.append(f"  model allows: {o.describe()}  [{o.rule.name}: {o.rule.citation}]")
             if o.also:
                 lines.append(f"    with: {', '.join(r.name for r in o.also)}")
         lines += [f"  mismatch: {p}" for p in problems]
-        basis = self.basis(c)
+        applied = None if state is None or state[0] == "before the call" \
+            else state[0].removeprefix("after ")
+        detail = self.failure_detail(c, outcomes, applied)
+        basis = detail["basis"]
         lines.append(f"  kernel: {basis['release'] or basis['kernel']}; kernel-dependent rules of "
                      f"{(c.name)}: {len(basis['rules']) or 'none'}")
         lines += [f"    {name}: {why}" for name, why in sorted(basis["rules"].items())]
+        if basis["markers"]:
+            lines.append("  markers read: " + "; ".join(f"{name} = {reading}"
+                                                      for name, reading in basis["markers"].items()))
+        considered = detail["considered"]
+        if considered:
+            lines.append(f"  rules considered and not allowed ({len(considered)}), with what "
+                         "excluded each:")
+        lines += [f"    {line}" for line in why.describe(considered, detail.get("considered_note"))]
         if state is not None:
             when, table = state
             lines.append(f"  model state {when}:")

@@ -150,6 +150,9 @@ def report_context(run: Run) -> dict:
             "duration": c.get("duration"), "message": c.get("message"),
             "reproducer": c.get("reproducer"),
             "basis": c.get("basis") if isinstance(c.get("basis"), dict) else None,
+            "considered": [e for e in c.get("considered") or () if isinstance(e, dict)]
+            if isinstance(c.get("considered"), list) else [],
+            "considered_note": c.get("considered_note"),
             "attempt": c.get("attempt") or 1,
             "test_status": test_status.get(c["test_id"]),
         }

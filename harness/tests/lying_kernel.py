@@ -5,6 +5,8 @@ what to lie about in $SOCKSPEC_LIE, comma-separated):
   ENOSYS to everything else (socketcall and the i386 socket syscalls): a broken socketcall on a
   kernel whose IA32 emulation works. Needs no IA32 emulation on the host.
 - ``ipv6``: socket()/socketpair() of AF_INET6 answer EAFNOSUPPORT, whatever the kernel has.
+- ``unix-einval``: socket(AF_UNIX, ...) answers EINVAL whatever the type flags: the errno of a
+  rule the model considered and excluded (socket.type_flags_invalid), for the explanation.
 
 Everything else goes to the real backend. Loaded as a plugin, it replaces the backend the
 sockspec plugin loads, so the session profile is probed through the lie too: the profile must
@@ -33,6 +35,8 @@ class LyingBackend:
     def raw(self, nr, a0=0, *rest):
         if "ipv6" in self.lies and nr in (SOCKET, SOCKETPAIR) and a0 == L.AF_INET6:
             return -1, errno.EAFNOSUPPORT
+        if "unix-einval" in self.lies and nr == SOCKET and a0 == L.AF_UNIX:
+            return -1, errno.EINVAL
         return self._real.raw(nr, a0, *rest)
 
     def compat(self, nr, *args):

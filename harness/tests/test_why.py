@@ -1,0 +1,148 @@
+"""A failure names the rules the model considered and the guard that excluded each
+(harness/why.py), over a backend that lies about one answer; and what that explanation rests on:
+every rule is found in the model's source, and the model's decision leaves the model alone."""
+import os
+import re
+import sys
+
+import pytest
+
+from harness import why
+from harness.abi import linux as L
+from harness.check import Mismatch, Scenario
+from harness.kernel import Kernel, load_backend
+from harness.mem import SockaddrUn
+from harness.model import Call, Model, read_fd_table
+from harness.model.rules import REGISTRY
+from harness.profile import probe
+
+from lying_kernel import LyingBackend  # noqa: E402  (harness/tests is on sys.path)
+
+SOCKET_PY = os.path.join(why.MODEL_DIR, "socket.py")
+
+
+@pytest.fixture(scope="module")
+def prof():
+    return probe(Kernel(load_backend()))
+
+
+def scenario(prof, backend):
+    records = []
+    m = Model(prof)
+    m.seed_fds(read_fd_table())
+    return Scenario(Kernel(backend), m, records.append, "test_why"), records
+
+
+def line_of(path: str, text: str) -> int:
+    with open(path, encoding="utf-8") as f:
+        return next(n for n, line in enumerate(f, 1) if text in line)
+
+
+def test_a_lying_kernel_is_explained_with_the_rules_considered(prof):
+    """socket(AF_UNIX, SOCK_STREAM|SOCK_CLOEXEC) answered EINVAL: the message names the call,
+    the answer, the allowed set with rules and citations, the rule whose errno that is with the
+    guard that excluded it (file:line), the model state before the call, the release and the
+    marker readings."""
+    sc, records = scenario(prof, LyingBackend(load_backend(), ["unix-einval"]))
+    try:
+        inet = sc.socket(L.AF_INET, L.SOCK_STREAM | L.SOCK_CLOEXEC, 0).ret   # told the truth
+        previous = sys.gettrace()
+        with pytest.raises(Mismatch) as info:
+            sc.socket(L.AF_UNIX, L.SOCK_STREAM | L.SOCK_CLOEXEC, 0)
+        assert sys.gettrace() is previous                  # the tracer is gone again
+    finally:
+        sc.close_all()
+    text = str(info.value)
+    assert text.startswith("socket(AF_UNIX, SOCK_STREAM|SOCK_CLOEXEC, 0)\n  kernel: -1 EINVAL\n")
+    unix_create = REGISTRY["socket.unix_create"]
+    assert f"[socket.unix_create: {unix_create.citation}]" in text          # allowed, cited
+    assert "with: fd.lowest_free, fd.cloexec_flag" in text
+    guard = line_of(SOCKET_PY, "if flags & ~(L.SOCK_CLOEXEC | L.SOCK_NONBLOCK):")
+    assert (f"    socket.type_flags_invalid (EINVAL): guard `if flags & ~(L.SOCK_CLOEXEC | "
+            f"L.SOCK_NONBLOCK):` at harness/model/socket.py:{guard} was false") in text
+    # a rule of another family's path: its function was never called
+    assert "socket.packet_eperm (EPERM): not reached: packet_create() was not called" in text
+    assert re.search(rf"model state before the call:\n    fd {inet}: AF_INET SOCK_STREAM, "
+                     r"unconnected/CLOSE \(cloexec\)", text), text
+    assert f"kernel: {prof.kernel_release}; kernel-dependent rules of socket" in text
+    assert "reproducer:" in text
+
+    rec = records[-1]
+    assert rec["verdict"] == "fail" and rec["basis"]["release"] == prof.kernel_release
+    assert isinstance(rec["basis"]["markers"], dict)
+    flags = next(e for e in rec["considered"] if e["rule"] == "socket.type_flags_invalid")
+    assert flags["guard"] == (f"`if flags & ~(L.SOCK_CLOEXEC | L.SOCK_NONBLOCK):` at "
+                              f"harness/model/socket.py:{guard}")
+    assert flags["where"] == f"harness/model/socket.py:{guard + 1}"
+    assert flags["defined"] == (f"TYPE_FLAGS_INVALID at harness/model/socket.py:"
+                                f"{line_of(SOCKET_PY, 'TYPE_FLAGS_INVALID = rule(')}")
+    assert flags["verdict"].endswith("was false")
+    assert all(e["rule"] not in ("socket.unix_create", "fd.lowest_free") for e in rec["considered"])
+
+
+def test_the_list_is_capped_and_says_how_many_more():
+    entries = [{"rule": f"r.{i}", "result": "EINVAL", "verdict": "v"} for i in range(25)]
+    lines = why.describe(entries)
+    assert len(lines) == why.SHOWN + 1 and lines[-1].startswith("and 5 more")
+
+
+def test_a_rule_that_does_not_hold_is_listed_with_its_basis(prof):
+    """A kernel-dependent rule of the call that does not hold here comes with Rule.basis."""
+    m = Model(prof)
+    m.seed_fds(read_fd_table())
+    c = Call("getsockopt", (10**6, L.SOL_TCP, L.TCP_INFO))
+    entries, note = why.considered(m, c, m.allowed(c))
+    assert note is None
+    absent = [e for e in entries if e["verdict"].startswith("does not hold for this kernel: ")]
+    assert absent, entries                       # only one tcp_info size holds on any kernel
+    for e in absent:
+        assert REGISTRY[e["rule"]].basis(m.version, m.markers) in e["verdict"]
+
+
+def test_every_rule_is_found_in_the_model_source():
+    """why.py can place every registered rule: its definition and at least one use."""
+    idx = why.index()
+    assert set(REGISTRY) <= set(idx.definitions), sorted(set(REGISTRY) - set(idx.definitions))
+    assert set(REGISTRY) <= set(idx.uses), sorted(set(REGISTRY) - set(idx.uses))
+
+
+def _dump(obj, seen=None) -> str:
+    """The model's state as text (the profile and the families' ops left out), for equality."""
+    seen = {} if seen is None else seen
+    if isinstance(obj, (int, str, bytes, float, bool, type(None))):
+        return repr(obj)
+    if id(obj) in seen:
+        return f"<{seen[id(obj)]}>"
+    if isinstance(obj, (list, tuple)):
+        return "[" + ",".join(_dump(x, seen) for x in obj) + "]"
+    if isinstance(obj, (set, frozenset)):
+        return "{" + ",".join(sorted(_dump(x, seen) for x in obj)) + "}"
+    if isinstance(obj, dict):
+        return "{" + ",".join(f"{_dump(k, seen)}:{_dump(v, seen)}" for k, v in obj.items()) + "}"
+    if not hasattr(obj, "__dict__"):
+        return repr(obj)
+    seen[id(obj)] = f"#{len(seen)}"
+    return type(obj).__name__ + "(" + ",".join(
+        f"{k}={_dump(v, seen)}" for k, v in vars(obj).items() if k not in ("profile", "ops", "via")) + ")"
+
+
+def test_the_decision_leaves_the_model_alone(prof):
+    """Model.allowed() only reads the state (why.py re-runs it on the model as it was before a
+    wrong answer): accept4 with SOCK_NONBLOCK on a queued connection once set the queued
+    socket's O_NONBLOCK while deciding."""
+    sc, _ = scenario(prof, load_backend())
+    try:
+        addr = SockaddrUn(abstract=f"sockspec-why-{os.getpid()}".encode())
+        lfd = sc.socket(L.AF_UNIX, L.SOCK_STREAM | L.SOCK_CLOEXEC, 0).ret
+        sc.bind(lfd, addr)
+        sc.listen(lfd, 4)
+        cfd = sc.socket(L.AF_UNIX, L.SOCK_STREAM | L.SOCK_CLOEXEC, 0).ret
+        sc.connect(cfd, addr)
+        for call in (Call("accept4", (lfd, L.SOCK_NONBLOCK | L.SOCK_CLOEXEC)),
+                     Call("accept", (lfd,)), Call("send", (cfd, b"x")),
+                     Call("close", (cfd,)), Call("listen", (lfd, 1))):
+            before = _dump(sc.m)
+            sc.m.allowed(call)
+            assert _dump(sc.m) == before, call
+    finally:
+        sc.close_all()
