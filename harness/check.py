@@ -275,6 +275,13 @@ class Scenario:
                 problems.append(f"{e.name}: kernel {observed}, model {e.value}")
         return problems
 
+    # -- rows of a table that are not checked ---------------------------------------------
+    def skip_row(self, row: str, reason: str) -> None:
+        """Record that a row of this test's table is not checked, and why (a row_skip record;
+        the session summary counts them by reason). A row is checked or skipped this way,
+        never dropped in silence."""
+        self._record({"kind": "row_skip", "test_id": self.test_id, "row": row, "reason": reason})
+
     # -- what the test sets up and waits for (not calls under test) -----------------------
     def block_signals(self, *signos: int) -> None:
         """Block signals in this (forked) process, so a raised one stays pending where the
@@ -489,7 +496,7 @@ class Scenario:
         child_records, failure, rules_seen = res.value
         for rec in child_records:
             self._record(rec)
-        self.checks += len(child_records)
+        self.checks += sum(rec.get("kind") == "check" for rec in child_records)
         self.rules_seen |= rules_seen
         if failure:
             raise Mismatch(f"in a child with {label}:\n{failure}")

@@ -97,7 +97,7 @@ class Index:
 
 
 def _condense(text: str, limit: int = 90) -> str:
-    text = " ".join(text.split())
+    text = " ".join(text.replace("\\\n", " ").split())
     return text if len(text) <= limit else text[:limit - 1] + "…"
 
 

@@ -146,3 +146,55 @@ def test_the_decision_leaves_the_model_alone(prof):
             assert _dump(sc.m) == before, call
     finally:
         sc.close_all()
+
+
+# -- rows of a table that are not checked: recorded with a reason and counted --------------
+
+def test_skip_row_is_recorded(prof):
+    sc, records = scenario(prof, load_backend())
+    sc.skip_row("set-level-999-packet", "creating packet-raw needs CAP_NET_RAW")
+    assert records == [{"kind": "row_skip", "test_id": "test_why", "row": "set-level-999-packet",
+                        "reason": "creating packet-raw needs CAP_NET_RAW"}]
+
+
+def test_skipped_rows_are_counted_by_reason_in_the_summary_and_the_report(tmp_path):
+    """End to end: outside a private namespace (--sockspec-no-netns) the private rows of
+    test_bind_inet_errors_private_netns are each recorded as skipped, with the reason, and the
+    summary, the end record and the HTML report count them."""
+    import json
+    import subprocess
+    run = tmp_path / "run"
+    repo = os.path.dirname(os.path.dirname(why.MODEL_DIR))
+    out = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--sockspec-no-netns",
+         f"--sockspec-run-dir={run}",
+         "suite/test_bind.py::test_bind_inet_errors_private_netns[inet-stream]"],
+        cwd=repo, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stdout[-3000:]
+    reason = ("binding addresses other than loopback needs the private network namespace "
+              "(only loopback is known there)")
+    import suite.test_bind as tb
+    from suite.endpoints import rows_for
+    labels = [r[0] for r in rows_for(tb.INET4_ROWS, private=True)]
+    assert labels
+    assert f"rows skipped: {len(labels)}\n  {len(labels)} in 1 test: {reason}" in out.stdout
+    records = [json.loads(line) for line in (run / "results.jsonl").read_text().splitlines()]
+    skips = [r for r in records if r["kind"] == "row_skip"]
+    assert [r["row"] for r in skips] == labels and {r["reason"] for r in skips} == {reason}
+    assert records[-1]["rows_skipped"] == {reason: len(labels)}
+    html = (run / "report.html").read_text()
+    assert f'id="count-rows-skipped">{len(labels)}<' in html
+    section = re.search(r'<section[^>]*id="rows-skipped".*?</section>', html, re.S).group(0)
+    assert reason in section and all(label in section for label in labels)
+
+
+def test_rows_skipped_counts_the_last_attempt_of_each_test(tmp_path):
+    from harness.report.records import load_run
+    import json
+    rows = [{"kind": "row_skip", "test_id": t, "row": r, "reason": why_, "attempt": a}
+            for t, r, why_, a in (("t1", "a", "no cap", 1), ("t1", "a", "no cap", 2),
+                                  ("t2", "b", "no cap", 1), ("t2", "c", "no netns", 1))]
+    (tmp_path / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    grouped = load_run(tmp_path).rows_skipped()
+    assert list(grouped) == ["no cap", "no netns"]
+    assert [(r["test_id"], r["attempt"]) for r in grouped["no cap"]] == [("t1", 2), ("t2", 1)]
