@@ -329,9 +329,17 @@ def use_verdict(u: Use, trace: Trace) -> tuple[int, str, Guard | None]:
         entered = g.branch_line and g.branch_line != g.line and (g.path, g.branch_line) in trace.lines
         if not entered:
             return GUARD, _guard_verdict(g), nearest
-        return (EARLIER, f"not reached: an earlier rule answered first (inside `{g.text}` at "
-                f"{g.where}, which was entered)", nearest)
-    return EARLIER, f"not reached: an earlier rule answered first in {u.func}()", nearest
+        return (EARLIER, f"not reached: an earlier rule answered first inside `{g.text}` at "
+                f"{g.where}, which was entered{_last_before(u, trace)}", nearest)
+    return EARLIER, f"not reached: an earlier rule answered first in {u.func}(){_last_before(u, trace)}", nearest
+
+
+def _last_before(u: Use, trace: Trace) -> str:
+    """" (last line run before it: <file:line>)": the last line of the use's function above
+    it that ran, as a rule where the function left (the earlier return)."""
+    start = u.func_key[1]
+    ran = [line for path, line in trace.lines if path == u.path and start <= line < u.line]
+    return f" (last line run before it: {where(u.path, max(ran))})" if ran else ""
 
 
 def considered(model, call: Call, outcomes) -> tuple[list[dict], str | None]:
