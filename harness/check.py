@@ -372,7 +372,11 @@ class Scenario:
             return self._failure[1]
         basis = self.basis(c)
         if applied is None:             # a wrong answer, or none: the model is as before the call
-            considered, note = why.considered(self.m, c, outcomes)
+            last = len(self.history) - 1          # the kernel's errno, unless the call blocked
+            answer = self.history[last][1] if last >= 0 and self.history[last][0] is c \
+                and last not in self.blocked else None
+            err = answer.errname if answer is not None and not answer.ok else None
+            considered, note = why.considered(self.m, c, outcomes, err)
         else:
             considered, note = [], (f"rules considered: not traced, the answer matched {applied} "
                                     "and its transition changed the model")

@@ -342,10 +342,12 @@ def _last_before(u: Use, trace: Trace) -> str:
     return f" (last line run before it: {where(u.path, max(ran))})" if ran else ""
 
 
-def considered(model, call: Call, outcomes) -> tuple[list[dict], str | None]:
+def considered(model, call: Call, outcomes, answer: str | None = None) -> tuple[list[dict], str | None]:
     """The rules the decision considered and did not allow, each ``{"rule", "result",
-    "verdict", "guard", "where", "defined", "uses"}``, most telling first; and a note when the
-    re-run did not give the same allowed set (None when it did)."""
+    "verdict", "guard", "where", "defined", "uses"}``, most telling first: those whose result
+    is ``answer`` (the kernel's errno name, "EINVAL"; they get ``"answer": true``), then by
+    verdict and place in the source. And a note when the re-run did not give the same allowed
+    set (None when it did)."""
     from .model.compat import decoded
     idx = index()
     trace = traced_decision(model, call)
@@ -384,8 +386,17 @@ def considered(model, call: Call, outcomes) -> tuple[list[dict], str | None]:
             at = (u.path, u.line)
             entry.update(verdict=text, where=u.where,
                          guard=f"`{guard.text}` at {guard.where}" if guard else None)
-        ranked_entries.append(((kind, at, name), entry))
+        matches = answer is not None and _errno_of(r.result) == answer
+        if matches:
+            entry["answer"] = True
+        ranked_entries.append(((not matches, kind, at, name), entry))
     return [entry for _, entry in sorted(ranked_entries, key=lambda ke: ke[0])], note
+
+
+def _errno_of(result: str) -> str | None:
+    """The errno name a rule's result text starts with ("EINVAL; ..." -> "EINVAL")."""
+    head = result.split()[0].rstrip(";,.") if result.split() else ""
+    return head if head.startswith("E") and head[1:].isupper() else None
 
 
 def _shape(outcomes) -> list:
@@ -394,7 +405,8 @@ def _shape(outcomes) -> list:
 
 def describe(entries: list[dict], note: str | None = None, shown: int = SHOWN) -> list[str]:
     """The text lines of a failure message: one per rule, capped at ``shown``."""
-    lines = [f"{e['rule']} ({e['result']}): {e['verdict']}" for e in entries[:shown]]
+    lines = [f"{e['rule']} ({e['result']}{', the kernel answered this' if e.get('answer') else ''}): "
+             f"{e['verdict']}" for e in entries[:shown]]
     if len(entries) > shown:
         lines.append(f"and {len(entries) - shown} more (all in the check's record, 'considered')")
     if note:

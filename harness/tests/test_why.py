@@ -58,8 +58,11 @@ def test_a_lying_kernel_is_explained_with_the_rules_considered(prof):
     assert f"[socket.unix_create: {unix_create.citation}]" in text          # allowed, cited
     assert "with: fd.lowest_free, fd.cloexec_flag" in text
     guard = line_of(SOCKET_PY, "if flags & ~(L.SOCK_CLOEXEC | L.SOCK_NONBLOCK):")
-    assert (f"    socket.type_flags_invalid (EINVAL): guard `if flags & ~(L.SOCK_CLOEXEC | "
-            f"L.SOCK_NONBLOCK):` at harness/model/socket.py:{guard} was false") in text
+    assert (f"    socket.type_flags_invalid (EINVAL, the kernel answered this): guard `if flags & "
+            f"~(L.SOCK_CLOEXEC | L.SOCK_NONBLOCK):` at harness/model/socket.py:{guard} was false") in text
+    # the rules whose errno the kernel gave come first
+    considered = text.split("with what excluded each:\n")[1].splitlines()
+    assert all("the kernel answered this" in line for line in considered[:2]), considered[:3]
     # a rule of another family's path: its function was never called
     assert "socket.packet_eperm (EPERM): not reached: packet_create() was not called" in text
     assert re.search(rf"model state before the call:\n    fd {inet}: AF_INET SOCK_STREAM, "
@@ -76,7 +79,7 @@ def test_a_lying_kernel_is_explained_with_the_rules_considered(prof):
     assert flags["where"] == f"harness/model/socket.py:{guard + 1}"
     assert flags["defined"] == (f"TYPE_FLAGS_INVALID at harness/model/socket.py:"
                                 f"{line_of(SOCKET_PY, 'TYPE_FLAGS_INVALID = rule(')}")
-    assert flags["verdict"].endswith("was false")
+    assert flags["verdict"].endswith("was false") and flags["answer"] is True
     assert all(e["rule"] not in ("socket.unix_create", "fd.lowest_free") for e in rec["considered"])
 
 
