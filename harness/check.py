@@ -402,7 +402,7 @@ class Scenario:
         basis = detail["basis"]
         lines.append(f"  kernel: {basis['release'] or basis['kernel']}; kernel-dependent rules of "
                      f"{(c.name)}: {len(basis['rules']) or 'none'}")
-        lines += [f"    {name}: {why}" for name, why in sorted(basis["rules"].items())]
+        lines += [f"    {name}: {reason}" for name, reason in sorted(basis["rules"].items())]
         if basis["markers"]:
             lines.append("  markers read: " + "; ".join(f"{name} = {reading}"
                                                       for name, reading in basis["markers"].items()))
