@@ -201,3 +201,21 @@ def test_rows_skipped_counts_the_last_attempt_of_each_test(tmp_path):
     grouped = load_run(tmp_path).rows_skipped()
     assert list(grouped) == ["no cap", "no netns"]
     assert [(r["test_id"], r["attempt"]) for r in grouped["no cap"]] == [("t1", 2), ("t2", 1)]
+
+
+def test_a_failure_carries_the_marker_readings_of_its_rules(prof):
+    """listen's kernel-dependent rule listen.tcp_unhashed names a marker: a failing listen
+    names what the profile read for it (in the record's basis and in the message)."""
+    sc, _ = scenario(prof, load_backend())
+    try:
+        fd = sc.socket(L.AF_INET, L.SOCK_STREAM | L.SOCK_CLOEXEC, 0).ret
+        c = Call("listen", (fd, 5))
+        outcomes = sc.m.allowed(c)
+        detail = sc.failure_detail(c, outcomes, None)
+        reading = detail["basis"]["markers"]["inet_connection_sock.unhashed_state"]
+        assert reading == why._show(prof.markers.get("inet_connection_sock.unhashed_state"))
+        text = sc.explain(c, outcomes, {"result": "-1 EPERM"}, ["a made-up mismatch"],
+                          ("before the call", sc.model_state()))
+        assert f"markers read: inet_connection_sock.unhashed_state = {reading}" in text
+    finally:
+        sc.close_all()
