@@ -193,6 +193,7 @@ class Scenario:
         self.deferred: list[str] = []           # state divergences the scenario went on past
         self.divergent: set[tuple] = set()      # (socket, observable, model, kernel) reported
         self.diverged_names: list[str] = []     # observables of the current check that differed
+        self._failure: tuple | None = None      # (Call, failure_detail) of the last failure
 
     # -- the call paths ------------------------------------------------------------
     def kernel_for(self, via: str) -> Kernel:
@@ -330,6 +331,13 @@ class Scenario:
                 compared.add(e.name)
         return problems
 
+    # -- rows of a table that are not checked ---------------------------------------------
+    def skip_row(self, row: str, reason: str) -> None:
+        """Record that a row of this test's table is not checked, and why (a row_skip record;
+        the session summary counts them by reason). A row is checked or skipped this way,
+        never dropped in silence."""
+        self._record({"kind": "row_skip", "test_id": self.test_id, "row": row, "reason": reason})
+
     # -- what the test sets up and waits for (not calls under test) -----------------------
     def block_signals(self, *signos: int) -> None:
         """Block signals in this (forked) process, so a raised one stays pending where the
@@ -397,7 +405,7 @@ class Scenario:
             "reproducer": self.reproducer() if problems else None,
         }
         if problems:
-            rec["basis"] = self.basis(c)
+            rec.update(self.failure_detail(c, outcomes, matched and matched.rule.name))
             rec["divergence"] = divergence(outcomes, matched, self.diverged_names, bool(self.blocked.get(len(self.history) - 1)))
         self._record(rec)
 
@@ -414,17 +422,56 @@ class Scenario:
                 "rules": {r.name: r.basis(version, markers) for r in REGISTRY.values()
                           if r.conditional and r.syscall == name}}
 
+    def failure_detail(self, c: Call, outcomes, applied: str | None) -> dict:
+        """What a failing check's record carries beyond the message: the basis (release, the
+        kernel-dependent rules, the marker readings they and the allowed rules used) and the
+        rules the model considered and did not allow, with the guard that excluded each
+        (harness/why.py). Those are traced on a copy of the model as it was before the call,
+        so only when no outcome was applied (``applied``: the rule of the one that was)."""
+        from . import why
+        if self._failure is not None and self._failure[0] is c:
+            return self._failure[1]
+        basis = self.basis(c)
+        if applied is None:             # a wrong answer, or none: the model is as before the call
+            last = len(self.history) - 1          # the kernel's errno, unless the call blocked
+            answer = self.history[last][1] if last >= 0 and self.history[last][0] is c \
+                and last not in self.blocked else None
+            err = answer.errname if answer is not None and not answer.ok else None
+            considered, note = why.considered(self.m, c, outcomes, err)
+        else:
+            considered, note = [], (f"rules considered: not traced, the answer matched {applied} "
+                                    "and its transition changed the model")
+        names = set(basis["rules"]) | {r.name for o in outcomes for r in o.rules} \
+            | {e["rule"] for e in considered}
+        basis["markers"] = why.marker_readings(self.m, names)
+        detail = {"basis": basis, "considered": considered,
+                  **({"considered_note": note} if note else {})}
+        self._failure = (c, detail)
+        return detail
+
     def explain(self, c: Call, outcomes, observation, problems, state=None) -> str:
+        from . import why
         lines = [f"{c}", f"  kernel: {observation['result']}"]
         for o in outcomes:
             lines.append(f"  model allows: {o.describe()}  [{o.rule.name}: {o.rule.citation}]")
             if o.also:
                 lines.append(f"    with: {', '.join(r.name for r in o.also)}")
         lines += [f"  mismatch: {p}" for p in problems]
-        basis = self.basis(c)
+        applied = None if state is None or state[0] == "before the call" \
+            else state[0].removeprefix("after ")
+        detail = self.failure_detail(c, outcomes, applied)
+        basis = detail["basis"]
         lines.append(f"  kernel: {basis['release'] or basis['kernel']}; kernel-dependent rules of "
                      f"{(c.name)}: {len(basis['rules']) or 'none'}")
-        lines += [f"    {name}: {why}" for name, why in sorted(basis["rules"].items())]
+        lines += [f"    {name}: {reason}" for name, reason in sorted(basis["rules"].items())]
+        if basis["markers"]:
+            lines.append("  markers read: " + "; ".join(f"{name} = {reading}"
+                                                      for name, reading in basis["markers"].items()))
+        considered = detail["considered"]
+        if considered:
+            lines.append(f"  rules considered and not allowed ({len(considered)}), with what "
+                         "excluded each:")
+        lines += [f"    {line}" for line in why.describe(considered, detail.get("considered_note"))]
         if state is not None:
             when, table = state
             lines.append(f"  model state {when}:")
@@ -515,7 +562,7 @@ class Scenario:
         child_records, failure, rules_seen = res.value
         for rec in child_records:
             self._record(rec)
-        self.checks += len(child_records)
+        self.checks += sum(rec.get("kind") == "check" for rec in child_records)
         self.rules_seen |= rules_seen
         if failure:
             raise Mismatch(f"in a child with {label}:\n{failure}")

@@ -177,6 +177,7 @@ class Env:
         self.attempt = 1
         self.attempt_info: dict[str, dict] = {}
         self.flaky: list[str] = []
+        self.rows_skipped: dict[str, list[dict]] = {}      # reason -> row_skip records
         self.expected = 0
         self.stale: list = []
         if self.worker is None:
@@ -198,7 +199,7 @@ class Env:
         return [self.profile.summary(), f"sockspec results: {self.run_dir}"]
 
     def record(self, rec: dict) -> None:
-        if rec.get("kind") == "check":
+        if rec.get("kind") in ("check", "row_skip"):
             rec["attempt"] = self.attempt
         self.pending.append(rec)
 
@@ -332,6 +333,7 @@ class Env:
             self.rules_seen = set(run.exercised())
             self.checks = len(run.checks)
             self.flaky = run.flaky
+            self.rows_skipped = run.rows_skipped()
             self.expected = len(run.expected)
             if self.expect is not None:
                 self.stale = self.expect.verdicts(run.tests, run.checks, self.profile.target,
@@ -344,6 +346,7 @@ class Env:
         self.writer.write({"kind": "end", "finished": _now(), "counts": counts,
                            "exit_status": int(exitstatus), "checks": self.checks,
                            "flaky": self.flaky, "expected": self.expected,
+                           "rows_skipped": {reason: len(rows) for reason, rows in self.rows_skipped.items()},
                            "stale": [e.to_json() for e in self.stale]})
         self.writer.close()
         self.thin, self.distinct = {}, []
@@ -383,6 +386,10 @@ class Env:
                           f"{len(distinct) - doc} implementation details)")
             for g in distinct[:10]:
                 tr.write_line(f"  {g['checks']:4d} checks, {len(g['tests'])} tests: {g['key']}")
+        tr.write_line(f"rows skipped: {sum(len(rows) for rows in self.rows_skipped.values())}")
+        for reason, rows in self.rows_skipped.items():
+            tests = len({r["test_id"] for r in rows})
+            tr.write_line(f"  {len(rows)} in {tests} test{'s' if tests != 1 else ''}: {reason}")
         if self.flaky:
             tr.write_line(f"flaky: {len(self.flaky)} (attempts differ; "
                           + ("allowed by --sockspec-allow-flaky)" if self.allow_flaky else "they fail the run)"))

@@ -105,9 +105,21 @@ def unix_path(name: str | None = None) -> SockaddrUn:
     return SockaddrUn(path=os.path.join(unix_dir(), name or unique()))
 
 
-def needs_private_netns(profile, what: str) -> None:
+def needs_private_netns(profile, what: str, sc=None, rows=()) -> None:
+    """Skip unless this process is in the private network namespace. ``rows``: the labels of
+    the table rows the test would check there, each recorded as a skipped row (sc.skip_row)."""
     if not profile.netns_private:
-        pytest.skip(f"{what} needs the private network namespace (only loopback is known there)")
+        reason = f"{what} needs the private network namespace (only loopback is known there)"
+        for label in rows:
+            sc.skip_row(label, reason)
+        pytest.skip(reason)
+
+
+def rows_for(table, private: bool) -> list:
+    """The rows of ``table`` (their last field: needs the private namespace) that a test and
+    its _private_netns twin split: each row is checked by exactly one of the two, and where
+    there is no private namespace the twin records its rows as skipped (needs_private_netns)."""
+    return [r for r in table if r[-1] == private]
 
 
 def ids_of(rows) -> list[str]:

@@ -11,7 +11,7 @@ import pytest
 from harness.abi import linux as L
 from harness.mem import NULL, SockaddrIn, SockaddrIn6, SockaddrRaw, SockaddrUn
 
-from .endpoints import (bound, listener, local, missing_dir, needs_private_netns, open_sock,
+from .endpoints import (bound, listener, local, missing_dir, needs_private_netns, rows_for, open_sock,
                         row, unix_path)
 from .kinds import ALL, INET, UNIX, Kind, ids, unique
 from .privilege import SIDES, run_as
@@ -158,15 +158,16 @@ def test_bind_inet_errors(sc, kind):
 def test_bind_inet_errors_private_netns(sc, profile, kind):
     """The rows of test_bind_inet_errors that need a namespace whose only addresses are the
     loopback ones the model knows (a non-local address: EADDRNOTAVAIL)."""
-    needs_private_netns(profile, "binding addresses other than loopback")
+    table = INET4_ROWS if kind.family == L.AF_INET else INET6_ROWS
+    needs_private_netns(profile, "binding addresses other than loopback", sc,
+                        [r[0] for r in rows_for(table, private=True)])
     _bind_rows(sc, kind, private=True)
 
 
 def _bind_rows(sc, kind, private: bool):
     fd = open_sock(sc, kind)
-    for label, addr, addrlen, needs_private in (INET4_ROWS if kind.family == L.AF_INET else INET6_ROWS):
-        if needs_private != private:
-            continue                     # the other test's row
+    table = INET4_ROWS if kind.family == L.AF_INET else INET6_ROWS
+    for label, addr, addrlen, _ in rows_for(table, private):
         with row(label):
             if sc.bind(fd, addr, addrlen).ok:
                 fd = open_sock(sc, kind)  # the next row needs an unbound socket

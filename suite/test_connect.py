@@ -13,7 +13,7 @@ import pytest
 from harness.abi import linux as L
 from harness.mem import NULL, SockaddrIn, SockaddrIn6, SockaddrRaw, SockaddrUn
 
-from .endpoints import (bound, connected, listener, local, missing_dir, needs_private_netns,
+from .endpoints import (bound, connected, listener, local, missing_dir, needs_private_netns, rows_for,
                         open_sock, row, unix_path, unspec)
 from .kinds import CONNECTION_ORIENTED, INET, UNIX, Kind, ids, unique
 
@@ -122,16 +122,17 @@ def test_connect_inet_errors(sc, kind):
 @pytest.mark.parametrize("kind", INET, ids=ids(INET))
 def test_connect_inet_errors_private_netns(sc, profile, kind):
     """The rows of test_connect_inet_errors that need a namespace with only loopback routes."""
-    needs_private_netns(profile, "connecting to addresses other than loopback")
+    table = INET4_ROWS if kind.family == L.AF_INET else INET6_ROWS
+    needs_private_netns(profile, "connecting to addresses other than loopback", sc,
+                        [r[0] for r in rows_for(table, private=True)])
     _connect_rows(sc, kind, private=True)
 
 
 def _connect_rows(sc, kind, private: bool):
     lfd, laddr = listener(sc, kind) if kind.type == STREAM else bound(sc, kind)
     fd = open_sock(sc, kind)
-    for label, addr, addrlen, needs_private in (INET4_ROWS if kind.family == L.AF_INET else INET6_ROWS):
-        if needs_private != private:
-            continue                     # the other test's row
+    table = INET4_ROWS if kind.family == L.AF_INET else INET6_ROWS
+    for label, addr, addrlen, _ in rows_for(table, private):
         with row(label):
             if addr == "fault":
                 addr = sc.fault()

@@ -110,7 +110,7 @@ def fill_queue(sc, kind: Kind, lfd: int, addr, expected: int) -> None:
     while True:
         r = sc.accept4(lfd, L.SOCK_CLOEXEC)
         if not r.ok:
-            break
+            break                             # the queue is empty (EAGAIN), itself checked
         sc.close(r.ret)
     for fd in clients[:-1]:
         sc.close(fd)

@@ -49,6 +49,12 @@ PROCFS_LINK = rule("procfs.fd_link", "socket:[ino]",
 PROCFS_ENOENT = rule(
     "procfs.fd_enoent", "ENOENT", "/proc/self/fd/N of a descriptor that is not open.",
     "fs/proc/fd.c proc_lookupfd_common(): no such fd -> -ENOENT; proc(5)")
+PROCFS_NAME_NOT_FD = rule(
+    "procfs.fd_name_not_number", "ENOENT",
+    "/proc/self/fd/NAME where NAME is not a descriptor number as proc spells one (a sign, a "
+    "leading zero, a non-digit, a value too large for 32 bits): there is no such entry.",
+    "fs/proc/fd.c proc_lookupfd_common(): fd = name_to_int(&dentry->d_name); if (fd == ~0U) "
+    "-> -ENOENT; fs/proc/util.c name_to_int(); proc(5) /proc/pid/fd")
 FSTAT_SOCK = rule("fstat.socket", "S_IFSOCK, st_ino = the socket inode",
                   "fstat() of a socket fd reports S_IFSOCK and the sockfs inode number.",
                   "net/socket.c sock_alloc(): inode->i_mode = S_IFSOCK | S_IRWXUGO; fstat(2), inode(7)")
@@ -63,7 +69,20 @@ PROCFS_FILE_LINK = rule(
 FSTAT_EBADF = rule("fstat.ebadf", "EBADF", "fstat() of a descriptor that is not open.",
                    "fs/stat.c vfs_fstat(): fdget_raw() fails; stat(2) ERRORS EBADF")
 
-_PROC_FD = re.compile(r"/proc/self/fd/(\d+)$")
+_PROC_FD = re.compile(r"/proc/self/fd/([^/]+)$")
+
+
+def name_to_int(name: str) -> int | None:
+    """fs/proc/util.c name_to_int(): the number a /proc directory entry's name spells, or
+    None (~0U) for one that does not: a leading zero, a non-digit, or too large."""
+    if len(name) > 1 and name[0] == "0":
+        return None
+    n = 0
+    for ch in name:
+        if not "0" <= ch <= "9" or n >= (0xFFFFFFFF - 9) // 10:
+            return None
+        n = n * 10 + int(ch)
+    return n
 
 
 def release(m: Model, obj) -> None:
@@ -169,7 +188,10 @@ def proc_fd_link(m: Model, path, size: int = 256):
     match = _PROC_FD.match(path if isinstance(path, str) else path.decode())
     if not match:
         raise NotModelled(f"readlink of {path!r}")
-    entry = m.fds.get(int(match.group(1)))
+    fd = name_to_int(match.group(1))
+    if fd is None:
+        return PROCFS_NAME_NOT_FD.fail(E.ENOENT)
+    entry = m.fds.get(fd)
     if entry is None:
         return PROCFS_ENOENT.fail(E.ENOENT)
     if isinstance(entry.obj, Foreign):

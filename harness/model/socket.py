@@ -460,11 +460,10 @@ def accepted(m: Model, rule_, newsock: Sock, newfd: int, flags: int, addr, addrl
         def consume(model, result):
             take(model)
         return Outcome(out.rule, out.errno, out.ret, out.out, consume, out.also)
-    newsock.nonblock = bool(flags & L.SOCK_NONBLOCK)
-
     def install(model, result, cloexec=bool(flags & L.SOCK_CLOEXEC)):
         take(model)
-        model.fds.install(newfd, newsock, cloexec)
+        newsock.nonblock = bool(flags & L.SOCK_NONBLOCK)   # in the transition: the entry
+        model.fds.install(newfd, newsock, cloexec)         # itself leaves the model as it is
     return rule_.ok(newfd, apply=install, also=also + extra + fd_flag_rules(flags), **out)
 
 

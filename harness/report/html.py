@@ -152,6 +152,9 @@ def report_context(run: Run) -> dict:
             "duration": c.get("duration"), "message": c.get("message"),
             "reproducer": c.get("reproducer"),
             "basis": c.get("basis") if isinstance(c.get("basis"), dict) else None,
+            "considered": [e for e in c.get("considered") or () if isinstance(e, dict)]
+            if isinstance(c.get("considered"), list) else [],
+            "considered_note": c.get("considered_note"),
             "attempt": c.get("attempt") or 1,
             "test_status": test_status.get(c["test_id"]),
         }
@@ -222,6 +225,7 @@ def report_context(run: Run) -> dict:
         "counts": {"tests": len(run.tests), "passed": tests["passed"], "failed": tests["failed"],
                    "skipped": tests["skipped"], "expected": tests["expected"],
                    "flaky": len(run.flaky), "checks": len(rows),
+                   "rows_skipped": sum(len(v) for v in run.rows_skipped().values()),
                    "checks_passed": len(rows) - len(failures), "checks_failed": len(failures)},
         "coverage": {"exercised": len(applicable) - len(never), "defined": len(applicable),
                      "never": never, "inapplicable": inapplicable,
@@ -240,6 +244,7 @@ def report_context(run: Run) -> dict:
         "expect_entries": len(entries),
         "failed_tests": failed_tests_without_check,
         "skipped": skipped,
+        "rows_skipped": list(run.rows_skipped().items()),
         "sections": [(name, rs, [r for r in rs if r["verdict"] == "fail"], len(lazy[name]))
                      for name, rs in sorted(sections.items())],
         "checks_blob": _compress(lazy),

@@ -42,6 +42,13 @@ keeps every record it wrote. Every record has a ``kind``:
   A flaky test's outcome is "failed", or "passed" under --sockspec-allow-flaky, or "expected"
   when every failing check of its failed attempt is a known deviation.
 
+``row_skip`` -- a row of a test's table that was not checked, and why (Scenario.skip_row)::
+
+    {"kind": "row_skip", "test_id": "...", "row": "set-level-999-packet",
+     "reason": "creating packet-raw needs CAP_NET_RAW (run as root)", "attempt": 1}
+
+  A test's rows are checked or skipped with a reason, never dropped: the summary counts them.
+
 ``end`` -- last, by the controller; a run without it was interrupted::
 
     {"kind": "end", "finished": "<iso8601>",
@@ -59,6 +66,8 @@ Fields beyond the required ones (``REQUIRED`` below) are kept; these optional on
   [...], "key": "...", "documented": bool}`` -- the rules whose prediction the kernel
   contradicted, whether any is documented behaviour (a man page) rather than a Linux
   implementation detail, and the key that groups identical differences (``Run.divergences``);
+- the end record's ``"rows_skipped"``: {reason: count} over the row_skip records (of each
+  test's last attempt);
 - the end record's ``"checks"``: the controller's count of check records; ``"flaky"`` (test
   ids), ``"expected"`` (count) and ``"stale"`` (expectation entries that applied, had something
   to match and matched no failure);
@@ -91,6 +100,7 @@ REQUIRED = {
     "check": {"test_id": _STR, "syscall": _STR, "call": _STR, "rule": _OPT_STR,
               "allowed": (list,), "observation": (dict, str), "verdict": ("pass", "fail")},
     "test": {"test_id": _STR, "outcome": ("passed", "failed", "skipped", "expected")},
+    "row_skip": {"test_id": _STR, "row": _STR, "reason": _STR},
     "end": {"finished": _STR, "counts": (dict,)},
 }
 KINDS = tuple(REQUIRED)
@@ -289,6 +299,7 @@ class Run:
     header: dict | None = None
     checks: list[dict] = field(default_factory=list)
     tests: list[dict] = field(default_factory=list)
+    row_skips: list[dict] = field(default_factory=list)
     end: dict | None = None
     problems: list[Problem] = field(default_factory=list)
 
@@ -385,6 +396,18 @@ class Run:
     def stale(self) -> list[dict]:
         return list((self.end or {}).get("stale") or [])
 
+    def rows_skipped(self) -> dict[str, list[dict]]:
+        """reason -> the row_skip records of each test's last attempt with that reason, the
+        most frequent reason first."""
+        last: dict[str, int] = {}
+        for r in self.row_skips:
+            last[r["test_id"]] = max(last.get(r["test_id"], 0), r.get("attempt") or 1)
+        grouped: dict[str, list[dict]] = {}
+        for r in self.row_skips:
+            if (r.get("attempt") or 1) == last[r["test_id"]]:
+                grouped.setdefault(r["reason"], []).append(r)
+        return dict(sorted(grouped.items(), key=lambda kv: (-len(kv[1]), kv[0])))
+
     def failing_rules(self) -> set[str]:
         """Rules a failing check contradicted (its divergence's rules; for an older record,
         the rules of its allowed set)."""
@@ -438,6 +461,8 @@ def load_run(run_dir: str | os.PathLike) -> Run:
             run.checks.append(r)
         elif kind == "test":
             run.tests.append(r)
+        elif kind == "row_skip":
+            run.row_skips.append(r)
         else:
             run.end = r
     return run

@@ -8,6 +8,8 @@ what to lie about in $SOCKSPEC_LIE, comma-separated):
 - ``writeback``: a native getsockname/getpeername/accept/accept4/recvfrom/getsockopt that
   fails writes 99 to *addrlen / *optlen anyway, and a failing recvmsg sets MSG_TRUNC in the
   caller's msg_flags: write-backs the kernel never makes on an error.
+- ``unix-einval``: socket(AF_UNIX, ...) answers EINVAL whatever the type flags: the errno of a
+  rule the model considered and excluded (socket.type_flags_invalid), for the explanation.
 
 Everything else goes to the real backend. Loaded as a plugin, it replaces the backend the
 sockspec plugin loads, so the session profile is probed through the lie too: the profile must
@@ -45,6 +47,8 @@ class LyingBackend:
     def raw(self, nr, a0=0, *rest):
         if "ipv6" in self.lies and nr in (SOCKET, SOCKETPAIR) and a0 == L.AF_INET6:
             return -1, errno.EAFNOSUPPORT
+        if "unix-einval" in self.lies and nr == SOCKET and a0 == L.AF_UNIX:
+            return -1, errno.EINVAL
         ret, err = self._real.raw(nr, a0, *rest)
         if "writeback" in self.lies and err:
             args = (a0,) + rest

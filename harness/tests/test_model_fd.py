@@ -53,6 +53,12 @@ def test_ebadf_and_enotsock():
         assert only(allowed(run, "fstat", fd))[0] == E.EBADF
         assert only(allowed(run, "listen", fd, 1))[0] == E.EBADF
     assert only(allowed(run, "readlink", "/proc/self/fd/99"))[0] == E.ENOENT
+    # fs/proc/util.c name_to_int(): a sign, a leading zero or a non-digit is no fd name
+    for name in ("-1", "-2147483648", "07", "1x", "4294967295"):
+        err, _, _, rules = only(allowed(run, "readlink", f"/proc/self/fd/{name}"))
+        assert err == E.ENOENT and rules == {F.PROCFS_NAME_NOT_FD.name}, name
+    assert F.name_to_int("0") == 0 and F.name_to_int("429496729") == 429496729
+    assert F.name_to_int("4294967280") is None           # n >= (~0U - 9) / 10 before a digit
     run.m.adopt(7, "/dev/null")
     assert only(allowed(run, "shutdown", 7, 0))[0] == E.ENOTSOCK
     assert only(allowed(run, "getsockopt", 7, L.SOL_SOCKET, L.SO_TYPE))[0] == E.ENOTSOCK

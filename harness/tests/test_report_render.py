@@ -85,6 +85,11 @@ def test_report_failures_first_with_reproducer_and_citations(run_dir):
     assert "# reproduce socket(AF_INET, 99, 0)" in failures and '<pre>import os' in failures
     assert "socket.type_invalid: -EINVAL" in failures                 # the allowed set
     assert "6.1.0-test<br>socket.changed: does not hold by marker" in failures   # the basis
+    assert "x.y = no (BTF)" in failures                                  # the markers read
+    considered = re.search(r'<details class="considered".*?</details>', failures, re.S).group(0)
+    assert "socket.type_flags_invalid" in considered                    # the rules considered
+    assert ("guard `if flags &amp; ~(SOCK_CLOEXEC | SOCK_NONBLOCK):` at harness/model/socket.py:240 "
+            "was false") in considered and "harness/model/socket.py:241" in considered
     socket = _section(html, "syscall-socket")
     rows = re.findall(r'<tr class="check v-(\w+)"', socket)
     assert rows == ["fail"]                           # failing rows are HTML, failures first
