@@ -266,3 +266,18 @@ def test_a_large_run_builds_passing_rows_on_demand(tmp_path, devtools):
     devtools.eval("window.STATE = " + STATE.replace("syscall-socket", "syscall-s0"))
     state = devtools.eval(TYPE % json.dumps(f"s1({n - 1})"))            # filtering builds the rest
     assert state["visibleCalls"] == [f"s1({n - 1})"] and state["checks"] == n
+
+
+def test_diff_page_opens_and_the_report_links_to_it(tmp_path):
+    """The diff page renders in the browser; a run's report links to the diff against the run
+    before it."""
+    from harness.report.diff import write_previous_diff
+    old = S.write_run(tmp_path / "20261122-023000-host-ab12", S.standard_records())
+    new = S.write_run(tmp_path / "20261122-033000-host-cd34",
+                      S.standard_records(run_id="20261122-033000-host-cd34", bad_type_verdict="pass"))
+    page = write_previous_diff(new)
+    dom = dump_dom(Path(page).as_uri(), tmp_path)
+    assert "newly-passing" in dom.by_id and "socket(AF_INET, 99, 0)" in dom.by_id["newly-passing"]["text"]
+    report = dump_dom(Path(render_run(new)).as_uri(), tmp_path)
+    assert "previous-diff" in report.by_id
+    del old
