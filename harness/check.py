@@ -37,6 +37,8 @@ _POLLIN, _POLLERR, _POLLHUP = 0x1, 0x8, 0x10
 # before SIGALRM interrupts it; an outcome that waits a bounded time (Outcome.waits) adds its
 # own bound. Configurable per run with --sockspec-call-bound (0: no bound of its own).
 CALL_BOUND = 2.0
+# How long an inet socket's readiness may take to reach the model's (poll.inet_in_flight).
+IN_FLIGHT_BOUND = 1.0
 
 
 class Mismatch(AssertionError):
@@ -184,6 +186,7 @@ class Scenario:
         self.history: list[tuple[Call, Result]] = []
         self.blocked: dict[int, float] = {}     # history index of a call that blocked: its bound
         self.checks = 0
+        self.failed = False             # a check failed: the end-of-scenario check is skipped
         self.rules_seen: set[str] = set()
 
     # -- the call paths ------------------------------------------------------------
@@ -207,6 +210,7 @@ class Scenario:
         kern = self.kernel_for(via)
         waits = max((o.waits or 0.0 for o in outcomes), default=0.0)
         bound = self.call_bound + waits if self.call_bound > 0 else 0.0
+        state_rules: list = []
         t0 = time.perf_counter()
         result, blocked = bounded(lambda: getattr(kern, name)(*args, **kwargs), bound)
         duration = time.perf_counter() - t0
@@ -230,17 +234,125 @@ class Scenario:
         else:
             if matched.apply is not None:
                 matched.apply(self.m, result)
-            state, state_problems = self._compare_state(touched_fds(c, result))
+            state, state_problems = self._compare_state(self.observed_fds(touched_fds(c, result)))
             state_problems += self._compare_process(state)
+            ready_problems, state_rules = self._compare_readiness(state)
             observation["state"] = state
-            problems += state_problems
-        self._emit(c, outcomes, matched, observation, problems, duration)
+            problems += state_problems + ready_problems
+        self._emit(c, outcomes, matched, observation, problems, duration, state_rules)
         if problems:
             # the model's state: as before the call when no outcome matched (none was
             # applied), else as the matched outcome left it
             when = "before the call" if matched is None else f"after {matched.rule.name}"
             raise Mismatch(self.explain(c, outcomes, observation, problems, (when, self.model_state())))
         return result
+
+    def observed_fds(self, touched: list[int]) -> list[int]:
+        """The fds whose state is compared after a call: those it touched, then the open fds of
+        their peers and of the sockets accepted from a touched listener (a call on one end
+        changes the other: data, shutdown, a reset)."""
+        from .model.state import Sock
+        out = list(touched)
+        related = []
+        for fd in touched:
+            entry = self.m.fds.get(fd)
+            if entry is None or not isinstance(entry.obj, Sock):
+                continue
+            sock = entry.obj
+            if sock.peer_sock is not None:
+                related.append(sock.peer_sock)
+            if sock.listening or sock.backlog is not None:
+                related += [s for s in self.m.fds.socks() if s.accepted_from is sock]
+        for other in related:
+            out += [fd for fd in sorted(self.m.fds.fds_of(other)) if fd not in out]
+        return out
+
+    def _compare_readiness(self, state: dict) -> tuple[list[str], list]:
+        """poll() readiness of every socket of the scenario (one ppoll, zero timeout) against
+        harness/model/poll.py; an inet socket may take a bounded while to get there
+        (poll.inet_in_flight). Returns the problems and the rules that made the predictions."""
+        from .model import poll
+        from .model.state import Sock
+        socks = sorted((fd, e.obj) for fd, e in self.m.fds.entries.items() if isinstance(e.obj, Sock))
+        if not socks:
+            return [], []
+        fds = [fd for fd, _ in socks]
+        r = self.k.poll_all(fds, poll.REQUESTED)
+        if not r.ok:
+            return [f"ppoll over fds {fds} failed: {_fmt_result(r)}"], []
+        seen = dict(r.out["revents"])
+        predicted = {fd: poll.readiness(self.m, sock) for fd, sock in socks}
+        late = [fd for fd, _ in socks if predicted[fd] is not None
+                and seen[fd] not in predicted[fd] and predicted[fd].settles is not None]
+        waited = 0.0
+        if late:
+            t0 = time.monotonic()
+            while late and time.monotonic() - t0 < IN_FLIGHT_BOUND:
+                time.sleep(0.002)
+                again = self.k.poll_all(late, poll.REQUESTED)
+                if again.ok:
+                    seen.update(again.out["revents"])
+                late = [fd for fd in late if seen[fd] not in predicted[fd]]
+            waited = time.monotonic() - t0
+        problems, rules = [], []
+        for fd, sock in socks:
+            expect, got = predicted[fd], seen[fd]
+            if expect is None:
+                state[f"{fd}.poll"] = f"{poll.bits(got)} (not modelled for {sock.describe()})"
+                continue
+            state[f"{fd}.poll"] = poll.bits(got)
+            if got in expect:
+                rules += [r for r in expect.rules + expect.open_by if r not in rules]
+                continue
+            if expect.settles is not None:
+                state[f"{fd}.poll"] += f" (still, after {waited:.1f} s)"
+            problems.append(f"fd {fd} poll: kernel {poll.bits(got)}, model {expect} "
+                            f"[{', '.join(r.name for r in expect.rules)}]")
+        if waited and not problems:
+            state["poll.settled_after"] = f"{waited * 1000:.0f} ms"
+            rules.append(poll.INET_IN_FLIGHT)
+        return problems, rules
+
+    def finish(self) -> None:
+        """At the end of the scenario, before closing: SO_ERROR of every socket still open,
+        compared with the model's pending error (one check each). Skipped after a failed
+        check: the model no longer describes the kernel."""
+        from .model.observe import SO_ERROR_AT_END, so_error_at_end
+        if self.failed:
+            return
+        failures = []
+        for fd, sock, expect in so_error_at_end(self.m):
+            c = Call("getsockopt", (fd, L.SOL_SOCKET, L.SO_ERROR))
+            t0 = time.perf_counter()
+            r = self.k.getsockopt(fd, L.SOL_SOCKET, L.SO_ERROR)
+            duration = time.perf_counter() - t0
+            self.history.append((c, r))
+            observed = r.out.get("int") if r.ok else errname(r.errno)
+            sock.take_error()
+            ok = expect.admits(observed)
+            message = None if ok else (f"fd {fd} SO_ERROR at the end of the scenario: kernel "
+                                       f"{observed}, model {expect.value}")
+            self.checks += 1
+            if ok:
+                self.rules_seen.add(SO_ERROR_AT_END.name)
+            else:
+                self.failed = True
+                failures.append(message)
+            self._record({
+                "kind": "check", "test_id": self.test_id, "syscall": "getsockopt",
+                "call": f"{c} (end of scenario)", "via": "native", "privilege": self.privilege,
+                "rule": SO_ERROR_AT_END.name if ok else None, "also": [],
+                "allowed": [{"rule": SO_ERROR_AT_END.name, "result": str(expect.value),
+                             "citation": SO_ERROR_AT_END.citation}],
+                "observation": {"result": _fmt_result(r), "state": {f"{fd}.SO_ERROR": observed}},
+                "verdict": "pass" if ok else "fail", "duration": duration, "message": message,
+                "reproducer": None if ok else self.reproducer(),
+            })
+        if failures:
+            raise Mismatch("\n".join(failures + ["  model state at the end:",
+                                                  *("    " + line for line in self.model_state()),
+                                                  "  reproducer:",
+                                                  *("    " + line for line in self.reproducer().splitlines())]))
 
     def _compare_state(self, fds: list[int]) -> tuple[dict, list[str]]:
         state, problems = {}, []
@@ -318,10 +430,19 @@ class Scenario:
                 raise Mismatch(f"fd {fd}: sent data not acknowledged within {timeout:g} s")
             time.sleep(0.001)
 
-    def _emit(self, c: Call, outcomes, matched: Outcome | None, observation, problems, duration):
+    def _emit(self, c: Call, outcomes, matched: Outcome | None, observation, problems, duration,
+              state_rules=()):
+        """Record the check. ``also``: the further rules the matched outcome shows, then the
+        rules of the state compared (poll readiness) when the check passed."""
         self.checks += 1
+        if problems:
+            self.failed = True
+        also = []
         if matched is not None and not problems:
+            also = [r.name for r in matched.also]
+            also += [r.name for r in state_rules if r.name not in also]
             self.rules_seen.update(r.name for r in matched.rules)
+            self.rules_seen.update(also)
         self._record({
             "kind": "check",
             "test_id": self.test_id,
@@ -330,7 +451,7 @@ class Scenario:
             "via": c.via,
             "privilege": self.privilege,
             "rule": matched.rule.name if (matched is not None and not problems) else None,
-            "also": [r.name for r in matched.also] if (matched is not None and not problems) else [],
+            "also": also,
             "allowed": [o.to_json() for o in outcomes],
             "observation": observation,
             "verdict": "fail" if problems else "pass",
@@ -456,6 +577,7 @@ class Scenario:
         self.checks += len(child_records)
         self.rules_seen |= rules_seen
         if failure:
+            self.failed = True
             raise Mismatch(f"in a child with {label}:\n{failure}")
 
     # -- the namespace ------------------------------------------------------------------

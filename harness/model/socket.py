@@ -423,11 +423,14 @@ def accepted(m: Model, rule_, newsock: Sock, newfd: int, flags: int, addr, addrl
     out, extra = name_outputs(peer_addr, peer_len, addr, addrlen)
     if is_error(out):
         def consume(model, result):
+            from .file import release
             take(model)
+            release(model, newsock)          # do_accept(): fput(newfile) -> sock_close()
         return Outcome(out.rule, out.errno, out.ret, out.out, consume, ())
     newsock.nonblock = bool(flags & L.SOCK_NONBLOCK)
 
     def install(model, result, cloexec=bool(flags & L.SOCK_CLOEXEC)):
+        newsock.accepted_from = newsock.listener
         take(model)
         model.fds.install(newfd, newsock, cloexec)
     return rule_.ok(newfd, apply=install, also=also + extra + fd_flag_rules(flags), **out)

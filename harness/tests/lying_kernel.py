@@ -5,6 +5,10 @@ what to lie about in $SOCKSPEC_LIE, comma-separated):
   ENOSYS to everything else (socketcall and the i386 socket syscalls): a broken socketcall on a
   kernel whose IA32 emulation works. Needs no IA32 emulation on the host.
 - ``ipv6``: socket()/socketpair() of AF_INET6 answer EAFNOSUPPORT, whatever the kernel has.
+- ``poll``: ppoll() reports every socket without POLLOUT (a readiness the model does not
+  predict for a fresh or connected socket).
+- ``so_error``: getsockopt(SOL_SOCKET, SO_ERROR) reads ECONNRESET, an error the model does not
+  hold.
 
 Everything else goes to the real backend. Loaded as a plugin, it replaces the backend the
 sockspec plugin loads, so the session profile is probed through the lie too: the profile must
@@ -12,6 +16,7 @@ not change its mind from these answers, and the run must go red.
 """
 from __future__ import annotations
 
+import ctypes
 import errno
 import os
 
@@ -20,6 +25,8 @@ from harness.abi import linux as L
 
 I386_GETPID = ABIS["i386"].nr("getpid")
 SOCKET, SOCKETPAIR = native().nr("socket"), native().nr("socketpair")
+PPOLL, GETSOCKOPT = native().nr("ppoll"), native().nr("getsockopt")
+POLLOUT = 0x4
 
 
 class LyingBackend:
@@ -33,7 +40,15 @@ class LyingBackend:
     def raw(self, nr, a0=0, *rest):
         if "ipv6" in self.lies and nr in (SOCKET, SOCKETPAIR) and a0 == L.AF_INET6:
             return -1, errno.EAFNOSUPPORT
-        return self._real.raw(nr, a0, *rest)
+        ret, err = self._real.raw(nr, a0, *rest)
+        if "poll" in self.lies and nr == PPOLL and ret >= 0:
+            for i in range(rest[0]):                 # struct pollfd {int fd; short events, revents}
+                revents = ctypes.c_short.from_address(a0 + 8 * i + 6)
+                revents.value &= ~POLLOUT
+        if "so_error" in self.lies and nr == GETSOCKOPT and ret == 0 and \
+                rest[:2] == (L.SOL_SOCKET, L.SO_ERROR) and rest[2]:
+            ctypes.c_int.from_address(rest[2]).value = errno.ECONNRESET
+        return ret, err
 
     def compat(self, nr, *args):
         if "socketcall" in self.lies:
