@@ -309,8 +309,7 @@ class Scenario:
             problems.append(f"fd {fd} poll: kernel {poll.bits(got)}, model {expect} "
                             f"[{', '.join(r.name for r in expect.rules)}]")
         if waited and not problems:
-            state["poll.settled_after"] = f"{waited * 1000:.0f} ms"
-            rules.append(poll.INET_IN_FLIGHT)
+            state["poll.settled_after"] = f"{waited * 1000:.0f} ms ({poll.INET_IN_FLIGHT.name})"
         return problems, rules
 
     def finish(self) -> None:
