@@ -39,6 +39,8 @@ _POLLIN, _POLLERR, _POLLHUP = 0x1, 0x8, 0x10
 # before SIGALRM interrupts it; an outcome that waits a bounded time (Outcome.waits) adds its
 # own bound. Configurable per run with --sockspec-call-bound (0: no bound of its own).
 CALL_BOUND = 2.0
+# How long an inet socket's readiness may take to reach the model's (poll.inet_in_flight).
+IN_FLIGHT_BOUND = 1.0
 
 
 class Mismatch(AssertionError):
@@ -189,10 +191,12 @@ class Scenario:
         self.history: list[tuple[Call, Result]] = []
         self.blocked: dict[int, float] = {}     # history index of a call that blocked: its bound
         self.checks = 0
+        self.failed = False             # a check failed: the end-of-scenario check is skipped
         self.rules_seen: set[str] = set()
         self.deferred: list[str] = []           # state divergences the scenario went on past
         self.divergent: set[tuple] = set()      # (socket, observable, model, kernel) reported
         self.diverged_names: list[str] = []     # observables of the current check that differed
+        self.diverged_rules: dict[str, list] = {}   # observable -> the rules that predicted it
         self._failure: tuple | None = None      # (Call, failure_detail) of the last failure
 
     # -- the call paths ------------------------------------------------------------
@@ -216,6 +220,7 @@ class Scenario:
         kern = self.kernel_for(via)
         waits = max((o.waits or 0.0 for o in outcomes), default=0.0)
         bound = self.call_bound + waits if self.call_bound > 0 else 0.0
+        state_rules: list = []
         t0 = time.perf_counter()
         result, blocked = bounded(lambda: getattr(kern, name)(*args, **kwargs), bound)
         duration = time.perf_counter() - t0
@@ -223,7 +228,7 @@ class Scenario:
         matched = None if blocked else next((o for o in outcomes if o.matches(result)), None)
         problems, observation = [], {"result": str(result)}
         compared: set[str] = set()          # what this check compared: "answer", "out.K", states
-        self.diverged_names = []
+        self.diverged_names, self.diverged_rules = [], {}
         if result.out:
             observation["out"] = {k: fmt_value(v) for k, v in result.out.items()}
         if blocked:
@@ -245,12 +250,13 @@ class Scenario:
                 wb_problems, wb_rules = writeback.compare(c, matched, result)
                 problems += wb_problems
                 matched = replace(matched, also=matched.also + wb_rules)
-            state, state_problems = self._compare_state(touched_fds(c, result), compared)
+            state, state_problems = self._compare_state(self.observed_fds(touched_fds(c, result)), compared)
             state_problems += self._compare_process(state, compared)
+            ready_problems, state_rules = self._compare_readiness(state)
             observation["state"] = state
-            problems += state_problems
+            problems += state_problems + ready_problems
             compared |= {"answer"} | {f"out.{k}" for k in matched.out}
-        self._emit(c, outcomes, matched, observation, problems, duration, compared)
+        self._emit(c, outcomes, matched, observation, problems, duration, compared, state_rules)
         if problems:
             # the model's state: as before the call when no outcome matched (none was
             # applied), else as the matched outcome left it
@@ -273,11 +279,128 @@ class Scenario:
                        for i, t in enumerate(self.deferred))
 
     def finish(self) -> None:
-        """End of the test body: fail with the state divergences the scenario went on past."""
+        """End of the test body (the plugin calls it in the call phase, so a failure here is
+        the test's and is re-run like any mismatch): the SO_ERROR of every socket left open,
+        then a failure naming the state divergences the scenario went on past."""
+        self.end_checks()                 # skipped when a check failed
         if self.deferred:
             texts, self.deferred = self.deferred, []
             raise Mismatch(f"{len(texts)} state divergence(s); the scenario went on after each "
                            f"with the model resynchronised:\n\n" + "\n\n".join(texts))
+
+    def observed_fds(self, touched: list[int]) -> list[int]:
+        """The fds whose state is compared after a call: those it touched, then the open fds of
+        their peers and of the sockets accepted from a touched listener (a call on one end
+        changes the other: data, shutdown, a reset)."""
+        from .model.state import Sock
+        out = list(touched)
+        related = []
+        for fd in touched:
+            entry = self.m.fds.get(fd)
+            if entry is None or not isinstance(entry.obj, Sock):
+                continue
+            sock = entry.obj
+            if sock.peer_sock is not None:
+                related.append(sock.peer_sock)
+            if sock.listening or sock.backlog is not None:
+                related += [s for s in self.m.fds.socks() if s.accepted_from is sock]
+        for other in related:
+            out += [fd for fd in sorted(self.m.fds.fds_of(other)) if fd not in out]
+        return out
+
+    def _compare_readiness(self, state: dict) -> tuple[list[str], list]:
+        """poll() readiness of every socket of the scenario (one ppoll, zero timeout) against
+        harness/model/poll.py; an inet socket may take a bounded while to get there
+        (poll.inet_in_flight). Returns the problems and the rules that made the predictions."""
+        from .model import poll
+        from .model.state import Sock
+        socks = sorted((fd, e.obj) for fd, e in self.m.fds.entries.items() if isinstance(e.obj, Sock))
+        if not socks:
+            return [], []
+        fds = [fd for fd, _ in socks]
+        r = self.k.poll_all(fds, poll.REQUESTED)
+        if not r.ok:
+            return [f"ppoll over fds {fds} failed: {_fmt_result(r)}"], []
+        seen = dict(r.out["revents"])
+        predicted = {fd: poll.readiness(self.m, sock) for fd, sock in socks}
+        late = [fd for fd, _ in socks if predicted[fd] is not None
+                and seen[fd] not in predicted[fd] and predicted[fd].settles is not None]
+        waited = 0.0
+        if late:
+            t0 = time.monotonic()
+            while late and time.monotonic() - t0 < IN_FLIGHT_BOUND:
+                time.sleep(0.002)
+                again = self.k.poll_all(late, poll.REQUESTED)
+                if again.ok:
+                    seen.update(again.out["revents"])
+                late = [fd for fd in late if seen[fd] not in predicted[fd]]
+            waited = time.monotonic() - t0
+        problems, rules = [], []
+        for fd, sock in socks:
+            expect, got = predicted[fd], seen[fd]
+            if expect is None:
+                state[f"{fd}.poll"] = f"{poll.bits(got)} (not modelled for {sock.describe()})"
+                continue
+            state[f"{fd}.poll"] = poll.bits(got)
+            if got in expect:
+                rules += [r for r in expect.rules + expect.open_by if r not in rules]
+                continue
+            again = (id(sock), "poll", str(expect), poll.bits(got))
+            if again in self.divergent:
+                # the same readiness difference on the same socket: already a failing check
+                state[f"{fd}.poll"] += " (as in an earlier divergence)"
+                continue
+            self.divergent.add(again)
+            self.diverged_names.append("poll")
+            self.diverged_rules.setdefault("poll", []).extend(r.name for r in expect.rules)
+            if expect.settles is not None:
+                state[f"{fd}.poll"] += f" (still, after {waited:.1f} s)"
+            problems.append(f"fd {fd} poll: kernel {poll.bits(got)}, model {expect} "
+                            f"[{', '.join(r.name for r in expect.rules)}]")
+        if waited and not problems:
+            state["poll.settled_after"] = f"{waited * 1000:.0f} ms ({poll.INET_IN_FLIGHT.name})"
+        return problems, rules
+
+    def end_checks(self) -> None:
+        """At the end of the scenario, before closing: SO_ERROR of every socket still open,
+        compared with the model's pending error (one check each). Skipped after a failed
+        check: the model no longer describes the kernel."""
+        from .model.observe import SO_ERROR_AT_END, so_error_at_end
+        if self.failed:
+            return
+        failures = []
+        for fd, sock, expect in so_error_at_end(self.m):
+            c = Call("getsockopt", (fd, L.SOL_SOCKET, L.SO_ERROR))
+            t0 = time.perf_counter()
+            r = self.k.getsockopt(fd, L.SOL_SOCKET, L.SO_ERROR)
+            duration = time.perf_counter() - t0
+            self.history.append((c, r))
+            observed = r.out.get("int") if r.ok else errname(r.errno)
+            sock.take_error()
+            ok = expect.admits(observed)
+            message = None if ok else (f"fd {fd} SO_ERROR at the end of the scenario: kernel "
+                                       f"{observed}, model {expect.value}")
+            self.checks += 1
+            if ok:
+                self.rules_seen.add(SO_ERROR_AT_END.name)
+            else:
+                self.failed = True
+                failures.append(message)
+            self._record({
+                "kind": "check", "test_id": self.test_id, "syscall": "getsockopt",
+                "call": f"{c} (end of scenario)", "via": "native", "privilege": self.privilege,
+                "rule": SO_ERROR_AT_END.name if ok else None, "also": [],
+                "allowed": [{"rule": SO_ERROR_AT_END.name, "result": str(expect.value),
+                             "citation": SO_ERROR_AT_END.citation}],
+                "observation": {"result": _fmt_result(r), "state": {f"{fd}.SO_ERROR": observed}},
+                "verdict": "pass" if ok else "fail", "duration": duration, "message": message,
+                "reproducer": None if ok else self.reproducer(),
+            })
+        if failures:
+            raise Mismatch("\n".join(failures + ["  model state at the end:",
+                                                  *("    " + line for line in self.model_state()),
+                                                  "  reproducer:",
+                                                  *("    " + line for line in self.reproducer().splitlines())]))
 
     def _compare_state(self, fds: list[int], compared: set[str] | None = None) -> tuple[dict, list[str]]:
         state, problems = {}, []
@@ -383,9 +506,19 @@ class Scenario:
             time.sleep(0.001)
 
     def _emit(self, c: Call, outcomes, matched: Outcome | None, observation, problems, duration,
-              compared: set[str] = frozenset()):
+              compared: set[str] = frozenset(), state_rules=()):
+        """Record the check. ``also``: the further rules the matched outcome carries, then the
+        rules of the state compared (poll readiness) when the check passed; ``exercised``: those
+        whose effect the check compared."""
         self.checks += 1
-        exercised = exercised_rules(matched, compared) if matched is not None and not problems else []
+        if problems:
+            self.failed = True
+        also, exercised = [], []
+        if matched is not None and not problems:
+            also = [r.name for r in matched.also]
+            also += [r.name for r in state_rules if r.name not in also]
+            exercised = exercised_rules(matched, compared)
+            exercised += [r.name for r in state_rules if r.name not in exercised]
         self.rules_seen.update(exercised)
         rec = {
             "kind": "check",
@@ -395,7 +528,7 @@ class Scenario:
             "via": c.via,
             "privilege": self.privilege,
             "rule": matched.rule.name if (matched is not None and not problems) else None,
-            "also": [r.name for r in matched.also] if (matched is not None and not problems) else [],
+            "also": also,
             "exercised": exercised,
             "allowed": [o.to_json() for o in outcomes],
             "observation": observation,
@@ -406,7 +539,9 @@ class Scenario:
         }
         if problems:
             rec.update(self.failure_detail(c, outcomes, matched and matched.rule.name))
-            rec["divergence"] = divergence(outcomes, matched, self.diverged_names, bool(self.blocked.get(len(self.history) - 1)))
+            rec["divergence"] = divergence(outcomes, matched, self.diverged_names,
+                                           bool(self.blocked.get(len(self.history) - 1)),
+                                           self.diverged_rules)
         self._record(rec)
 
     def basis(self, c: Call) -> dict:
@@ -565,6 +700,7 @@ class Scenario:
         self.checks += sum(rec.get("kind") == "check" for rec in child_records)
         self.rules_seen |= rules_seen
         if failure:
+            self.failed = True
             raise Mismatch(f"in a child with {label}:\n{failure}")
 
     # -- the namespace ------------------------------------------------------------------
@@ -630,7 +766,8 @@ def exercised_rules(matched: Outcome, compared: set[str]) -> list[str]:
     return out
 
 
-def divergence(outcomes, matched: Outcome | None, diverged: list[str], blocked: bool) -> dict:
+def divergence(outcomes, matched: Outcome | None, diverged: list[str], blocked: bool,
+               predicted_by: dict | None = None) -> dict:
     """What a failing check disagrees with, for grouping: ``kind`` answer (no allowed outcome
     matched), blocked, or state (the answer matched, an observable differs); ``rules``: the
     rules whose prediction the kernel contradicted (all allowed ones for an answer; for a state,
@@ -646,7 +783,8 @@ def divergence(outcomes, matched: Outcome | None, diverged: list[str], blocked: 
         kind, names = "state", []
         for obs in dict.fromkeys(diverged):
             showing = [r.name for r in matched.rules if obs in r.shows]
-            names += showing or [OBSERVABLE_RULES.get(obs, f"{matched.rule.name}")]
+            names += (showing or list(dict.fromkeys((predicted_by or {}).get(obs) or ()))
+                      or [OBSERVABLE_RULES.get(obs, f"{matched.rule.name}")])
         names = list(dict.fromkeys(names))
         key = f"state {', '.join(dict.fromkeys(diverged))}: {' | '.join(names)}"
     documented = any(REGISTRY[n].is_documented for n in names if n in REGISTRY)

@@ -744,6 +744,23 @@ class Kernel:
             return r
         return Result(r.ret, 0, {"revents": struct.unpack("=ihh", pfd.read(8))[2]})
 
+    def poll_all(self, fds: list[int], events: int, timeout_ms: int = 0) -> Result:
+        """One ppoll(2) over several descriptors, the same ``events`` for each:
+        out["revents"] = {fd: revents}. Infrastructure (the checker's readiness comparison
+        after each call), not a call under test."""
+        if not fds:
+            return Result(0, 0, {"revents": {}})
+        heap = mem.HeapAllocator()
+        table = b"".join(struct.pack("=ihh", _c_int("fd", fd), events, 0) for fd in fds)
+        pfds = heap.alloc(len(table), table)
+        ts = heap.alloc(16, struct.pack("=qq", timeout_ms // 1000, (timeout_ms % 1000) * 1_000_000))
+        r = self._native("ppoll", pfds, len(fds), ts, 0, 8)
+        if not r.ok:
+            return r
+        raw = pfds.read(len(table))
+        revents = {fd: struct.unpack_from("=ihh", raw, 8 * i)[2] & 0xFFFF for i, fd in enumerate(fds)}
+        return Result(r.ret, 0, {"revents": revents})
+
     def ioctl_int(self, fd: int, request: int) -> Result:
         """ioctl(fd, request, &int) for requests that return an int (FIONREAD, SIOCOUTQ):
         out["value"]. Infrastructure, not a call under test."""

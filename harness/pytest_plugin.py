@@ -220,13 +220,13 @@ class Env:
         failure whose failing checks all match the expectation file is an expected failure."""
         item.ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
         self.attempt = 1
-        reports = runtestprotocol(item, nextitem=nextitem, log=False)
+        reports = _fold_teardown_mismatch(runtestprotocol(item, nextitem=nextitem, log=False))
         info: dict = {"attempts": 1}
         if any(r.when == "call" and r.failed and _is_mismatch(r) for r in reports):
             first, first_checks = reports, self._checks_of(item.nodeid, 1)
             self.attempt = 2
             try:
-                reports = runtestprotocol(item, nextitem=nextitem, log=False)
+                reports = _fold_teardown_mismatch(runtestprotocol(item, nextitem=nextitem, log=False))
             finally:
                 self.attempt = 1
             outcomes = [_outcome(first), _outcome(reports)]
@@ -413,6 +413,18 @@ def _outcome(reports) -> str:
     return _final_report(reports).outcome
 
 
+def _fold_teardown_mismatch(reports):
+    """The end-of-scenario checks (SO_ERROR of every socket left open) run in the fixture's
+    teardown: their mismatch is the test's failure, reported on the call (re-run like any
+    other mismatch), not an error of the teardown."""
+    call = next((r for r in reports if r.when == "call"), None)
+    for r in reports:
+        if r.when == "teardown" and r.failed and _is_mismatch(r) and call is not None and call.passed:
+            call.outcome, call.longrepr = "failed", r.longrepr
+            r.outcome, r.longrepr = "passed", None
+    return reports
+
+
 def _final_report(reports):
     """The report that carries a test's outcome: the call's, else the setup's."""
     return next((r for r in reports if r.when == "call"), reports[0])
@@ -485,6 +497,7 @@ def sc(sockspec_env, request):
                         "root" if env.profile.euid == 0 else "user", env.compat_kernels,
                         call_bound=env.config.getoption("sockspec_call_bound"))
     yield scenario
+    # (the end-of-scenario checks ran in the call phase: pytest_runtest_call -> finish())
     scenario.close_all()
     after = proc.num_fds()
     if after != before:

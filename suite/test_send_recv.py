@@ -276,7 +276,9 @@ def test_nothing_queued(sc, pair):
 
 def test_unix_dgram_queue_full(sc, profile):
     """A receiver not connected back takes net.unix.max_dgram_qlen + 1 datagrams; the next
-    non-blocking send answers EAGAIN (the connected peer of a socketpair has no such limit)."""
+    non-blocking send answers EAGAIN (the connected peer of a socketpair has no such limit). A
+    socket connected to that full receiver is not writable (poll) and its send answers EAGAIN
+    until the receiver reads."""
     qlen = profile.sysctl_int("net.unix.max_dgram_qlen", 10)
     if qlen > 64:
         pytest.skip(f"net.unix.max_dgram_qlen is {qlen}")
@@ -287,6 +289,11 @@ def test_unix_dgram_queue_full(sc, profile):
     sc.sendto(s, b"full", DW, where)
     sc.recv(r, 10, DW)
     sc.sendto(s, b"room", DW, where)
+    c = _unix(sc, L.SOCK_DGRAM)
+    sc.connect(c, where)                          # the queue is full: c is not writable
+    sc.send(c, b"c", DW)
+    sc.recv(r, 10, DW)
+    sc.send(c, b"c", DW)
 
 
 def test_tcp_send_while_connecting(sc):

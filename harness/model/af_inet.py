@@ -1135,6 +1135,7 @@ def _refused(sock, src: str, ports, peer, nonblock: bool, also):
         sock.sk_state = "CLOSE"
         if not (sock.userlocks & SOCK_BINDPORT_LOCK):
             icsk.put_port(model, sock)
+        sock.shutdown = SHUTDOWN_MASK            # tcp_reset() -> tcp_done()
         if nonblock:
             sock.state = "connecting"
             sock.so_error = E.ECONNREFUSED

@@ -12,7 +12,7 @@ from typing import Any, Callable
 from ..abi import linux as L
 from .core import Model
 from .ops import ProtoOps
-from .rules import Constraint, Outcome
+from .rules import Constraint, Outcome, rule
 from .state import Foreign, Sock
 
 
@@ -148,3 +148,26 @@ def process_expectations(m: Model) -> list[Expect]:
     pending (sigpending(2)); nothing when the test blocked none."""
     return [Expect(f"{SIGNAL_NAMES.get(sig, sig)} pending", sig in m.sig_pending)
             for sig in sorted(m.sig_blocked)]
+
+
+SO_ERROR_AT_END = rule(
+    "getsockopt.so_error_at_end", "the pending error, 0 when none",
+    "At the end of a scenario every socket still open reads, through SO_ERROR, the error the "
+    "model holds pending for it (a reset or an ICMP error the test never collected included), "
+    "and 0 when it holds none: an error the kernel keeps that the model does not have is a "
+    "failure. The checker reads it last, just before closing (the read consumes it).",
+    "net/core/sock.c sk_getsockopt() SO_ERROR: val = -sock_error(sk) (xchg(&sk->sk_err, 0)); "
+    "socket(7) SO_ERROR")
+
+
+def so_error_at_end(m: Model) -> list[tuple[int, Sock, Expect]]:
+    """(fd, socket, expectation) for every socket of the model still open, once per socket
+    (the lowest fd of a dup'd one): SO_ERROR reads its pending error."""
+    out, seen = [], set()
+    for fd, entry in sorted(m.fds.entries.items()):
+        sock = entry.obj
+        if not isinstance(sock, Sock) or sock.ident in seen:
+            continue
+        seen.add(sock.ident)
+        out.append((fd, sock, Expect("SO_ERROR", sock.so_error)))
+    return out

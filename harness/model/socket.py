@@ -458,9 +458,12 @@ def accepted(m: Model, rule_, newsock: Sock, newfd: int, flags: int, addr, addrl
     out, extra = name_outputs(m, peer_addr, peer_len, addr, addrlen)
     if is_error(out):
         def consume(model, result):
+            from .file import release
             take(model)
+            release(model, newsock)          # do_accept(): fput(newfile) -> sock_close()
         return Outcome(out.rule, out.errno, out.ret, out.out, consume, out.also)
     def install(model, result, cloexec=bool(flags & L.SOCK_CLOEXEC)):
+        newsock.accepted_from = newsock.listener
         take(model)
         newsock.nonblock = bool(flags & L.SOCK_NONBLOCK)   # in the transition: the entry
         model.fds.install(newfd, newsock, cloexec)         # itself leaves the model as it is

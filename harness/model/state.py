@@ -53,6 +53,7 @@ class Sock:
     bound: bool = False             # holds a port in the bind table (inet_num != 0) or a unix name
     userlocks: int = 0              # SOCK_BINDADDR_LOCK | SOCK_BINDPORT_LOCK: what bind() fixed
     listener: "Sock | None" = None  # the listener whose accept queue holds it, until accepted
+    accepted_from: "Sock | None" = None  # the listener accept() took it from
     bind_bucket: bool = False       # its port came from bind()/listen() (or its listener's):
     #                                 connect()'s port search skips such ports
     unhashed_from: str | None = None  # TCP: the hash table it last left, "ehash" or "lhash"

@@ -10,6 +10,10 @@ what to lie about in $SOCKSPEC_LIE, comma-separated):
   caller's msg_flags: write-backs the kernel never makes on an error.
 - ``unix-einval``: socket(AF_UNIX, ...) answers EINVAL whatever the type flags: the errno of a
   rule the model considered and excluded (socket.type_flags_invalid), for the explanation.
+- ``poll``: ppoll() reports every socket without POLLOUT (a readiness the model does not
+  predict for a fresh or connected socket).
+- ``so_error``: getsockopt(SOL_SOCKET, SO_ERROR) reads ECONNRESET, an error the model does not
+  hold.
 
 Everything else goes to the real backend. Loaded as a plugin, it replaces the backend the
 sockspec plugin loads, so the session profile is probed through the lie too: the profile must
@@ -34,6 +38,8 @@ LENGTH_ARG = {native().nr(name): i for name, i in (
 RECVMSG = native().nr("recvmsg")
 MSG_FLAGS_OFFSET = struct.calcsize("=Qi4xQQQQ") if native().pointer_size == 8 else 24
 MSG_TRUNC = 0x20
+PPOLL, GETSOCKOPT = native().nr("ppoll"), native().nr("getsockopt")
+POLLOUT = 0x4
 
 
 class LyingBackend:
@@ -56,6 +62,13 @@ class LyingBackend:
                 poke(args[LENGTH_ARG[nr]], struct.pack("=i", 99))
             elif nr == RECVMSG and len(args) > 1 and args[1]:
                 poke(args[1] + MSG_FLAGS_OFFSET, struct.pack("=I", MSG_TRUNC))
+        if "poll" in self.lies and nr == PPOLL and ret >= 0:
+            for i in range(rest[0]):                 # struct pollfd {int fd; short events, revents}
+                revents = ctypes.c_short.from_address(a0 + 8 * i + 6)
+                revents.value &= ~POLLOUT
+        if "so_error" in self.lies and nr == GETSOCKOPT and ret == 0 and \
+                rest[:2] == (L.SOL_SOCKET, L.SO_ERROR) and rest[2]:
+            ctypes.c_int.from_address(rest[2]).value = errno.ECONNRESET
         return ret, err
 
     def compat(self, nr, *args):
