@@ -102,6 +102,23 @@ def make_output_dir(path: str) -> None:
         raise OutputError(f"{path}: cannot create the directory: {exc.strerror}") from None
 
 
+def check_output_dir(path: str) -> None:
+    """Refuse, with one line and before anything runs, an output directory that could not be
+    made: a file there or above it, or a nearest existing directory that is not writable."""
+    if os.path.exists(path):
+        if not os.path.isdir(path):
+            raise OutputError(f"{path}: exists and is not a directory")
+        above = path
+    else:
+        above = os.path.dirname(os.path.abspath(path))
+        while not os.path.exists(above):
+            above = os.path.dirname(above)
+        if not os.path.isdir(above):
+            raise OutputError(f"{path}: cannot create the directory: {above} is not a directory")
+    if not os.access(above, os.W_OK | os.X_OK):
+        raise OutputError(f"{path}: cannot write in {above}: permission denied")
+
+
 def write_atomically(path: str, text: str) -> None:
     """A reader (a browser reloading the page) sees the old file or the new, never half.
     Only a regular file is replaced; an unwritable path is an OutputError (one line)."""
