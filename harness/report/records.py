@@ -62,6 +62,8 @@ Fields beyond the required ones (``REQUIRED`` below) are kept; these optional on
 - the end record's ``"checks"``: the controller's count of check records; ``"flaky"`` (test
   ids), ``"expected"`` (count) and ``"stale"`` (expectation entries that applied, had something
   to match and matched no failure);
+- the end record's ``"interrupted": "SIGINT"`` (or "SIGTERM"): a signal stopped the run
+  (``Run.status``: complete / interrupted (SIGNAL) / crashed, with no end record / broken);
 - the header's ``"expect"``: the expectation file and its entries.
 
 A rule is *exercised* by a check whose verdict is "pass" and that lists it in ``exercised``
