@@ -59,16 +59,38 @@ def pytest_addoption(parser):
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_cmdline_main(config):
-    """A bad expectation file stops the run with one line and exit status 2."""
-    path = config.getoption("sockspec_expect", None)
-    if path:
-        try:
+    """A bad expectation file or run directory stops the run with one line and exit status 2."""
+    try:
+        path = config.getoption("sockspec_expect", None)
+        if path:
             _load_expect(path)
-        except ValueError as exc:
-            import sys
-            print(f"sockspec: error: {exc}", file=sys.stderr)
-            return 2
+        if not hasattr(config, "workerinput") and _is_suite_run(config):
+            _check_run_dir(config)
+    except ValueError as exc:
+        print(f"sockspec: error: {exc}", file=sys.stderr)
+        return 2
     return None
+
+
+def _check_run_dir(config) -> None:
+    """--sockspec-run-dir must be a directory that holds no earlier run: a reused one is
+    refused (its results would be mixed with the new run's), not appended to. It is created
+    here; so is the --sockspec-reports directory. OutputError (a ValueError) says why not."""
+    from .report.html import OutputError, make_output_dir
+    from .report.records import RESULTS
+    run_dir = config.getoption("sockspec_run_dir")
+    if not run_dir:
+        make_output_dir(config.getoption("sockspec_reports"))
+        return
+    if os.path.exists(run_dir) and not os.path.isdir(run_dir):
+        raise OutputError(f"--sockspec-run-dir {run_dir}: not a directory")
+    results = os.path.join(run_dir, RESULTS)
+    if os.path.lexists(results):
+        raise OutputError(f"--sockspec-run-dir {run_dir}: already holds a run ({RESULTS}); "
+                          f"refusing to mix two runs: give a new or empty directory")
+    make_output_dir(run_dir)
+    if not os.access(run_dir, os.W_OK):
+        raise OutputError(f"--sockspec-run-dir {run_dir}: not writable")
 
 
 def _load_expect(path: str):
@@ -180,6 +202,12 @@ class Env:
         self.rows_skipped: dict[str, list[dict]] = {}      # reason -> row_skip records
         self.expected = 0
         self.stale: list = []
+        self.interrupted: str | None = None     # the signal that stopped the run
+        self._previous_sigterm = None
+        if self.worker is None and _is_main_thread():
+            # SIGTERM stops the run as SIGINT does (pytest's KeyboardInterrupt path: the
+            # fixtures are torn down, the end record says "interrupted": "SIGTERM")
+            self._previous_sigterm = signal.signal(signal.SIGTERM, self._on_sigterm)
         if self.worker is None:
             self.writer.write({
                 "kind": "header", "format": 1,
@@ -190,6 +218,18 @@ class Env:
                           for r in REGISTRY.values()],
                 **({"expect": self.expect.to_json()} if self.expect else {}),
             })
+
+    def _on_sigterm(self, signum, frame):
+        self.interrupted = self.interrupted or "SIGTERM"
+        raise KeyboardInterrupt("SIGTERM")
+
+    def pytest_keyboard_interrupt(self, excinfo):
+        self.interrupted = self.interrupted or "SIGINT"
+
+    def pytest_unconfigure(self, config):
+        if self._previous_sigterm is not None:
+            signal.signal(signal.SIGTERM, self._previous_sigterm)
+            self._previous_sigterm = None
 
     # xdist: hand the run directory to each worker
     def pytest_configure_node(self, node):
@@ -291,31 +331,61 @@ class Env:
             elif report.failed:
                 reason = str(getattr(report.longrepr, "reprcrash", None) or report.longrepr)[:2000]
             extra = {k: v for k, v in info.items() if k not in ("expected_reason", "flaky_reason")}
-            self.pending.append({"kind": "test", "test_id": report.nodeid, "outcome": outcome,
-                                 "duration": report.duration, "reason": reason, **extra})
+            earlier = next((r for r in self.pending if r.get("kind") == "test"
+                            and r["test_id"] == report.nodeid), None)
+            if earlier is not None:
+                # a teardown failure after the call's record: one test, one record (failed,
+                # both reasons); not a second record, which JUnit would count as another test
+                earlier["outcome"] = "failed"
+                earlier["reason"] = "\n".join(filter(None, (earlier.get("reason"), f"teardown: {reason}")))
+                earlier["duration"] = (earlier.get("duration") or 0) + report.duration
+            else:
+                self.pending.append({"kind": "test", "test_id": report.nodeid, "outcome": outcome,
+                                     "duration": report.duration, "reason": reason, **extra})
         if report.when == "teardown":
             self.flush()
 
-    @pytest.hookimpl(wrapper=True)
-    def pytest_runtest_call(self, item):
-        """Bound every test in time: SIGALRM interrupts a blocked syscall (EINTR). A checked
-        call has a shorter bound of its own (--sockspec-call-bound, check.bounded), which
-        saves this alarm and re-arms it for the time left."""
+    def _bounded(self, phase: str):
+        """Bound a test's phase in time: SIGALRM interrupts a blocked syscall (EINTR). A
+        checked call has a shorter bound of its own (--sockspec-call-bound, check.bounded),
+        which saves this alarm and re-arms it for the time left."""
+        import contextlib
         limit = self.config.getoption("sockspec_timeout")
 
         def expired(signum, frame):
-            raise TimeoutError(f"test exceeded its {limit:g} s bound")
-        previous = signal.signal(signal.SIGALRM, expired)
-        signal.setitimer(signal.ITIMER_REAL, limit)
-        try:
+            raise TimeoutError(f"test {phase} exceeded its {limit:g} s bound")
+
+        @contextlib.contextmanager
+        def alarm():
+            previous = signal.signal(signal.SIGALRM, expired)
+            signal.setitimer(signal.ITIMER_REAL, limit)
+            try:
+                yield
+            finally:
+                signal.setitimer(signal.ITIMER_REAL, 0)
+                signal.signal(signal.SIGALRM, previous)
+        return alarm()
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_setup(self, item):
+        """Fixture setup (sockets connected, a peer accepted) is bounded like the call."""
+        with self._bounded("setup"):
+            return (yield)
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_call(self, item):
+        """Bound every test in time (see _bounded)."""
+        with self._bounded("call"):
             value = yield
-        finally:
-            signal.setitimer(signal.ITIMER_REAL, 0)
-            signal.signal(signal.SIGALRM, previous)
         scenario = getattr(item, "funcargs", {}).get("sc")
         if scenario is not None:
             scenario.finish()        # the state divergences the scenario went on past
         return value
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_teardown(self, item, nextitem):
+        with self._bounded("teardown"):
+            return (yield)
 
     def pytest_sessionfinish(self, session, exitstatus):
         self.flush()
@@ -347,7 +417,8 @@ class Env:
                            "exit_status": int(exitstatus), "checks": self.checks,
                            "flaky": self.flaky, "expected": self.expected,
                            "rows_skipped": {reason: len(rows) for reason, rows in self.rows_skipped.items()},
-                           "stale": [e.to_json() for e in self.stale]})
+                           "stale": [e.to_json() for e in self.stale],
+                           **({"interrupted": self.interrupted} if self.interrupted else {})})
         self.writer.close()
         self.thin, self.distinct = {}, []
         try:
@@ -465,6 +536,11 @@ def _is_mismatch(report) -> bool:
     return crash is not None and "Mismatch" in (crash.message or "")
 
 
+def _is_main_thread() -> bool:
+    import threading
+    return threading.current_thread() is threading.main_thread()
+
+
 def _now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
@@ -499,6 +575,8 @@ def sc(sockspec_env, request):
     yield scenario
     # (the end-of-scenario checks ran in the call phase: pytest_runtest_call -> finish())
     scenario.close_all()
+    if env.interrupted or request.session.shouldstop:
+        return                # a signal stopped the test midway: its descriptors prove nothing
     after = proc.num_fds()
     if after != before:
         leaked = sorted(set(read_fd_table()) - set(model.fds.entries))

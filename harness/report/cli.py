@@ -1,8 +1,10 @@
 """``sockspec report``: render a run's HTML page, write JUnit XML, merge runs into a matrix.
 
-Exit status: 0; 2 for bad input (a missing run directory: one line on stderr) or when a
-results file has bad lines (one line per problem on stderr; the output is still written
-from the valid records)."""
+Exit status: 0; 2 for bad input (a missing run directory, an output path that is not a
+regular file or cannot be written: one line on stderr) or when a results file has bad lines
+(one line per problem, the first ten, on stderr; the output is still written from the valid
+records); for ``show`` and ``junit``, 1 when the run did not complete (interrupted by a
+signal, or crashed without its end record: one line says which)."""
 from __future__ import annotations
 
 import os
@@ -11,10 +13,25 @@ import sys
 DEFAULT_RUN = os.path.join("reports", "latest")
 
 
+SHOWN_PROBLEMS = 10          # bad lines named one by one; the rest are counted
+
+
 def _report_problems(problems) -> int:
-    for p in problems:
+    for p in problems[:SHOWN_PROBLEMS]:
         print(f"sockspec: {p}", file=sys.stderr)
+    if len(problems) > SHOWN_PROBLEMS:
+        print(f"sockspec: ... and {len(problems) - SHOWN_PROBLEMS} more bad lines", file=sys.stderr)
     return 2 if problems else 0
+
+
+def _report_run(run) -> int:
+    """Exit status for a rendered run: 2 for bad lines, 1 for a run that did not complete
+    (interrupted by a signal, or crashed), each said in one line; else 0."""
+    code = _report_problems(run.problems)
+    if code == 0 and run.status != "complete":
+        print(f"sockspec: {run.path}: {run.status_text}", file=sys.stderr)
+        code = 1
+    return code
 
 
 def show(args) -> int:
@@ -23,7 +40,7 @@ def show(args) -> int:
     run = load_run(args.run_dir)
     path = render_run(args.run_dir, run)
     print(os.path.abspath(path))
-    return _report_problems(run.problems)
+    return _report_run(run)
 
 
 def junit(args) -> int:
@@ -32,7 +49,7 @@ def junit(args) -> int:
     run = load_run(args.run_dir)
     path = write_junit(run, args.output or os.path.join(args.run_dir, "junit.xml"))
     print(os.path.abspath(path))
-    return _report_problems(run.problems)
+    return _report_run(run)
 
 
 def merge(args) -> int:

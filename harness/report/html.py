@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import stat
 import tempfile
 from collections import Counter, defaultdict
 
@@ -67,16 +68,76 @@ def syscall_of_test(test_id: str, check_syscalls: Counter | None = None) -> str:
     return m.group(1) if m else "other"
 
 
+class OutputError(ValueError):
+    """An output path that cannot be written: one line for the user (exit status 2)."""
+
+
+_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISCHR, "a character device"),
+          (stat.S_ISBLK, "a block device"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"))
+
+
+def check_output_file(path: str) -> None:
+    """Refuse, with one line, an output file that is not a regular file (writing a temporary
+    file and renaming it over /dev/full, a directory or a FIFO would replace it) or whose
+    directory does not exist."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        mode = None
+    except OSError as exc:                 # ENOTDIR: a file where a directory is expected
+        raise OutputError(f"{path}: cannot write here: {exc.strerror}") from None
+    if mode is not None and not stat.S_ISREG(mode):
+        what = next((name for test, name in _KINDS if test(mode)), "not a regular file")
+        raise OutputError(f"{path}: is {what}; only a regular file is replaced")
+    parent = os.path.dirname(path) or "."
+    if not os.path.isdir(parent):
+        raise OutputError(f"{path}: {'no such directory' if not os.path.exists(parent) else 'not a directory'}: {parent}")
+
+
+def make_output_dir(path: str) -> None:
+    """Create an output directory (and its parents); one line when it cannot be."""
+    try:
+        os.makedirs(path, exist_ok=True)
+    except FileExistsError:
+        raise OutputError(f"{path}: exists and is not a directory") from None
+    except OSError as exc:
+        raise OutputError(f"{path}: cannot create the directory: {exc.strerror}") from None
+
+
+def check_output_dir(path: str) -> None:
+    """Refuse, with one line and before anything runs, an output directory that could not be
+    made: a file there or above it, or a nearest existing directory that is not writable."""
+    if os.path.exists(path):
+        if not os.path.isdir(path):
+            raise OutputError(f"{path}: exists and is not a directory")
+        above = path
+    else:
+        above = os.path.dirname(os.path.abspath(path))
+        while not os.path.exists(above):
+            above = os.path.dirname(above)
+        if not os.path.isdir(above):
+            raise OutputError(f"{path}: cannot create the directory: {above} is not a directory")
+    if not os.access(above, os.W_OK | os.X_OK):
+        raise OutputError(f"{path}: cannot write in {above}: permission denied")
+
+
 def write_atomically(path: str, text: str) -> None:
-    """A reader (a browser reloading the page) sees the old file or the new, never half."""
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path) or ".", prefix=".tmp-")
+    """A reader (a browser reloading the page) sees the old file or the new, never half.
+    Only a regular file is replaced; an unwritable path is an OutputError (one line)."""
+    check_output_file(path)
+    try:
+        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path) or ".", prefix=".tmp-")
+    except OSError as exc:
+        raise OutputError(f"{path}: cannot write in {os.path.dirname(path) or '.'}: {exc.strerror}") from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         os.unlink(tmp)
+        if isinstance(exc, OSError):
+            raise OutputError(f"{path}: cannot write: {exc.strerror or exc}") from None
         raise
 
 

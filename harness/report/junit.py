@@ -7,7 +7,7 @@ import os
 import re
 import xml.etree.ElementTree as ET
 
-from .html import write_atomically
+from .html import make_output_dir, write_atomically
 from .records import Run
 
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
@@ -104,7 +104,7 @@ def junit_tree(run: Run) -> ET.ElementTree:
 def write_junit(run: Run, path: str | os.PathLike) -> str:
     path = os.fspath(path)
     if os.path.dirname(path):
-        os.makedirs(os.path.dirname(path), exist_ok=True)
+        make_output_dir(os.path.dirname(path))
     text = ET.tostring(junit_tree(run).getroot(), encoding="unicode", xml_declaration=False)
     write_atomically(path, '<?xml version="1.0" encoding="utf-8"?>\n' + text + "\n")
     return path

@@ -33,7 +33,8 @@ def version_tag(version) -> str | None:
         if not m:
             return None
         version = tuple(int(x) for x in m.groups(default="0"))
-    if not version or len(version) < 2:
+    if not isinstance(version, (list, tuple)) or len(version) < 2 \
+            or not all(isinstance(x, int) and not isinstance(x, bool) for x in version[:3]):
         return None
     major, minor = version[0], version[1]
     patch = version[2] if len(version) > 2 else 0

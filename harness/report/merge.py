@@ -21,7 +21,7 @@ import os
 from collections import Counter
 from dataclasses import dataclass, field
 
-from .html import environment, show_observation, write_atomically
+from .html import environment, make_output_dir, show_observation, write_atomically
 from .records import Problem, Run, load_run
 
 PASS, FAIL, EXPECTED, NOT_EXERCISED = "pass", "fail", "expected", "not exercised"
@@ -37,7 +37,7 @@ class Column:
     run_id: str
     run_dir: str
     complete: bool                # the run has its end record
-    status: str                   # complete | interrupted | broken
+    status: str                   # complete | interrupted (SIGNAL) | crashed | broken
     exit_status: int | None
     problems: list[str]
     checks_run: int
@@ -284,7 +284,7 @@ def merge(run_dirs, out_dir) -> Matrix:
     runs = [load_run(d) for d in run_dirs]
     m = matrix(runs)
     out_dir = os.fspath(out_dir)
-    os.makedirs(out_dir, exist_ok=True)
+    make_output_dir(out_dir)
     m.json_path = os.path.join(out_dir, "matrix.json")
     m.html_path = os.path.join(out_dir, "matrix.html")
     write_atomically(m.json_path, json.dumps(m.to_json(), indent=1, ensure_ascii=False) + "\n")

@@ -71,6 +71,8 @@ Fields beyond the required ones (``REQUIRED`` below) are kept; these optional on
 - the end record's ``"checks"``: the controller's count of check records; ``"flaky"`` (test
   ids), ``"expected"`` (count) and ``"stale"`` (expectation entries that applied, had something
   to match and matched no failure);
+- the end record's ``"interrupted": "SIGINT"`` (or "SIGTERM"): a signal stopped the run
+  (``Run.status``: complete / interrupted (SIGNAL) / crashed, with no end record / broken);
 - the header's ``"expect"``: the expectation file and its entries.
 
 A rule is *exercised* by a check whose verdict is "pass" and that lists it in ``exercised``
@@ -104,6 +106,104 @@ REQUIRED = {
     "end": {"finished": _STR, "counts": (dict,)},
 }
 KINDS = tuple(REQUIRED)
+
+
+class Opt:
+    """An optional value in a SCHEMA entry: null, or what ``spec`` says."""
+
+    def __init__(self, spec):
+        self.spec = spec
+
+
+class Req:
+    """A field an object of a SCHEMA entry must have (others are checked only when present)."""
+
+    def __init__(self, spec):
+        self.spec = spec
+
+
+_INT = (int,)                     # bool is not an int here (see _bad)
+_NUM = (int, float)
+_STRS = [_STR]                    # a list of strings
+_OPT_NUM = (int, float, type(None))
+# an entry of an expectation file, as the header's "expect" and the end's "stale" carry it
+_ENTRY = {"index": Req(_INT), "reason": Req(_STR), "rule": _OPT_STR, "test": _OPT_STR,
+          "target": _OPT_STR, "kernel": _OPT_STR, "link": _OPT_STR}
+# kind -> {field: spec} for the fields beyond REQUIRED that the report, JUnit, matrix and
+# expectation readers use: each is checked when present. A spec is a tuple of types, a list
+# [item spec] (a list whose items match), a dict {field: spec} (an object whose listed fields,
+# when present, match; others are kept) or Opt(spec). Everything the readers index, join or
+# iterate is described here, so a wrong type is a bad line, never a TypeError in a reader.
+SCHEMA = {
+    "header": {
+        "profile": {"target": _OPT_STR, "target_kind": _OPT_STR, "kernel_release": _OPT_STR,
+                    "kernel_build": _OPT_STR, "capabilities": Opt([_STR]),
+                    "sysctls": Opt({}), "markers": Opt({}), "euid": Opt(_INT), "uid": Opt(_INT)},
+        "rules": [{"name": _STR, "syscall": _OPT_STR, "result": _OPT_STR, "description": _OPT_STR,
+                   "citation": _OPT_STR, "since": _OPT_STR, "until": _OPT_STR,
+                   "applies": (bool,)}],
+        "expect": Opt({"file": _OPT_STR, "entries": [_ENTRY]}),
+    },
+    "check": {
+        "via": _OPT_STR, "privilege": _OPT_STR, "attempt": Opt(_INT), "duration": _OPT_NUM,
+        "message": _OPT_STR, "reproducer": _OPT_STR,
+        "basis": Opt({"release": Req(_OPT_STR), "kernel": Req(_OPT_STR), "rules": Opt({}),
+                      "markers": Opt({})}),
+        "considered": Opt([{"rule": _OPT_STR, "result": _OPT_STR, "verdict": _OPT_STR,
+                            "where": _OPT_STR, "guard": _OPT_STR}]),
+        "considered_note": _OPT_STR,
+        "allowed": [Opt((dict, str))],
+        "also": Opt(_STRS), "exercised": Opt(_STRS),
+        "divergence": Opt({"kind": _OPT_STR, "rules": _STRS, "key": _OPT_STR,
+                           "documented": Opt((bool,))}),
+    },
+    "test": {
+        "duration": _OPT_NUM, "reason": _OPT_STR, "attempts": Opt(_INT),
+        "attempt_outcomes": Opt(_STRS), "flaky": Opt((bool,)), "expected_by": Opt([_INT]),
+    },
+    "end": {
+        "counts": {}, "exit_status": Opt(_INT), "checks": Opt(_INT), "flaky": Opt(_STRS),
+        "expected": Opt(_INT), "stale": Opt([_ENTRY]), "interrupted": _OPT_STR,
+        "rows_skipped": Opt({}),
+    },
+    "row_skip": {},
+}
+_ALLOWED_ENTRY = {"rule": _OPT_STR, "result": (str, int, float, type(None), dict, list),
+                  "citation": _OPT_STR}
+_COUNT = _INT                     # each value of the end record's counts
+MAX_DEPTH = 64                    # deeper JSON is refused before it is parsed (RecursionError)
+
+
+def _bad(value, spec, where: str) -> str | None:
+    """Why ``value`` does not match ``spec`` (see SCHEMA), naming where; or None."""
+    if isinstance(spec, (Opt, Req)):
+        return None if value is None and isinstance(spec, Opt) else _bad(value, spec.spec, where)
+    if isinstance(spec, tuple):
+        if isinstance(value, bool) and bool not in spec or not isinstance(value, spec):
+            return f"{where} has type {_type(value)}"
+        return None
+    if isinstance(spec, list):
+        if not isinstance(value, list):
+            return f"{where} has type {_type(value)}, not a list"
+        for i, item in enumerate(value):
+            why = _bad(item, spec[0], f"{where}[{i}]")
+            if why:
+                return why
+        return None
+    if not isinstance(value, dict):
+        return f"{where} has type {_type(value)}, not an object"
+    for name, sub in spec.items():
+        if name not in value and isinstance(sub, Req):
+            return f"{where} has no {name}"
+        if name in value:
+            why = _bad(value[name], sub, f"{where}.{name}" if where else name)
+            if why:
+                return why
+    return None
+
+
+def _type(value) -> str:
+    return "null" if value is None else type(value).__name__
 
 
 @dataclass(frozen=True)
@@ -141,7 +241,14 @@ def invalid(record) -> str | None:
         bad = [i for i, r in enumerate(record["rules"]) if not (isinstance(r, dict) and isinstance(r.get("name"), str))]
         if bad:
             return f"header record: rules[{bad[0]}] has no name"
-    return None
+    why = _bad(record, SCHEMA[kind], "")
+    if why is None and kind == "check":
+        why = next(filter(None, (_bad(a, _ALLOWED_ENTRY, f"allowed[{i}]")
+                                 for i, a in enumerate(record["allowed"]) if isinstance(a, dict))), None)
+    if why is None and kind == "end":
+        why = next((f"counts.{k} has type {_type(v)}" for k, v in record["counts"].items()
+                    if _bad(v, _COUNT, "count")), None)
+    return f"{kind} record: {why}" if why else None
 
 
 class ResultsWriter:
@@ -271,6 +378,12 @@ def read_results(path: str | os.PathLike) -> tuple[list[dict], list[Problem]]:
         if not raw.strip():
             continue
         lineno = i + 1
+        if b"\0" in raw or i != last and not _is_utf8(raw):
+            # a binary file (an executable, an archive) given by mistake: one problem, not one
+            # per "line"; a killed run can cut only its last line, mid-character at worst
+            problems.append(Problem(path, lineno, "binary data, not UTF-8 JSON lines: this is not "
+                                                  "a results file (reading stopped here)"))
+            break
         try:
             record = json.loads(raw.decode("utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -279,6 +392,13 @@ def read_results(path: str | os.PathLike) -> tuple[list[dict], list[Problem]]:
                                         truncated=True))
             else:
                 problems.append(Problem(path, lineno, f"not valid JSON: {exc}"))
+            continue
+        except RecursionError:
+            problems.append(Problem(path, lineno, f"JSON nested more than {MAX_DEPTH} levels deep"))
+            continue
+        if (raw.count(b"[") + raw.count(b"{") > MAX_DEPTH      # cheap test first
+                and _depth(record) > MAX_DEPTH):
+            problems.append(Problem(path, lineno, f"JSON nested more than {MAX_DEPTH} levels deep"))
             continue
         why = invalid(record)
         if why is None and record["kind"] == "header":
@@ -290,6 +410,28 @@ def read_results(path: str | os.PathLike) -> tuple[list[dict], list[Problem]]:
             continue
         records.append(record)
     return records, problems
+
+
+def _is_utf8(raw: bytes) -> bool:
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _depth(value) -> int:
+    """How deeply lists and objects nest in a parsed JSON value (a scalar: 0), without
+    recursion."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        v, d = stack.pop()
+        if isinstance(v, dict):
+            v = list(v.values())
+        if isinstance(v, list):
+            deepest = max(deepest, d)
+            stack.extend((x, d + 1) for x in v if isinstance(x, (list, dict)))
+    return deepest
 
 
 @dataclass
@@ -322,11 +464,30 @@ class Run:
 
     @property
     def status(self) -> str:
-        """complete (end record), interrupted (none: killed, maybe mid-line) or broken (no
+        """How the run ended: "complete" (its end record), "interrupted (SIGINT)" (an end
+        record written after a signal stopped the tests: SIGINT, SIGTERM), "crashed" (no end
+        record: killed by SIGKILL, or the process died, maybe mid-line) or "broken" (no
         header, or bad lines other than a truncated last one)."""
         if self.header is None or any(not p.truncated for p in self.problems):
             return "broken"
-        return "complete" if self.complete else "interrupted"
+        if self.end is None:
+            return "crashed"
+        signal = self.end.get("interrupted")
+        return f"interrupted ({signal})" if signal else "complete"
+
+    @property
+    def status_text(self) -> str:
+        """The status as a sentence for a reader (the report's banner, ``report show``)."""
+        status = self.status
+        if status == "crashed":
+            return ("crashed: the run has no end record (it was killed, e.g. by SIGKILL, or its "
+                    "process died); the tests after its last record did not run")
+        if status.startswith("interrupted"):
+            return (f"{status}: a signal stopped the run; the tests after its last record did "
+                    f"not run")
+        if status == "broken":
+            return "broken: the results file has bad lines or no header"
+        return status
 
     def exercised(self) -> Counter:
         """Rule name -> number of passing checks that matched it (as ``rule`` or in ``also``),
@@ -452,6 +613,8 @@ def load_run(run_dir: str | os.PathLike) -> Run:
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{run_dir}: no {RESULTS} in this directory")
     records, problems = read_results(path)
+    if not records and not problems:
+        problems.append(Problem(path, 1, "empty results file: no records (the run wrote nothing)"))
     run = Run(path=run_dir, problems=problems)
     for r in records:
         kind = r["kind"]

@@ -37,6 +37,8 @@ def main(args) -> int:
         for p in problems:
             print(f"sockspec: error: {p}", file=sys.stderr)
         return 2
+    from harness.report.html import check_output_dir
+    check_output_dir(args.out)         # a file there, or no permission: one line, exit 2
 
     expect = expectations(names, getattr(args, "expect", None) or [],
                           default=not getattr(args, "no_default_expect", False))

@@ -163,7 +163,7 @@ def test_report_is_self_contained(run_dir):
 def test_report_interrupted_and_problems(tmp_path):
     d = S.write_run(tmp_path / "r", S.standard_records(with_end=False), tail='{"kind": "che')
     html = Path(render_run(d)).read_text()
-    assert 'id="interrupted"' in html
+    assert 'id="incomplete"' in html and "crashed: the run has no end record" in html
     problems = re.search(r'id="problems">.*?</div>', html, re.S).group(0)
     assert "results.jsonl:13: truncated last line" in problems
     assert _by_id(html, "count-checks") == "5"
@@ -310,7 +310,7 @@ def test_merge_records_complete_or_broken_and_unions_rules(tmp_path):
     m = merge([a, b, c, d], tmp_path / "out")
     data = json.loads((tmp_path / "out" / "matrix.json").read_text())
     status = [(col["key"], col["complete"], col["status"]) for col in data["columns"]]
-    assert status == [("host 6.1.0-test", True, "complete"), ("uml 6.6.0", False, "interrupted"),
+    assert status == [("host 6.1.0-test", True, "complete"), ("uml 6.6.0", False, "crashed"),
                       ("host 6.1.0-test (20261122-023000-host-ab12)", True, "broken"),
                       ("host 6.1.0-test (20261122-023000-host-ab12) #2", True, "complete")]
     rows = {r["rule"]: r for r in data["rows"]}
