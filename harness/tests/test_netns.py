@@ -17,7 +17,7 @@ from harness import netns, privilege
 from harness.abi import linux as L
 from harness.child import run_in_child
 from harness.kernel import Kernel, load_backend
-from harness.tests.model_profile import profile as hand_profile
+from model_profile import profile as hand_profile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 USER = 4242                  # an ordinary uid/gid the forked children become (root only)
