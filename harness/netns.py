@@ -118,8 +118,8 @@ def in_initial_userns(read=read_proc) -> bool:
     return id_map is None or id_map.split() == ["0", "0", "4294967295"]
 
 
-def plan(has_sys_admin: bool, initial_userns: bool = True,
-         read=read_proc) -> tuple[tuple[str, ...], str]:
+def plan(has_sys_admin: bool, initial_userns: bool = True, read=read_proc,
+         held: tuple[str, ...] = ()) -> tuple[tuple[str, ...], str]:
     """Which ways in to try, in order, and why none is left when the tuple is empty.
 
     "netns": unshare(CLONE_NEWNET) in the initial user namespace, capabilities kept.
@@ -127,9 +127,15 @@ def plan(has_sys_admin: bool, initial_userns: bool = True,
     is in already (made by the xdist controller, or a container's), capabilities dropped.
     "userns": unshare(CLONE_NEWUSER | CLONE_NEWNET), capabilities dropped.
     A holder of CAP_SYS_ADMIN unshares the network namespace alone; anyone else needs a user
-    namespace first, unless a setting switches unprivileged ones off."""
+    namespace first, unless a setting switches unprivileged ones off, or unless it holds
+    capabilities the privilege-dependent checks use (``held``, e.g. root in a container
+    without CAP_SYS_ADMIN): a user namespace would take them away over the initial one."""
     if has_sys_admin:
         return ("netns" if initial_userns else "netns-in-userns", "userns"), ""
+    if held:
+        return (), (f"no user namespace: it would drop {', '.join(held)}, which the "
+                    "privilege-dependent checks use, and CAP_SYS_ADMIN is missing for "
+                    "unshare(CLONE_NEWNET)")
     knobs = userns_knobs(read)
     for name in ("kernel.unprivileged_userns_clone", "user.max_user_namespaces"):
         if knobs.get(name) == "0":
@@ -154,7 +160,8 @@ def enter_private(k: Kernel | None = None, modes: tuple[str, ...] | None = None)
             _outside[name] = value
     _outside_groups = _groups_now()
     if modes is None:
-        modes, why = plan(privilege.has_cap(L.CAP_SYS_ADMIN, k), in_initial_userns())
+        modes, why = plan(privilege.has_cap(L.CAP_SYS_ADMIN, k), in_initial_userns(),
+                          held=_held(k))
     else:
         why = "no mode asked for"
     failures = []
@@ -173,6 +180,12 @@ def enter_private(k: Kernel | None = None, modes: tuple[str, ...] | None = None)
 # Set by the xdist controller (prepare_userns_for_workers) for the workers it starts in its
 # user namespace: their groups as the kernel holds them, which getgroups() there cannot show.
 GROUPS_ENV = "SOCKSPEC_KERNEL_GROUPS"
+
+
+def _held(k: Kernel) -> tuple[str, ...]:
+    """The capabilities the suite's privilege matrix uses that this process holds."""
+    from . import privilege
+    return tuple(privilege.cap_names(privilege.effective_caps(k)))
 
 
 def _groups_now() -> tuple[int, ...]:
@@ -276,7 +289,7 @@ def prepare_userns_for_workers(k: Kernel | None = None) -> str | None:
     k = k or default()
     if privilege.has_cap(L.CAP_SYS_ADMIN, k):
         return None
-    modes, why = plan(False)
+    modes, why = plan(False, held=_held(k))
     if not modes:
         return why
     groups = _groups_now()

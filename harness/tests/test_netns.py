@@ -48,6 +48,13 @@ def test_an_ordinary_user_needs_a_user_namespace():
     assert netns.plan(False, True, reader({MAX: "96369"})) == (("userns",), "")
 
 
+def test_capabilities_the_checks_use_are_not_given_up_for_a_user_namespace():
+    """Root in a container without CAP_SYS_ADMIN keeps CAP_NET_RAW and its privileged checks
+    in the host namespace rather than trade them for a namespace of its own."""
+    modes, why = netns.plan(False, True, reader({}), held=("CAP_NET_RAW",))
+    assert modes == () and "CAP_NET_RAW" in why
+
+
 @pytest.mark.parametrize("path,name", [(CLONE, "kernel.unprivileged_userns_clone"),
                                        (MAX, "user.max_user_namespaces")])
 def test_a_setting_that_switches_user_namespaces_off_is_named(path, name):
