@@ -282,8 +282,9 @@ def prepare_userns_for_workers(k: Kernel | None = None) -> str | None:
     single-threaded, makes the user namespace (ids mapped to themselves) and hands
     CAP_SYS_ADMIN and CAP_NET_ADMIN to the workers as ambient capabilities, which survive
     their execve. Each worker then unshares a network namespace of its own in it and drops
-    them (plan(): "netns-in-userns"). The controller runs no test. Returns why not, or None
-    (nothing to do for a holder of CAP_SYS_ADMIN)."""
+    them (plan(): "netns-in-userns"). The controller runs no test. Returns why it could not,
+    kept as the reason (the workers, with threads, cannot make one either); None when done or
+    when there is nothing to do (a holder of CAP_SYS_ADMIN, user namespaces switched off)."""
     from . import privilege
     from .abi import linux as L
     k = k or default()
@@ -291,11 +292,12 @@ def prepare_userns_for_workers(k: Kernel | None = None) -> str | None:
         return None
     modes, why = plan(False, held=_held(k))
     if not modes:
-        return why
+        return None                    # the workers find the same reason themselves
     groups = _groups_now()
     err = _new_userns(k, 0)
     if err:
-        _state["mode"] = "host"
+        _state.update(mode="host", reason=f"the xdist controller could not make a user "
+                                          f"namespace for its workers: {err}")
         return err
     _state["mode"] = "host"        # the controller's network namespace is still the initial one
     caps = (L.CAP_SYS_ADMIN, L.CAP_NET_ADMIN)
@@ -304,7 +306,9 @@ def prepare_userns_for_workers(k: Kernel | None = None) -> str | None:
     for cap in caps:
         r = k.raw(k.native_abi.nr("prctl"), PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0)
         if not r.ok:
-            return f"prctl(PR_CAP_AMBIENT_RAISE) failed: {r.errname}"
+            _state["reason"] = ("the xdist controller could not hand capabilities to its "
+                                f"workers: prctl(PR_CAP_AMBIENT_RAISE) failed: {r.errname}")
+            return _state["reason"]
     os.environ[GROUPS_ENV] = ",".join(map(str, groups))
     return None
 

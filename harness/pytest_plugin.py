@@ -89,8 +89,8 @@ def pytest_configure(config):
         # the controller runs no test and stays where it is (its workers start from here);
         # the header's profile is probed as a worker sees it, in a child that enters a namespace;
         # as an ordinary user the workers' user namespace is made here (they have threads)
-        if use_netns:
-            netns.prepare_userns_for_workers(kernel)
+        if use_netns and netns.prepare_userns_for_workers(kernel):
+            use_netns = False          # the workers cannot enter one either: the reason is kept
         profile = _probe_in_child(kernel, use_netns, *target)
     else:
         if use_netns:

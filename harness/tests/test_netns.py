@@ -310,3 +310,26 @@ def test_root_keeps_the_plain_network_namespace():
     assert entered and status["mode"] == "netns"
     assert status["reason"].startswith("private netns (root)")
     assert eff >> L.CAP_NET_RAW & 1                  # root's capabilities are kept
+
+
+def test_a_controller_that_cannot_make_the_user_namespace_keeps_the_reason():
+    """The header's profile must not claim a namespace the workers cannot have."""
+    _userns_allowed()
+    backend = load_backend()
+
+    def child():
+        k = Kernel(backend)
+        _become_ordinary_user(k)
+        stop = threading.Event()
+        threading.Thread(target=stop.wait, daemon=True).start()
+        try:
+            return netns.prepare_userns_for_workers(k), netns.status()
+        finally:
+            stop.set()
+
+    res = run_in_child(child, timeout=20)
+    assert res.ok, res.describe()
+    why, status = res.value
+    assert why and "EINVAL" in why
+    assert status["mode"] == "host" and not status["private"]
+    assert status["reason"].startswith("the xdist controller could not make a user namespace")
