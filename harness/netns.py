@@ -166,8 +166,13 @@ def enter_private(k: Kernel | None = None, modes: tuple[str, ...] | None = None)
         why = "no mode asked for"
     failures = []
     for m in modes:
-        err = {"netns": _enter_netns, "netns-in-userns": _enter_netns_in_userns,
-               "userns": _enter_userns}[m](k)
+        enter = {"netns": _enter_netns, "netns-in-userns": _enter_netns_in_userns,
+                 "userns": _enter_userns}[m]
+        # a user namespace half made (ids unmapped, lo down: AppArmor's restriction lets
+        # unshare succeed and refuses the rest) would break every test: rehearse it first
+        err = _rehearse(enter, k) if m != "netns" else None
+        if err is None:
+            err = enter(k)
         if err is None:
             return True
         failures.append(err)
@@ -175,6 +180,13 @@ def enter_private(k: Kernel | None = None, modes: tuple[str, ...] | None = None)
             break          # unshare succeeded, a later step did not: no second try from here
     _state.update(private=False, mode="host", reason="; ".join(failures) or why)
     return False
+
+
+def _rehearse(enter, k: Kernel) -> str | None:
+    """Run ``enter`` in a forked child: its error, or None when it got all the way."""
+    from .child import run_in_child
+    res = run_in_child(lambda: enter(k), timeout=10)
+    return res.value if res.ok else f"entering in a child: {res.describe()}"
 
 
 # Set by the xdist controller (prepare_userns_for_workers) for the workers it starts in its
@@ -294,7 +306,7 @@ def prepare_userns_for_workers(k: Kernel | None = None) -> str | None:
     if not modes:
         return None                    # the workers find the same reason themselves
     groups = _groups_now()
-    err = _new_userns(k, 0)
+    err = _rehearse(lambda k: _new_userns(k, 0), k) or _new_userns(k, 0)
     if err:
         _state.update(mode="host", reason=f"the xdist controller could not make a user "
                                           f"namespace for its workers: {err}")

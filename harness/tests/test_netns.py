@@ -333,3 +333,25 @@ def test_a_controller_that_cannot_make_the_user_namespace_keeps_the_reason():
     assert why and "EINVAL" in why
     assert status["mode"] == "host" and not status["private"]
     assert status["reason"].startswith("the xdist controller could not make a user namespace")
+
+
+def test_a_half_made_user_namespace_is_never_entered():
+    """Where unshare succeeds and bringing lo up does not (AppArmor's restriction), the
+    attempt in a child fails and this process stays where it was, with the reason."""
+    _userns_allowed()
+    backend = load_backend()
+
+    def child():
+        k = Kernel(backend)
+        _become_ordinary_user(k)
+        netns._loopback_up = lambda k: "SIOCSIFFLAGS: EPERM"
+        before = os.readlink("/proc/self/ns/user"), os.readlink("/proc/self/ns/net")
+        entered = netns.enter_private(k, modes=("userns",))
+        after = os.readlink("/proc/self/ns/user"), os.readlink("/proc/self/ns/net")
+        return entered, netns.status(), before == after
+
+    res = run_in_child(child, timeout=20)
+    assert res.ok, res.describe()
+    entered, status, stayed = res.value
+    assert not entered and stayed and status["mode"] == "host"
+    assert "could not bring lo up: SIOCSIFFLAGS: EPERM" in status["reason"]
