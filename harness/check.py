@@ -713,9 +713,9 @@ class Scenario:
         Skips the test unless this process is in a private network namespace."""
         import pytest
         from . import netns
-        if not netns.is_private():
-            pytest.skip(f"changing {name} needs a private network namespace "
-                        f"({netns.status()['reason']})")
+        why = netns.why_not_writable(name)
+        if why:
+            pytest.skip(why)
         if name not in self._SYSCTL_FIELDS:
             raise ValueError(f"the model does not follow sysctl {name}")
         if not hasattr(self, "_sysctls_saved"):

@@ -6,6 +6,7 @@ effective set is enough to take the unprivileged branch of a rule while staying 
 from __future__ import annotations
 
 import struct
+from contextlib import contextmanager
 
 from .abi import linux as L
 from .kernel import Kernel, default
@@ -61,6 +62,31 @@ def drop_effective(caps, k: Kernel | None = None) -> None:
     for cap in caps:
         eff &= ~(1 << cap)
     _capset(k, eff, perm, inh)
+
+
+def set_caps(k: Kernel | None = None, effective=(), permitted=()) -> None:
+    """Set the effective and permitted sets to exactly these capabilities (inheritable
+    cleared). Used after entering a user namespace, which grants every capability there."""
+    k = k or default()
+    eff = sum(1 << cap for cap in effective)
+    perm = sum(1 << cap for cap in permitted)
+    _capset(k, eff, perm | eff, 0)
+
+
+@contextmanager
+def raised(cap: int, k: Kernel | None = None):
+    """Make ``cap`` (held in the permitted set) effective for the block, then clear it again."""
+    k = k or default()
+    eff, perm, inh = _capget(k)
+    _capset(k, eff | 1 << cap, perm, inh)
+    try:
+        yield
+    finally:
+        _capset(k, eff, perm, inh)
+
+
+def permitted_caps(k: Kernel | None = None) -> int:
+    return _capget(k or default())[1]
 
 
 def cap_names(mask: int) -> list[str]:

@@ -72,6 +72,9 @@ class Profile:
     # what the profile decided (compat path, AF_MAX, each family) and from which sources
     # (harness/decide.py): name -> {"value", "source", "sources", "disagree"}
     decisions: dict = field(default_factory=dict)
+    # how the tests' network namespace was made (harness/netns.py): "netns" (unshare
+    # CLONE_NEWNET, privileged), "userns" (user + network namespace, unprivileged) or "host"
+    netns_mode: str = ""
 
     # -- what the model asks -------------------------------------------------------
     def has_cap(self, name: str) -> bool:
@@ -105,6 +108,15 @@ class Profile:
         return self.sysctl_int("net.core.somaxconn", 4096)
 
     @property
+    def namespace(self) -> str:
+        """The network namespace the tests ran in, as the summary says it."""
+        if self.netns_mode in netns.MODES:
+            return netns.MODES[self.netns_mode]
+        if self.netns_private:
+            return "private netns"            # recorded before the mode was
+        return netns.describe("host", self.netns_reason)
+
+    @property
     def privileged(self) -> bool:
         return "CAP_NET_RAW" in self.capabilities
 
@@ -132,13 +144,12 @@ class Profile:
         compat = "compat path ok" if self.compat_available else f"compat path unavailable: {self.compat_reason}"
         priv = "root" if self.euid == 0 else f"uid {self.euid}"
         caps = ",".join(c.replace("CAP_", "").lower() for c in self.capabilities) or "none"
-        ns = "private netns" if self.netns_private else "host netns"
         known = [n for n, r in self.markers.items() if r.get("known")]
         marks = f", markers read {len(known)}/{len(self.markers)}" if self.markers else ""
         if self.disagreements():
             marks += f", sources disagree on {', '.join(self.disagreements())}"
         return (f"sockspec: {self.target} kernel {self.kernel_release}{marks} {self.arch}, {priv} "
-                f"(caps: {caps}), backend {self.backend}, {ns}, somaxconn {self.somaxconn}, "
+                f"(caps: {caps}), backend {self.backend}, {self.namespace}, somaxconn {self.somaxconn}, "
                 f"AF_MAX {self.af_max}, {compat}")
 
     def render(self) -> str:
@@ -153,7 +164,7 @@ class Profile:
             ("capabilities", ", ".join(self.capabilities) or "none"),
             ("compat path", "available" if self.compat_available else "unavailable"),
             ("  why", self.compat_reason),
-            ("network namespace", "private" if self.netns_private else "host"),
+            ("network namespace", self.namespace),
             ("  why", self.netns_reason),
             ("AF_MAX", str(self.af_max)),
             ("families", ", ".join(f"{k}={'yes' if v else 'no'}" for k, v in self.families.items())),
@@ -299,6 +310,9 @@ def probe(k: Kernel | None = None, target: str = "host", target_kind: str = "lin
     else:
         possible, why = netns.can_unshare()
         ns_reason = f"not entered ({why})"
+    unknown = netns.unknown_sysctls(SYSCTLS)
+    if unknown:
+        ns_reason += "; not recorded: " + "; ".join(unknown)
     sysctls = {}
     for name in SYSCTLS:
         value = netns.read_sysctl_or_global(name)
@@ -315,7 +329,7 @@ def probe(k: Kernel | None = None, target: str = "host", target_kind: str = "lin
         backend=k.backend.name,
         uid=os.getuid(),
         euid=os.geteuid(),
-        groups=tuple(sorted({os.getegid(), *os.getgroups()})),
+        groups=netns.kernel_groups(),
         capabilities=tuple(privilege.cap_names(caps)),
         compat_available=compat["value"],
         compat_reason=compat["source"],
@@ -325,6 +339,7 @@ def probe(k: Kernel | None = None, target: str = "host", target_kind: str = "lin
         protocols=protocols or (),
         netns_private=ns["private"],
         netns_reason=ns_reason,
+        netns_mode=ns["mode"],
         rlimit_nofile=tuple(resource.getrlimit(resource.RLIMIT_NOFILE)),
         hostname=os.uname().nodename,
         date=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),

@@ -113,7 +113,10 @@ def pytest_configure(config):
     target = config.getoption("sockspec_target"), config.getoption("sockspec_target_kind")
     if _is_xdist_controller(config):
         # the controller runs no test and stays where it is (its workers start from here);
-        # the header's profile is probed as a worker sees it, in a child that enters a namespace
+        # the header's profile is probed as a worker sees it, in a child that enters a namespace;
+        # as an ordinary user the workers' user namespace is made here (they have threads)
+        if use_netns and netns.prepare_userns_for_workers(kernel):
+            use_netns = False          # the workers cannot enter one either: the reason is kept
         profile = _probe_in_child(kernel, use_netns, *target)
     else:
         if use_netns:
@@ -443,6 +446,7 @@ class Env:
         missing = sorted(applicable - seen)
         tr = terminalreporter
         tr.section("sockspec")
+        tr.write_line(f"network namespace: {self.profile.namespace}")
         tr.write_line(f"checks: {self.checks}")
         tr.write_line(f"rules exercised: {len(seen)}/{len(applicable)}")
         if missing:

@@ -48,8 +48,9 @@ class Model:
 
     # -- what rules ask ---------------------------------------------------------------
     def capable(self, cap: str) -> bool:
-        """capable()/ns_capable(): the effective set. The suite's network namespace is owned
-        by the initial user namespace, so the two agree."""
+        """capable()/ns_capable(): the effective set. A private namespace made as root is owned
+        by the initial user namespace, so the two agree; in the unprivileged user+net
+        namespace (profile.netns_mode "userns") the effective set is empty, so both fail."""
         return cap in self.caps
 
     def holds(self, rule: Rule) -> bool:
