@@ -64,3 +64,19 @@ def test_a_kernel_that_answers_enotsock_for_o_path_is_red(tmp_path):
     failing = [c for c in records if c.get("kind") == "check" and c["verdict"] == "fail"]
     assert failing and all("fd.ebadf_o_path" in c["message"] + json.dumps(c["allowed"])
                            and "ENOTSOCK" in c["observation"]["result"] for c in failing)
+
+
+def test_a_kind_that_will_not_open_is_an_error_on_linux_a_skip_on_a_sandbox():
+    import pytest
+    from types import SimpleNamespace
+    from suite.endpoints import SetupError
+
+    def refuse(sc):
+        raise OSError(38, "Function not implemented")
+    kind = fdkinds.FdKind("nothing", "a kind nobody has", refuse)
+    linux = SimpleNamespace(m=SimpleNamespace(profile=PROFILE))
+    with pytest.raises(SetupError, match="opening a kind nobody has"):
+        fdkinds.open_kind(linux, kind)
+    sandbox = SimpleNamespace(m=SimpleNamespace(profile=with_(PROFILE, target_kind="sandbox")))
+    with pytest.raises(pytest.skip.Exception, match="the sandbox cannot open a kind nobody has"):
+        fdkinds.open_kind(sandbox, kind)
