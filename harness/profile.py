@@ -36,6 +36,9 @@ SYSCTLS = (
     "net.ipv4.tcp_syncookies", "net.ipv4.tcp_max_syn_backlog",
     "net.unix.max_dgram_qlen",
     "net.ipv4.ping_group_range",
+    # what gates the descriptor kinds of suite/fdkinds.py (setup, not calls under test)
+    "kernel.io_uring_disabled", "kernel.perf_event_paranoid", "kernel.unprivileged_bpf_disabled",
+    "vm.unprivileged_userfaultfd",
 )
 
 

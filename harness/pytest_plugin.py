@@ -211,7 +211,11 @@ class Env:
             # SIGTERM stops the run as SIGINT does (pytest's KeyboardInterrupt path: the
             # fixtures are torn down, the end record says "interrupted": "SIGTERM")
             self._previous_sigterm = signal.signal(signal.SIGTERM, self._on_sigterm)
+        self.taint = None                                  # harness/taint.py: the controller's
         if self.worker is None:
+            from .taint import Watch
+            self.taint = Watch.start()
+            self.taint_report: dict | None = None
             self.writer.write({
                 "kind": "header", "format": 1,
                 "run_id": os.path.basename(os.path.normpath(self.run_dir)),
@@ -220,6 +224,7 @@ class Env:
                                basis=r.basis(profile.kernel_version, profile.markers))
                           for r in REGISTRY.values()],
                 **({"expect": self.expect.to_json()} if self.expect else {}),
+                "taint": self.taint.start_record(),
             })
 
     def _on_sigterm(self, signum, frame):
@@ -413,7 +418,8 @@ class Env:
                                                   self.profile.kernel_release)["stale"]
         except (OSError, ValueError):
             pass
-        if self.stale and session.exitstatus == 0:
+        self.taint_report = self.taint.finish()
+        if (self.stale or self.taint_report["failed"]) and session.exitstatus == 0:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
             exitstatus = session.exitstatus
         self.writer.write({"kind": "end", "finished": _now(), "counts": counts,
@@ -421,6 +427,7 @@ class Env:
                            "flaky": self.flaky, "expected": self.expected,
                            "rows_skipped": {reason: len(rows) for reason, rows in self.rows_skipped.items()},
                            "stale": [e.to_json() for e in self.stale],
+                           "taint": self.taint_report,
                            **({"interrupted": self.interrupted} if self.interrupted else {})})
         self.writer.close()
         self.thin, self.distinct = {}, []
@@ -477,6 +484,9 @@ class Env:
                 tr.write_line(f"stale: {len(self.stale)} entries matched no failure (they fail the run)")
                 for e in self.stale:
                     tr.write_line(f"  {e.label}: {e.reason}")
+        from .taint import summary_lines
+        for line in summary_lines(getattr(self, "taint_report", None) or {}):
+            tr.write_line(line, red=line.startswith("FAILED"))
         tr.write_line(f"results: {self.run_dir}/results.jsonl")
         tr.write_line(f"report: {getattr(self, 'html', '')}")
 

@@ -131,3 +131,21 @@ SYM_DN_CREATE = marker("kallsyms.dn_create", "kallsyms", "dn_create",
 SYM_IA32_SOCKETCALL = marker("kallsyms.__ia32_compat_sys_socketcall", "kallsyms",
                              "__ia32_compat_sys_socketcall",
                              "the i386 socketcall entry of the compat syscall table")
+
+
+# -- the descriptor kinds of suite/fdkinds.py: which files this kernel can open at all (setup
+# calls outside the socket layer; a kind the config leaves out is skipped with this reading)
+FD_KIND_CONFIGS = {
+    name: marker(name, "config", name, description) for name, description in (
+        ("CONFIG_EVENTFD", "eventfd(2) (fs/eventfd.c)"),
+        ("CONFIG_EPOLL", "epoll(7) (fs/eventpoll.c)"),
+        ("CONFIG_TIMERFD", "timerfd_create(2) (fs/timerfd.c)"),
+        ("CONFIG_SIGNALFD", "signalfd(2) (fs/signalfd.c)"),
+        ("CONFIG_MEMFD_CREATE", "memfd_create(2) (mm/memfd.c)"),
+        ("CONFIG_INOTIFY_USER", "inotify(7) (fs/notify/inotify)"),
+        ("CONFIG_FANOTIFY", "fanotify(7) (fs/notify/fanotify)"),
+        ("CONFIG_USERFAULTFD", "userfaultfd(2) (fs/userfaultfd.c)"),
+        ("CONFIG_PERF_EVENTS", "perf_event_open(2) (kernel/events)"),
+        ("CONFIG_IO_URING", "io_uring_setup(2) (io_uring/)"),
+        ("CONFIG_BPF_SYSCALL", "bpf(2) (kernel/bpf/syscall.c)"),
+    )}

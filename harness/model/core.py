@@ -92,9 +92,11 @@ class Model:
         e = self.fds.get(fd)
         return e.obj if e is not None and isinstance(e.obj, Sock) else None
 
-    def adopt(self, fd: int, what: str, cloexec: bool = False) -> None:
-        """Tell the model about an fd opened outside the checked calls (a file, a pipe)."""
-        self.fds.install(fd, Foreign(what), cloexec)
+    def adopt(self, fd: int, what: str, cloexec: bool = False, path_only: bool = False,
+              kind: str = "") -> None:
+        """Tell the model about an fd opened outside the checked calls (a file, a pipe);
+        ``path_only``: it was opened with O_PATH (FMODE_PATH)."""
+        self.fds.install(fd, Foreign(what, path_only=path_only, kind=kind), cloexec)
 
     def seed_fds(self, entries: dict[int, str], cloexec: dict[int, bool] | None = None) -> None:
         """Seed the fd table from /proc/self/fd (fd -> link target)."""

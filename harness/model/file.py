@@ -8,7 +8,7 @@ import re
 from ..abi import linux as L
 from .core import Model, syscall
 from .rules import Predicate, rule
-from .socket import EMFILE, LOWEST_FREE, fdget, is_error, new_fd
+from .socket import EMFILE, LOWEST_FREE, is_error, new_fd
 from .state import Foreign, Sock
 
 CLOSE = rule("close.ok", "0",
@@ -19,6 +19,8 @@ CLOSE_EBADF = rule("close.ebadf", "EBADF", "close() of a descriptor that is not 
 DUP = rule("dup.ok", "the lowest free fd",
            "dup() gives the lowest free descriptor, sharing the open file; FD_CLOEXEC is clear.",
            "fs/file.c dup() -> get_unused_fd_flags(0); dup(2)")
+DUP_EBADF = rule("dup.ebadf", "EBADF", "dup() of a descriptor that is not open (an O_PATH one is).",
+                 "fs/file.c SYSCALL_DEFINE1(dup): fget_raw() fails -> -EBADF; dup(2) ERRORS EBADF")
 DUP2 = rule("dup2.ok", "newfd",
             "dup2() makes newfd refer to oldfd's file, closing what newfd held; FD_CLOEXEC clear; "
             "oldfd == newfd returns newfd unchanged.",
@@ -117,9 +119,10 @@ def _install_dup(obj, newfd):
 
 @syscall("dup")
 def dup(m: Model, fd: int):
-    obj = fdget(m, fd)
-    if is_error(obj):
-        return obj
+    entry = m.fds.get(fd) if fd >= 0 else None     # fget_raw(): an O_PATH file too
+    if entry is None:
+        return DUP_EBADF.fail(E.EBADF)
+    obj = entry.obj
     newfd = new_fd(m)
     if is_error(newfd):
         return newfd

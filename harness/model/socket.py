@@ -60,6 +60,13 @@ EBADF = rule(
     "fd.ebadf", "EBADF",
     "The descriptor is not open (closed, never opened, or negative).",
     "net/socket.c sockfd_lookup_light() -> fdget(); socket calls' ERRORS EBADF")
+EBADF_PATH = rule(
+    "fd.ebadf_o_path", "EBADF",
+    "The descriptor is open but was opened with O_PATH (FMODE_PATH: a path-only file, from "
+    "open(O_PATH) or open_tree() without OPEN_TREE_CLONE): fdget() does not return such a file, "
+    "so every socket call answers EBADF, before it could tell whether it is a socket.",
+    "fs/file.c fdget() -> __fget_light(fd, FMODE_PATH) (fdget_raw() passes 0); net/socket.c "
+    "sockfd_lookup_light(); open(2) O_PATH: other file operations fail with the error EBADF")
 ENOTSOCK = rule(
     "fd.enotsock", "ENOTSOCK",
     "The descriptor is open but does not refer to a socket.",
@@ -115,6 +122,8 @@ def sockfd_lookup_light(m: Model, fd: int):
     if entry is None:
         return EBADF.fail(E.EBADF)
     if isinstance(entry.obj, Foreign):
+        if entry.obj.path_only:
+            return EBADF_PATH.fail(E.EBADF)
         if entry.obj.is_socket:
             raise NotModelled(f"fd {fd} is a socket the model did not create")
         return ENOTSOCK.fail(E.ENOTSOCK)
@@ -122,8 +131,10 @@ def sockfd_lookup_light(m: Model, fd: int):
 
 
 def fdget(m: Model, fd: int):
-    """fdget(): the open file (Sock or Foreign), or the EBADF outcome."""
+    """fdget(): the open file (Sock or Foreign), or the EBADF outcome (an O_PATH file too)."""
     entry = m.fds.get(fd) if isinstance(fd, int) and fd >= 0 else None
+    if entry is not None and isinstance(entry.obj, Foreign) and entry.obj.path_only:
+        return EBADF_PATH.fail(E.EBADF)
     return EBADF.fail(E.EBADF) if entry is None else entry.obj
 
 

@@ -136,9 +136,12 @@ class Urg:
 
 @dataclass(eq=False)
 class Foreign:
-    """An open fd the model did not create (pytest's files, pipes, an inherited socket)."""
+    """An open fd the model did not create (pytest's files, pipes, an inherited socket, the
+    suite's catalogue of descriptor kinds: suite/fdkinds.py)."""
     what: str                        # the /proc/self/fd link target
     nonblock: bool = False
+    path_only: bool = False          # opened with O_PATH (FMODE_PATH): fdget() does not see it
+    kind: str = ""                   # what it is, for messages ("eventfd", "O_PATH file")
 
     @property
     def is_socket(self) -> bool:

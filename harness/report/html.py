@@ -280,6 +280,8 @@ def report_context(run: Run) -> dict:
         "started": (run.header or {}).get("started"),
         "finished": (run.end or {}).get("finished"),
         "exit_status": (run.end or {}).get("exit_status"),
+        "taint": (run.end or {}).get("taint") or None,
+        "taint_start": (run.header or {}).get("taint") or None,
         "end_counts": (run.end or {}).get("counts"),
         "profile": profile_rows(run.profile),
         "problems": [str(p) for p in run.problems],

@@ -55,6 +55,11 @@ class Column:
     expected_checks: int = 0      # failing checks in expected failures
     distinct: list = field(default_factory=list)        # Run.divergences(): grouped by rule
     thin_rules: dict = field(default_factory=dict)      # applicable rules with < 3 checks
+    taint: dict | None = None     # the end record's kernel taint / log report (harness/taint.py)
+
+    @property
+    def taint_failed(self) -> bool:
+        return bool(self.taint and self.taint.get("failed"))
 
     @property
     def divergent_rules(self) -> list[str]:
@@ -211,6 +216,7 @@ def _column(run: Run, taken: set[str]) -> Column:
         key=key, target=target, target_kind=str(p.get("target_kind") or "?"), kernel_release=release,
         run_id=run.run_id, run_dir=os.path.abspath(run.path), complete=run.complete,
         status=run.status, exit_status=(run.end or {}).get("exit_status"),
+        taint=(run.end or {}).get("taint") or None,
         problems=[str(x) for x in run.problems], checks_run=len(checks),
         checks_agreeing=len(checks) - len(failing),
         tests=dict(Counter(t["outcome"] for t in run.tests)),

@@ -73,7 +73,12 @@ Fields beyond the required ones (``REQUIRED`` below) are kept; these optional on
   to match and matched no failure);
 - the end record's ``"interrupted": "SIGINT"`` (or "SIGTERM"): a signal stopped the run
   (``Run.status``: complete / interrupted (SIGNAL) / crashed, with no end record / broken);
-- the header's ``"expect"``: the expectation file and its entries.
+- the header's ``"expect"``: the expectation file and its entries;
+- the header's ``"taint"``: ``{"tainted_before", "taint", "kmsg"}`` -- the kernel's taint mask
+  at the start and whether /dev/kmsg is read ("unreadable: why" where not); the end record's
+  ``"taint"``: both masks, ``new_bits``/``new_flags``, the kernel report ``lines`` (WARNING,
+  BUG, KASAN, UBSAN ...) logged during the run, ``failed`` and its ``text`` (harness/taint.py):
+  a new taint bit or a report line fails the run.
 
 A rule is *exercised* by a check whose verdict is "pass" and that lists it in ``exercised``
 (older records: its ``rule`` or ``also``), in the last attempt of a test that passed and was

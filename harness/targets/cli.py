@@ -119,6 +119,10 @@ def merge_runs(run_dirs: list[str], out_dir: str) -> bool:
               f"({len(c.rules_missing)} never exercised)", file=sys.stderr)
         print(f"sockspec: {c.key}: {c.deviations_text}; conformance {c.conformance_text}",
               file=sys.stderr)
+        if c.taint:
+            print(f"sockspec: {c.key}: kernel taint {c.taint.get('tainted_before')} -> "
+                  f"{c.taint.get('tainted_after')}, log {c.taint.get('kmsg')}"
+                  + (f"; FAILED: {c.taint.get('text')}" if c.taint_failed else ""), file=sys.stderr)
         if c.distinct:
             print(f"sockspec: {c.key}: {c.distinct_text}", file=sys.stderr)
             for g in c.distinct[:10]:
@@ -135,7 +139,7 @@ def merge_runs(run_dirs: list[str], out_dir: str) -> bool:
               f"flaky tests or stale entries)", file=sys.stderr)
     print(f"sockspec: matrix written to {matrix.html_path}", file=sys.stderr)
     return bool(matrix.failing_linux_targets or matrix.incomplete or matrix.uncovered_linux
-                or matrix.unmet_expectations)
+                or matrix.unmet_expectations or any(c.taint_failed for c in matrix.columns))
 
 
 def summary(outcomes, started: float) -> str:

@@ -14,6 +14,8 @@ what to lie about in $SOCKSPEC_LIE, comma-separated):
   predict for a fresh or connected socket).
 - ``so_error``: getsockopt(SOL_SOCKET, SO_ERROR) reads ECONNRESET, an error the model does not
   hold.
+- ``o-path-enotsock``: a native socket call on a descriptor opened O_PATH answers ENOTSOCK, as
+  if fdget() returned FMODE_PATH files (it does not: EBADF, fd.ebadf_o_path).
 
 Everything else goes to the real backend. Loaded as a plugin, it replaces the backend the
 sockspec plugin loads, so the session profile is probed through the lie too: the profile must
@@ -36,6 +38,20 @@ LENGTH_ARG = {native().nr(name): i for name, i in (
     ("getsockname", 2), ("getpeername", 2), ("accept", 2), ("accept4", 2), ("recvfrom", 5),
     ("getsockopt", 4))}
 RECVMSG = native().nr("recvmsg")
+FD_CALLS = {native().nr(name) for name in (
+    "bind", "connect", "listen", "accept", "accept4", "getsockname", "getpeername", "shutdown",
+    "setsockopt", "getsockopt", "sendto", "recvfrom", "sendmsg", "recvmsg", "sendmmsg",
+    "recvmmsg")}
+O_PATH = 0o10000000
+
+
+def opened_o_path(fd: int) -> bool:
+    try:
+        with open(f"/proc/self/fdinfo/{fd}") as f:
+            flags = next(line for line in f if line.startswith("flags:"))
+    except (OSError, StopIteration):
+        return False
+    return bool(int(flags.split()[1], 8) & O_PATH)
 MSG_FLAGS_OFFSET = struct.calcsize("=Qi4xQQQQ") if native().pointer_size == 8 else 24
 MSG_TRUNC = 0x20
 PPOLL, GETSOCKOPT = native().nr("ppoll"), native().nr("getsockopt")
@@ -55,6 +71,9 @@ class LyingBackend:
             return -1, errno.EAFNOSUPPORT
         if "unix-einval" in self.lies and nr == SOCKET and a0 == L.AF_UNIX:
             return -1, errno.EINVAL
+        if "o-path-enotsock" in self.lies and nr in FD_CALLS and 0 <= a0 < 1 << 20 \
+                and opened_o_path(a0):
+            return -1, errno.ENOTSOCK
         ret, err = self._real.raw(nr, a0, *rest)
         if "writeback" in self.lies and err:
             args = (a0,) + rest

@@ -70,6 +70,39 @@ def test_ebadf_and_enotsock():
     assert 0o140777 not in run.allowed("fstat", 7)[0].out["st_mode"]
 
 
+def fd_taking(fd):
+    """Every socket call on fd with otherwise valid arguments."""
+    from harness.mem import SockaddrIn
+    return [("bind", (fd, SockaddrIn(0, "127.0.0.1"))), ("connect", (fd, SockaddrIn(9, "127.0.0.1"))),
+            ("listen", (fd, 5)), ("accept", (fd,)), ("accept4", (fd, L.SOCK_CLOEXEC)),
+            ("getsockname", (fd,)), ("getpeername", (fd,)), ("shutdown", (fd, L.SHUT_RDWR)),
+            ("setsockopt", (fd, L.SOL_SOCKET, L.SO_REUSEADDR, 1)),
+            ("getsockopt", (fd, L.SOL_SOCKET, L.SO_TYPE)),
+            ("send", (fd, b"x", L.MSG_DONTWAIT)), ("sendto", (fd, b"x", L.MSG_DONTWAIT)),
+            ("sendmsg", (fd, [b"x"], L.MSG_DONTWAIT)), ("sendmmsg", (fd, [[b"x"]], L.MSG_DONTWAIT)),
+            ("recv", (fd, 8, L.MSG_DONTWAIT)), ("recvfrom", (fd, 8, L.MSG_DONTWAIT, True)),
+            ("recvmsg", (fd, [8], L.MSG_DONTWAIT)), ("recvmmsg", (fd, [[8]], L.MSG_DONTWAIT))]
+
+
+def test_o_path_is_ebadf_other_files_enotsock():
+    """fdget() skips FMODE_PATH files: an O_PATH fd (a file, a socket's inode by path or by
+    /proc/self/fd/N) is EBADF for every socket call, any other open file ENOTSOCK; the file
+    calls that use fdget_raw()/fget_raw() (fcntl F_GETFD, dup, close) work on it."""
+    run = Run()
+    run.m.adopt(7, "/tmp/x", path_only=True, kind="o-path-file")
+    run.m.adopt(8, "socket:[77]", path_only=True, kind="socket-proc-o-path")
+    run.m.adopt(9, "anon_inode:[eventfd]", kind="eventfd")
+    for name, args in fd_taking(7) + fd_taking(8):
+        err, _, _, rules = only(allowed(run, name, *args))
+        assert (err, rules) == (E.EBADF, {SK.EBADF_PATH.name}), (name, args)
+    for name, args in fd_taking(9):
+        err, _, _, rules = only(allowed(run, name, *args))
+        assert (err, rules) == (E.ENOTSOCK, {SK.ENOTSOCK.name}), name
+    assert only(allowed(run, "fcntl", 7, L.F_GETFD))[0] == 0
+    assert only(allowed(run, "dup", 7))[1] == 3
+    assert only(allowed(run, "close", 8))[0] == 0
+
+
 def test_dup2_edges():
     run = Run()
     fd = run.sock(L.AF_UNIX)
@@ -178,7 +211,7 @@ def test_every_rule_is_reached():
             fn(**dict(zip(argnames, values)))
     defined = {v.name for v in vars(F).values() if isinstance(v, Rule)}
     defined |= {r.name for r in (SK.EMFILE, SK.LOWEST_FREE, SK.CLOEXEC_FLAG, SK.NONBLOCK_FLAG,
-                                 SK.EBADF, SK.ENOTSOCK, SK.SOCKETPAIR_FAULT,
+                                 SK.EBADF, SK.EBADF_PATH, SK.ENOTSOCK, SK.SOCKETPAIR_FAULT,
                                  SK.SOCKETPAIR_UNSUPPORTED, SK.SOCKETPAIR_TYPE_FLAGS)}
     missing = sorted(defined - REACHED)
     assert not missing, f"rules no model-only scenario reaches: {missing}"
