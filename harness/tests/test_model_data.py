@@ -769,6 +769,16 @@ def test_unix_stream_without_oob():
         assert data(d.ok(af_unix.RECV_STREAM, "recv", b, 10, DW)) == b"ab"
 
 
+def test_pointer_kinds():
+    """The data calls' pointer-kind scenarios (test_model_pointers), run here too so that this
+    module's rule check sees them in its own process."""
+    import test_model_pointers as P
+    P.test_data_access_ok_before_descriptor()
+    P.test_iovecs()
+    P.test_msghdr_placement_and_control()
+    P.test_socketpair_sv_and_timeout()
+
+
 def test_every_rule_is_reached():
     """Every scenario runs again here (under xdist the others may run in another process)."""
     for name, fn in sorted(globals().items()):
