@@ -648,7 +648,7 @@ class Scenario:
                 var = f"fd{len(names)}"
                 names[r.ret] = var
                 out.append(f"r = {shown}; {var} = r.ret; print({str(c)!r}, '->', r)")
-            elif r.ok and c.name == "socketpair":
+            elif r.ok and c.name == "socketpair" and "fds" in r.out:
                 a, b = f"fd{len(names)}", f"fd{len(names) + 1}"
                 names[r.out["fds"][0]], names[r.out["fds"][1]] = a, b
                 out.append(f"r = {shown}; {a}, {b} = r.out['fds']; print({str(c)!r}, '->', r, r.out)")

@@ -25,6 +25,7 @@ from .mem import NULL, Buffer, Ptr
 
 BACKENDS = ("cffi", "ctypes")
 _LONG_MIN, _LONG_MAX = -(1 << 63), (1 << 64) - 1
+_SIGNED_MAX = (1 << 63) - 1
 
 
 class BackendError(RuntimeError):
@@ -241,6 +242,7 @@ class Kernel:
             self.abi = compat
             self._alloc = arena if arena is not None else mem.Arena(Kernel(self.backend))
         self._fault: Ptr | None = None
+        self._guards: mem.GuardPool | None = None
         self._depth = 0
 
     # ------------------------------------------------------------------ issuing
@@ -262,7 +264,8 @@ class Kernel:
         for i, a in enumerate(args):
             if isinstance(a, (Ptr, Buffer)):
                 a = a.addr
-            words.append(_int(f"argument {i}", a))
+            a = _int(f"argument {i}", a)
+            words.append(a - (1 << 64) if a > _SIGNED_MAX else a)   # a C long: (void *)-1 is -1
         return words
 
     def _native(self, name: str, *args) -> Result:
@@ -315,6 +318,26 @@ class Kernel:
                 flags |= L.MAP_32BIT
             self._fault = Ptr(self.mmap(mem.PAGE_SIZE, L.PROT_NONE, flags), "PROT_NONE page", True)
         return self._fault
+
+    def guard(self, data: bytes = b"", span: int | None = None, writable: bool = True,
+              label: str = "") -> Ptr:
+        """A guard buffer (mem.GuardPool): ``span`` bytes (default len(data)) of ``data`` whose
+        next byte is on a PROT_NONE page; read-only (PROT_READ) unless ``writable``."""
+        if self._guards is None:
+            self._guards = mem.GuardPool(self, low=self.native_abi.name == "x86_64")
+        return self._guards.take(data, span, writable, label)
+
+    def bad_pointer(self, kind: str) -> Ptr:
+        """A pointer of the catalogue (mem.BAD_KINDS) as this call path can pass it: on the
+        32-bit paths the addresses failing access_ok() do not exist, the unmapped top page
+        of the 32-bit space stands in (see mem)."""
+        if kind == "prot_none":
+            return self.fault_page()
+        if kind not in mem.BAD_KINDS:
+            raise ValueError(f"unknown pointer kind {kind!r} (choose from: {', '.join(mem.BAD_KINDS)})")
+        if self.via != "native":
+            return mem.COMPAT_TOP
+        return mem.KERNEL_HALF if kind == "kernel_half" else mem.MINUS_ONE
 
     def mmap(self, length: int, prot: int, flags: int) -> int:
         r = self._native("mmap", 0, length, prot, flags, -1, 0)
@@ -539,11 +562,14 @@ class Kernel:
         else:
             nptr, nlen = self._sockaddr_arg(name, namelen)
             nbuf = None
-        control = _int("controllen", control, 0) if recv else _bytes("control", control)
-        if recv:
+        if not recv and isinstance(control, tuple):     # (Ptr, length): msg_control as given
+            cbuf, clen = control[0], _int("controllen", control[1], 0)
+        elif recv:
+            control = _int("controllen", control, 0)
             cbuf = self._alloc.alloc(control) if control else None
             clen = control
         else:
+            control = _bytes("control", control)
             cbuf = self._in(control) if control else None
             clen = len(control)
         hdr = self._alloc.alloc(self.abi.msghdr.size,
@@ -567,22 +593,39 @@ class Kernel:
             out["name_written"] = _written(nbuf)
         return out
 
+    def _place(self, hdr: Buffer, placed: mem.Placed) -> tuple[Ptr, Buffer | None]:
+        """The msghdr ``hdr`` copied into a guard buffer as ``placed`` says: (pointer, a view
+        of the whole header to read back, None when part of it lies on the guard page)."""
+        ptr = self.guard(hdr.read(), hdr.size - placed.short, placed.writable, repr(placed))
+        return ptr, (Buffer(ptr.addr, hdr.size) if placed.short == 0 else None)
+
     @_scratch
     def sendmsg(self, fd: int, iov, flags: int = 0, name=None, namelen: int | None = None,
-                control: bytes = b"", msg: Ptr | None = None) -> Result:
-        if msg is None:
+                control=b"", msg: Ptr | mem.Placed | None = None) -> Result:
+        """``control``: bytes, or (Ptr, length) for msg_control/msg_controllen as given.
+        ``msg``: a Ptr passed as the msghdr, or a mem.Placed for the wrapper's msghdr at a
+        guard page."""
+        if msg is None or isinstance(msg, mem.Placed):
+            placed = msg
             msg, _, _ = self._msghdr(iov, name, namelen, control)
+            if placed is not None:
+                msg, _ = self._place(msg, placed)
         return self._socket_call("sendmsg", L.SYS_SENDMSG, _c_int("fd", fd), msg,
                                  _c_int("flags", flags))
 
     @_scratch
     def recvmsg(self, fd: int, iov, flags: int = 0, name=True, namelen: int | None = None,
-                controllen: int = 0, msg: Ptr | None = None) -> Result:
-        if msg is not None:
+                controllen: int = 0, msg: Ptr | mem.Placed | None = None) -> Result:
+        if isinstance(msg, Ptr):
             r = self._socket_call("recvmsg", L.SYS_RECVMSG, _c_int("fd", fd), msg, _c_int("flags", flags))
             return r
         hdr, bufs, nbuf = self._msghdr(iov, name, namelen, controllen, recv=True)
-        r = self._socket_call("recvmsg", L.SYS_RECVMSG, _c_int("fd", fd), hdr, _c_int("flags", flags))
+        ptr = hdr
+        if isinstance(msg, mem.Placed):
+            ptr, hdr = self._place(hdr, msg)
+        r = self._socket_call("recvmsg", L.SYS_RECVMSG, _c_int("fd", fd), ptr, _c_int("flags", flags))
+        if hdr is None:
+            return Result(r.ret, r.errno, {"data": _read_back(bufs, r.ret)} if r.ok else {})
         return Result(r.ret, r.errno, self._msghdr_out(hdr, bufs, nbuf, r))
 
     @_scratch

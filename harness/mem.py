@@ -20,16 +20,96 @@ PAGE_SIZE = 4096
 @dataclass(frozen=True)
 class Ptr:
     """A raw user address, passed to the kernel as is (NULL, the fault page, a buffer).
-    ``inaccessible`` marks an address whose every access faults (the model reads it)."""
+
+    What the model may know of the memory there:
+    ``inaccessible``: every access faults (NULL, a PROT_NONE page, an address that fails
+    access_ok); ``user``: False for an address that fails access_ok() (above TASK_SIZE_MAX:
+    the kernel half, (void *)-1), which the kernel refuses before it touches memory where it
+    checks the range up front (import_ubuf(), import_iovec()); ``span``: a guard buffer, whose
+    ``span`` bytes from ``addr`` are accessible and whose next byte lies on a PROT_NONE page
+    (None: no known extent); ``writable``: False for a read-only (PROT_READ) buffer;
+    ``data``: the ``span`` bytes the buffer holds, when the test put them there."""
     addr: int
     label: str = ""
     inaccessible: bool = False
+    span: int | None = None
+    writable: bool = True
+    user: bool = True
+    data: bytes | None = None
 
     def __repr__(self) -> str:
         return self.label or f"Ptr({self.addr:#x})"
 
+    def reads(self, n: int) -> bool | None:
+        """Does a kernel copy of ``n`` bytes from here succeed? None: the model cannot tell
+        (a readable address of unknown extent). A copy of 0 bytes never faults
+        (copy_from_user() with n == 0 copies nothing, whatever access_ok() says)."""
+        if n <= 0:
+            return True
+        if self.inaccessible:
+            return False
+        if self.span is None:
+            return None
+        return n <= self.span
+
+    def writes(self, n: int) -> bool | None:
+        """Does a kernel copy of ``n`` bytes to here succeed? None: the model cannot tell."""
+        if n <= 0:
+            return True
+        if self.inaccessible or (self.span is not None and not self.writable):
+            return False
+        if self.span is None:
+            return None
+        return n <= self.span
+
+    def read(self, n: int) -> bytes | None:
+        """The ``n`` bytes a copy_from_user() gets, None when it faults; LookupError when the
+        model cannot know them (see NotModelled at the callers)."""
+        ok = self.reads(n)
+        if ok is False:
+            return None
+        if n <= 0:
+            return b""
+        if ok is None or self.data is None:
+            raise LookupError(f"the contents of {self!r}")
+        return self.data[:n]
+
 
 NULL = Ptr(0, "NULL", inaccessible=True)
+
+# --------------------------------------------------------------------------- bad pointers
+#
+# The catalogue of pointers every call's pointer arguments are checked with (LTP's
+# tst_get_bad_addr() maps a PROT_NONE page; its guarded buffers end at one):
+#   "prot_none"   a PROT_NONE page: passes access_ok(), faults when copied (Kernel.fault_page);
+#   "kernel_half" 0xffff800000000000: fails access_ok() (above TASK_SIZE_MAX on x86_64: 5.10
+#                 __chk_range_not_ok() against user_addr_max(), 6.1 asm-generic __access_ok()
+#                 against TASK_SIZE_MAX, 6.4+ valid_user_address()), for any length;
+#   "minus_one"   (void *)-1: fails access_ok() likewise (and wraps around);
+#   "guard"       a buffer whose last byte is the last before a PROT_NONE page
+#                 (Kernel.guard(), the span exact or one byte short);
+#   "read_only"   a PROT_READ buffer: the kernel may read it, a write faults.
+# A write-only buffer cannot be made on x86 (PROT_WRITE implies PROT_READ: the page tables
+# have no write-only mode), so "the kernel must not read it" is not checkable there.
+# On the 32-bit compat paths (int $0x80, socketcall) a pointer is 32 bits, zero-extended by
+# compat_ptr(): no 32-bit address lies above TASK_SIZE_MAX, so nothing fails access_ok()
+# (x86_64 checks TASK_SIZE_MAX, not the IA32 TASK_SIZE, and this task is 64-bit anyway).
+# There the top page 0xfffff000 (unmapped) stands in: it passes access_ok() and faults.
+
+@dataclass(frozen=True)
+class Placed:
+    """Where a wrapper puts a structure it builds itself (a msghdr): in a guard buffer that
+    ends exactly at a PROT_NONE page, ``short`` bytes cut off its end (they would lie on the
+    guard page: a read of the whole structure faults), read-only unless ``writable``."""
+    short: int = 0
+    writable: bool = True
+
+
+KERNEL_HALF = Ptr(0xFFFF_8000_0000_0000, "kernel-half address", inaccessible=True, user=False)
+MINUS_ONE = Ptr(0xFFFF_FFFF_FFFF_FFFF, "(void *)-1", inaccessible=True, user=False)
+COMPAT_TOP = Ptr(0xFFFF_F000, "0xfffff000 (unmapped, passes access_ok)", inaccessible=True)
+
+BAD_KINDS = ("prot_none", "kernel_half", "minus_one")
 
 
 class Buffer:
@@ -115,6 +195,50 @@ class Arena:
 
     def reset(self) -> None:
         self._top = 0
+
+
+class GuardPool:
+    """Guard buffers: ``take(data, span, writable)`` places ``span`` bytes so that the last is
+    the last accessible byte before a PROT_NONE page (one page of data, then the guard). The
+    pages are mapped below 4 GiB where the platform can (MAP_32BIT), so the compat paths can
+    pass them, and reused round-robin: a buffer stays valid for the next ``SLOTS - 1`` takes."""
+
+    SLOTS = 16
+
+    def __init__(self, mapper, low: bool):
+        self._mapper = mapper
+        self._low = low
+        self._slots: list[int] = []
+        self._next = 0
+
+    def _slot(self) -> int:
+        if len(self._slots) < self.SLOTS:
+            flags = L.MAP_PRIVATE | L.MAP_ANONYMOUS | (L.MAP_32BIT if self._low else 0)
+            base = self._mapper.mmap(2 * PAGE_SIZE, L.PROT_READ | L.PROT_WRITE, flags)
+            self._mapper.mprotect(base + PAGE_SIZE, PAGE_SIZE, L.PROT_NONE)
+            self._slots.append(base)
+            return base
+        base = self._slots[self._next]
+        self._next = (self._next + 1) % self.SLOTS
+        self._mapper.mprotect(base, PAGE_SIZE, L.PROT_READ | L.PROT_WRITE)
+        return base
+
+    def take(self, data: bytes = b"", span: int | None = None, writable: bool = True,
+             label: str = "") -> Ptr:
+        data = bytes(data)
+        span = len(data) if span is None else span
+        if not 0 <= span <= PAGE_SIZE:
+            raise ValueError(f"a guard buffer holds 0..{PAGE_SIZE} bytes, not {span}")
+        base = self._slot()
+        ctypes.memset(base, 0, PAGE_SIZE)
+        kept = data[:span].ljust(span, b"\0")
+        addr = base + PAGE_SIZE - span
+        ctypes.memmove(addr, kept, span)
+        if not writable:
+            self._mapper.mprotect(base, PAGE_SIZE, L.PROT_READ)
+        kind = "guard" if writable else "read-only guard"
+        return Ptr(addr, label or f"{kind} buffer of {span} bytes", span=span, writable=writable,
+                   data=kept)
 
 
 def _checked_size(size) -> int:

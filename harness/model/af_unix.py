@@ -753,9 +753,20 @@ SEND_DGRAM = rule(
 SEND_DGRAM_ENOTCONN = rule(
     "send.unix_dgram_enotconn", "ENOTCONN",
     "A unix datagram send without an address from a socket with no peer (never connected, "
-    "or disconnected after its peer was closed).",
+    "or disconnected after its peer was closed); until 6.14 checked first, before the size, "
+    "the socket error and the copy of the data.",
     "net/unix/af_unix.c unix_dgram_sendmsg(): other = unix_peer_get(sk); if (!other) -> "
-    "-ENOTCONN")
+    "-ENOTCONN, before sock_alloc_send_pskb() and skb_copy_datagram_from_iter()",
+    until=(6, 14, 0))
+SEND_DGRAM_ENOTCONN_LATE = rule(
+    "send.unix_dgram_enotconn_after_copy", "ENOTCONN",
+    "Since 6.14 a unix datagram send without an address looks the peer up only after the "
+    "skb was allocated and the data copied: EMSGSIZE, a pending socket error, EPIPE and "
+    "EFAULT (an unreadable buffer) win over ENOTCONN.",
+    "net/unix/af_unix.c unix_dgram_sendmsg(): skb_copy_datagram_from_iter(); ... else { other "
+    "= unix_peer_get(sk); if (!other) { err = -ENOTCONN; goto out_free; } } (commit "
+    "f4dd63165b08 \"af_unix: Move !sunaddr case in unix_dgram_sendmsg().\", v6.14-rc1)",
+    since=(6, 14, 0))
 SEND_DGRAM_ADDR = rule(
     "send.unix_dgram_addr", "EINVAL",
     "The destination address is malformed (length <= 2 or > 110, sun_family not AF_UNIX).",
@@ -998,7 +1009,7 @@ def unix_dgram_sendmsg(m, sock, msg):
             return bad
     else:
         other = sock.peer_sock
-        if other is None:
+        if other is None and not m.holds(SEND_DGRAM_ENOTCONN_LATE):
             return _err(SEND_DGRAM_ENOTCONN, E.ENOTCONN)
     also, bind = (), None
     if _passcred_autobind(m, sock):
@@ -1029,6 +1040,8 @@ def _dgram_send(m, sock, msg, other, name):
     _room(m, sock, n)
     if msg.iter.faults():
         return _err(SEND_FAULT, E.EFAULT)
+    if other is None and not msg.namelen:   # since 6.14: the peer after the copy
+        return _err(SEND_DGRAM_ENOTCONN_LATE, E.ENOTCONN)
     if other is None:
         found = find_other(m, sock, name, msg.namelen)
         if is_error(found):

@@ -4,7 +4,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..abi import linux as L
-from ..mem import Ptr
+from .. import mem
+from ..mem import Placed, Ptr
 
 # Arguments printed symbolically in messages and reproducers.
 _FAMILY_ARGS = {"socket": 0, "socketpair": 0}
@@ -61,9 +62,17 @@ class Call:
 
 def _py(value) -> str:
     if isinstance(value, Ptr):
+        for name in ("KERNEL_HALF", "MINUS_ONE", "COMPAT_TOP"):
+            if value == getattr(mem, name):
+                return f"mem.{name}"
+        if value.span is not None:          # a guard buffer: the same bytes at a new one
+            return (f"k.guard({value.data!r}, span={value.span}"
+                    f"{'' if value.writable else ', writable=False'})")
         if value.inaccessible and value.addr:
             return "k.fault_page()"
         if value.addr == 0:
             return "mem.NULL"
         return f"mem.Ptr({value.addr:#x})"
+    if isinstance(value, Placed):
+        return f"mem.{value!r}"
     return repr(value)

@@ -21,7 +21,7 @@ from ..abi import linux as L
 from ..abi.markers import SK_SCM_CREDENTIALS, has
 from ..mem import Buffer, Ptr
 from .rules import Exact, Outcome, rule
-from .socket import NotModelled, is_error, sockfd_lookup_light
+from .socket import NotModelled, is_error, sockfd_lookup_light, user_read, user_writes
 
 # Option numbers missing from harness.abi.linux (include/uapi/asm-generic/socket.h, linux/socket.h).
 SO_MARK = 36
@@ -211,6 +211,14 @@ GET_OPTLEN_FAULT = rule(
     "*optlen cannot be read.",
     "net/core/sock.c sk_getsockopt(): copy_from_sockptr(&len, optlen, sizeof(int)) -> -EFAULT; "
     "getsockopt(2) ERRORS EFAULT")
+GET_OPTLEN_WRITE_FAULT = rule(
+    "getsockopt.optlen_write_fault", "EFAULT, the value written",
+    "*optlen can be read but not written back (a read-only int): the value is copied out "
+    "first, then writing the length faults (the option's side effect, SO_ERROR's clearing, "
+    "has happened).",
+    "net/core/sock.c sk_getsockopt() (5.10: sock_getsockopt()): copy_to_sockptr(optval, &v, "
+    "len) then lenout: if (copy_to_sockptr(optlen, &len, sizeof(int))) return -EFAULT; "
+    "getsockopt(2) ERRORS EFAULT")
 GET_OPTLEN_NEGATIVE = rule(
     "getsockopt.optlen_negative", "EINVAL",
     "*optlen < 0 at SOL_SOCKET (checked before the option: an unknown option too).",
@@ -364,8 +372,8 @@ class OptIn:
             if n > len(self.data):
                 raise NotModelled("a read past the end of the option buffer")
             return self.data[:n]
-        if isinstance(self.ptr, Ptr) and self.ptr.inaccessible:
-            return None
+        if isinstance(self.ptr, Ptr):
+            return user_read(self.ptr, n, "an option value")
         raise NotModelled("an option value given as a raw pointer to readable memory")
 
 
@@ -383,15 +391,20 @@ class OptOut:
         """copy_from_sockptr(&len, optlen): the int, or None when it faults."""
         if self.len_ptr is None:
             return self.len_in
-        if isinstance(self.len_ptr, Ptr) and self.len_ptr.inaccessible:
-            return None
+        if isinstance(self.len_ptr, Ptr):
+            raw = user_read(self.len_ptr, 4, "*optlen")
+            return None if raw is None else struct.unpack("=i", raw)[0]
         raise NotModelled("*optlen given as a raw pointer to readable memory")
 
     def writable(self, n: int) -> bool:
         """copy_to_sockptr(optval, ..., n) succeeds."""
         if n <= 0 or self.val_ptr is None:
             return True
-        return not (isinstance(self.val_ptr, Ptr) and self.val_ptr.inaccessible)
+        return user_writes(self.val_ptr, n)
+
+    def len_writable(self) -> bool:
+        """copy_to_sockptr(optlen, &len, sizeof(int)) succeeds (a read-only *optlen faults)."""
+        return self.len_ptr is None or user_writes(self.len_ptr, 4)
 
     def unchanged(self) -> dict:
         """Outputs of a failure that wrote nothing: *optlen as it was."""
@@ -704,6 +717,9 @@ def int_value(out: OptOut, len_: int, value: int, rule_, also=(), apply=None, fa
     if not out.writable(n):
         return Outcome(GET_FAULT, E.EFAULT, Exact(-1),
                        {k: Exact(v) for k, v in out.unchanged().items()}, fault_apply)
+    if not out.len_writable():              # the value is out; *optlen's write faults
+        shown = {"optval_written": Exact(any(_int_bytes(value)[:n]))} if out.val_ptr is None else {}
+        return Outcome(GET_OPTLEN_WRITE_FAULT, E.EFAULT, Exact(-1), shown, apply)
     return rule_.ok(0, apply=apply, also=also + extra, **out.shown(n, _int_bytes(value)))
 
 

@@ -7,10 +7,11 @@ af_packet.py and af_netlink.py.
 from __future__ import annotations
 
 import errno as E
+import struct
 from dataclasses import replace
 
 from ..abi import linux as L
-from ..mem import Buffer, Ptr, encode_sockaddr
+from ..mem import Buffer, Placed, Ptr, encode_sockaddr
 from .core import Model, syscall
 from .rules import Exact, Outcome, rule
 from .state import Foreign, Sock
@@ -103,6 +104,38 @@ ADDRLEN_OUT_BEFORE_COPY = rule(
     "unsafe_put_user(klen, ulen); user_access_end(); ... copy_to_user() -> -EFAULT (commit "
     "1fb0e471611d \"net: remove one stac/clac pair from move_addr_to_user()\", v6.18-rc1)",
     since=(6, 18, 0))
+ADDRLEN_OUT_UNWRITABLE_LAST = rule(
+    "addr.outlen_unwritable_after_copy", "EFAULT, the address written",
+    "*addrlen can be read but not written (a read-only buffer): the length is read, the "
+    "address copied out, and only the final write of the length faults, so the call fails "
+    "with the address buffer written (a connection accept() took stays consumed).",
+    "net/socket.c move_addr_to_user(): get_user(len, ulen); copy_to_user(uaddr, kaddr, len); "
+    "return __put_user(klen, ulen) -> -EFAULT; getsockname(2) ERRORS EFAULT",
+    until=(6, 18, 0))
+ADDRLEN_OUT_UNWRITABLE_FIRST = rule(
+    "addr.outlen_unwritable_before_copy", "EFAULT, the address not written",
+    "Since 6.18 *addrlen is read and written in one user access before the address is "
+    "copied: a read-only *addrlen fails the call before the address buffer is touched.",
+    "net/socket.c move_addr_to_user(): unsafe_get_user(len, ulen); if (len >= 0) "
+    "unsafe_put_user(klen, ulen, efault_end) -> -EFAULT before copy_to_user() (commit "
+    "1fb0e471611d, v6.18-rc1)",
+    since=(6, 18, 0))
+DATA_ACCESS_FAULT = rule(
+    "data.access_ok_fault", "EFAULT",
+    "The data buffer of send/sendto/recv/recvfrom lies above TASK_SIZE_MAX (a kernel-half "
+    "address, (void *)-1): import_ubuf() refuses it with EFAULT before the descriptor is "
+    "looked up, even for length 0 (a PROT_NONE page passes and faults only when copied).",
+    "net/socket.c __sys_sendto()/__sys_recvfrom(): import_ubuf(ITER_SOURCE/ITER_DEST, buff, "
+    "len, &msg.msg_iter) (5.10: import_single_range()) before sockfd_lookup_light(); "
+    "lib/iov_iter.c import_ubuf(): !access_ok(buf, len) -> -EFAULT; send(2) ERRORS EFAULT")
+IOV_ACCESS_FAULT = rule(
+    "msg.iov_access_ok_fault", "EFAULT",
+    "An iov_base above TASK_SIZE_MAX fails access_ok() when the iovec array is imported: "
+    "EFAULT after the msghdr, the name and msg_iovlen were checked and before the protocol "
+    "runs (a receive on an empty socket answers EFAULT, not EAGAIN).",
+    "net/socket.c sendmsg_copy_msghdr()/recvmsg_copy_msghdr() -> import_iovec(); "
+    "lib/iov_iter.c __import_iovec(): !access_ok(iov[seg].iov_base, len) -> -EFAULT (6.4+ "
+    "one segment: __import_iovec_ubuf() -> import_ubuf()); recvmsg(2) ERRORS EFAULT")
 ADDR_OUT_TRUNCATED = rule(
     "addr.out_truncated", "address truncated, *addrlen = full length",
     "A returned address is cut to the buffer size, and *addrlen tells the full length.",
@@ -114,6 +147,22 @@ ADDR_OUT_TRUNCATED = rule(
 
 def readable(ptr) -> bool:
     return not (isinstance(ptr, Ptr) and ptr.inaccessible)
+
+
+def user_read(ptr: Ptr, n: int, what: str):
+    """copy_from_user() of ``n`` bytes at ``ptr``: the bytes, or None when it faults."""
+    try:
+        return ptr.read(n)
+    except LookupError:
+        raise NotModelled(f"{what} given as a raw pointer to readable memory") from None
+
+
+def user_writes(ptr, n: int) -> bool:
+    """copy_to_user() of ``n`` bytes to ``ptr`` succeeds (a raw address of unknown extent the
+    test vouches for counts as writable)."""
+    if not isinstance(ptr, Ptr):
+        return True
+    return ptr.writes(n) is not False
 
 
 def sockfd_lookup_light(m: Model, fd: int):
@@ -152,10 +201,11 @@ def move_addr_to_kernel(m: Model, addr, addrlen: int):
         return ADDRLEN_INVALID.fail(E.EINVAL)
     if addrlen == 0:
         return b""
-    if addr is None or not readable(addr):
+    if addr is None:
         return ADDR_FAULT.fail(E.EFAULT)
-    if isinstance(addr, Ptr):
-        raise NotModelled("an input address given as a raw pointer to readable memory")
+    if isinstance(addr, Ptr):                    # copy_from_user(kaddr, uaddr, ulen)
+        data = user_read(addr, addrlen, "an input address")
+        return ADDR_FAULT.fail(E.EFAULT) if data is None else data
     data = encode_sockaddr(addr)
     return data[:addrlen].ljust(addrlen, b"\0")
 
@@ -315,7 +365,7 @@ def __sys_socketpair(m: Model, family: int, type: int, protocol: int = 0, sv=Non
     fd2 = m.fds.lowest_free(fd1 + 1)
     if fd2 >= m.fds.rlimit:
         return EMFILE.fail(E.EMFILE)
-    if sv is not None and not readable(sv):
+    if sv is not None and not user_writes(sv, 8):     # put_user(fd1), put_user(fd2)
         return SOCKETPAIR_FAULT.fail(E.EFAULT)
     # both numbers are in usockvec[] now: the array (the wrapper's or the caller's) shows
     # them even if the call fails
@@ -340,8 +390,9 @@ def __sys_socketpair(m: Model, family: int, type: int, protocol: int = 0, sv=Non
         model.fds.install(fd1, a, cloexec)
         model.fds.install(fd2, b, cloexec)
 
+    shown = {"fds": Exact((fd1, fd2))} if sv is None or isinstance(sv, Buffer) else {}
     return pair.rule.ok(0, apply=install, also=pair.also + (first.rule,) + fd_flag_rules(flags),
-                        fds=Exact((fd1, fd2)), **written)
+                        **shown, **written)
 
 
 # --------------------------------------------------------------------------- addresses out
@@ -353,26 +404,43 @@ def move_addr_to_user(m: Model, kaddr, klen: int, addr, addrlen) -> Outcome | di
     from ..mem import decode_sockaddr
     if addr is False:                      # NULL address: nothing is copied or checked
         return {}
-    if isinstance(addrlen, Ptr):
-        if not readable(addrlen):
+    len_ptr = addrlen if isinstance(addrlen, Ptr) else None
+    if len_ptr is not None:                # get_user(len, ulen)
+        raw = user_read(len_ptr, 4, "an address length")
+        if raw is None:
             return ADDR_OUT_FAULT.fail(E.EFAULT)
-        raise NotModelled("an address length given as a raw pointer to readable memory")
-    given = L.SOCKADDR_STORAGE_SIZE if addrlen is None else addrlen
+        given = struct.unpack("=i", raw)[0]
+    else:
+        given = L.SOCKADDR_STORAGE_SIZE if addrlen is None else addrlen
     length = min(given, klen)
+    len_shown = {} if len_ptr is not None else {"addrlen": given}
+    len_writes = len_ptr is None or user_writes(len_ptr, 4)
+    before = m.holds(ADDRLEN_OUT_BEFORE_COPY)
+    if before and length >= 0 and not len_writes:
+        return replace(ADDR_OUT_FAULT.fail(E.EFAULT), also=(ADDRLEN_OUT_UNWRITABLE_FIRST,))
     if length < 0:
-        return ADDRLEN_OUT_NEGATIVE.fail(E.EINVAL, addrlen=addrlen)
-    if length and not readable(addr):
+        return ADDRLEN_OUT_NEGATIVE.fail(E.EINVAL, **len_shown)
+    if length and not (readable(addr) and user_writes(addr, length)):
         # *addrlen is the wrapper's: what the copy's failure left there depends on the order
-        if m.holds(ADDRLEN_OUT_BEFORE_COPY):
-            return replace(ADDR_OUT_FAULT.fail(E.EFAULT, addrlen=klen), also=(ADDRLEN_OUT_BEFORE_COPY,))
-        return replace(ADDR_OUT_FAULT.fail(E.EFAULT, addrlen=given), also=(ADDRLEN_OUT_AFTER_COPY,))
-    out = {"addrlen": klen}
+        if before:
+            shown = {} if len_ptr is not None else {"addrlen": klen}
+            return replace(ADDR_OUT_FAULT.fail(E.EFAULT, **shown), also=(ADDRLEN_OUT_BEFORE_COPY,))
+        return replace(ADDR_OUT_FAULT.fail(E.EFAULT, **len_shown), also=(ADDRLEN_OUT_AFTER_COPY,))
+    if not len_writes:                     # the final __put_user(klen, ulen) faults
+        written = {"addr_written": length > 0} if addr is True else {}
+        return replace(ADDR_OUT_FAULT.fail(E.EFAULT, **written),
+                       also=(ADDRLEN_OUT_UNWRITABLE_LAST,))
+    out = {} if len_ptr is not None else {"addrlen": klen}
     if addr is True:
         # the wrapper's zeroed buffer (Kernel._addr_out) holds the `length` bytes copied; it
-        # decodes min(klen, buffer size) bytes of it (Kernel._addr_result)
+        # decodes min(klen, buffer size) bytes of it (Kernel._addr_result) -- when it owns
+        # the length too
         size = max(given, L.SOCKADDR_STORAGE_SIZE) if given > 0 else L.SOCKADDR_STORAGE_SIZE
+        if len_ptr is not None:
+            size = L.SOCKADDR_STORAGE_SIZE
         copied = encode_sockaddr(kaddr)[:length].ljust(size, b"\0")
-        out["addr"] = decode_sockaddr(copied[:min(klen, size)])
+        if len_ptr is None:
+            out["addr"] = decode_sockaddr(copied[:min(klen, size)])
     return out
 
 
@@ -380,6 +448,8 @@ def name_outputs(m: Model, kaddr, klen, addr, addrlen) -> tuple[dict, tuple]:
     """(out constraints, extra rules) for a returned address, noting truncation."""
     out = move_addr_to_user(m, kaddr, klen, addr, addrlen)
     if is_error(out):
+        return out, ()
+    if isinstance(addrlen, Ptr):
         return out, ()
     length = L.SOCKADDR_STORAGE_SIZE if addrlen is None else addrlen
     return out, ((ADDR_OUT_TRUNCATED,) if addr is True and 0 <= length < klen else ())
@@ -594,6 +664,18 @@ HDR_FAULT = rule(
     "The struct msghdr (or mmsghdr) cannot be read; checked after the descriptor.",
     "net/socket.c copy_msghdr_from_user(): copy_from_user(&msg, umsg, sizeof(*umsg)) -> "
     "-EFAULT; sendmsg(2) ERRORS EFAULT")
+CONTROL_FAULT = rule(
+    "msg.control_fault", "EFAULT",
+    "msg_control cannot be read for msg_controllen bytes: EFAULT after the iovecs were "
+    "imported and before the protocol sees the message (whatever the contents would be).",
+    "net/socket.c ____sys_sendmsg(): err = -EFAULT; if (copy_from_user(ctl_buf, "
+    "msg_sys->msg_control_user, ctl_len)) goto out_freectl; sendmsg(2) ERRORS EFAULT")
+HDR_WRITE_FAULT = rule(
+    "msg.hdr_write_fault", "EFAULT, the data consumed",
+    "A read-only msghdr: the receive runs, then writing msg_namelen (move_addr_to_user) or "
+    "msg_flags back faults: EFAULT, and the message is gone.",
+    "net/socket.c ____sys_recvmsg(): sock_recvmsg(); move_addr_to_user(&addr, msg_namelen, "
+    "uaddr, &msg->msg_namelen); __put_user(msg_flags, COMPAT_FLAGS(msg)) -> -EFAULT")
 NAMELEN_NEGATIVE = rule(
     "msg.namelen_negative", "EINVAL",
     "msg_namelen < 0 with a non-NULL msg_name (a NULL msg_name makes the length 0).",
@@ -753,6 +835,8 @@ def sock_recvmsg(m, sock, rmsg: RecvMsg):
 def __sys_sendto(m: Model, fd: int, data, flags: int = 0, addr=None, addrlen=None,
                  length: int | None = None):
     it = uio.send_iter(data, length)
+    if not it.access_ok():                  # import_ubuf(), before the descriptor
+        return DATA_ACCESS_FAULT.fail(E.EFAULT)
     sock = sockfd_lookup_light(m, fd)
     if is_error(sock):
         return sock
@@ -802,6 +886,8 @@ def _name_of(got):
 def __sys_recvfrom(m: Model, fd: int, size: int, flags: int = 0, addr=False, addrlen=None,
                    buf=None):
     it = uio.recv_iter(size, buf)
+    if not it.access_ok():                  # import_ubuf(), before the descriptor
+        return DATA_ACCESS_FAULT.fail(E.EFAULT)
     sock = sockfd_lookup_light(m, fd)
     if is_error(sock):
         return sock
@@ -850,6 +936,8 @@ def copy_msghdr(m, msg, iov, name, namelen, recv: bool, control=b""):
         if msg.inaccessible:
             return HDR_FAULT.fail(E.EFAULT)
         raise NotModelled("a msghdr at a readable address the model cannot see")
+    if isinstance(msg, Placed) and msg.short > 0:       # copy_from_user(msg, umsg, sizeof(*umsg))
+        return HDR_FAULT.fail(E.EFAULT)
     also = ()
     null_name = name is None or name is False or (isinstance(name, Ptr) and name.addr == 0)
     if recv:
@@ -874,10 +962,21 @@ def copy_msghdr(m, msg, iov, name, namelen, recv: bool, control=b""):
             return kname
     if len(iov) > UIO_MAXIOV:
         return IOVLEN_TOO_BIG.fail(E.EMSGSIZE)
-    if control:
+    if control and not isinstance(control, tuple):
         raise NotModelled("control messages (SCM_RIGHTS, SCM_CREDENTIALS ...)")
     parts = [uio.recv_part(p) if recv else uio.send_part(p) for p in iov]
-    return kname, length, uio.Iter(parts), also
+    it = uio.Iter(parts)
+    if not it.access_ok():                  # import_iovec()
+        return IOV_ACCESS_FAULT.fail(E.EFAULT)
+    if isinstance(control, tuple):          # ____sys_sendmsg(): copy_from_user(ctl_buf, ...)
+        ptr, n = control
+        if n and m.via != "native":
+            raise NotModelled("a compat msg_control (cmsghdr_from_user_compat_to_kern)")
+        if n and ptr.reads(n) is False:
+            return CONTROL_FAULT.fail(E.EFAULT)
+        if n:
+            raise NotModelled("control messages at a raw address")
+    return kname, length, it, also
 
 
 @syscall("sendmsg")
@@ -904,11 +1003,23 @@ def ___sys_sendmsg(m, sock, iov, flags, name, namelen, control, msg, msg_flags: 
     return sock_sendmsg(m, sock, Msg(kname, length, it, flags), also + more)
 
 
-def recvmsg_outputs(m, it, got, name, namelen, flags: int = 0):
+def recvmsg_outputs(m, it, got, name, namelen, flags: int = 0, msg=None):
     """The wrapper's recvmsg outputs: data, msg_namelen (and the name), msg_controllen,
     msg_flags; or the error of copying the address out."""
     out = {"data": it.wrapper_data(got.written, got.ret)}
     user_len = L.SOCKADDR_STORAGE_SIZE if namelen is None else namelen
+    if isinstance(msg, Placed) and not msg.writable:
+        if name is None or name is False:   # __put_user(msg_flags, ...) faults
+            return HDR_WRITE_FAULT.fail(E.EFAULT)
+        kaddr, klen = _name_of(got)
+        # move_addr_to_user() with uaddr_len = &msg->msg_namelen, a read-only int
+        held = Ptr(0, "msg_namelen (read-only)", span=4, writable=False,
+                   data=struct.pack("=i", user_len))
+        failed = move_addr_to_user(m, kaddr, klen, True, held)
+        if not is_error(failed):
+            raise NotModelled("a read-only msghdr whose msg_namelen write did not fault")
+        out = {"name_written": failed.out["addr_written"]} if "addr_written" in failed.out else {}
+        return replace(failed, rule=HDR_WRITE_FAULT, out=out, also=(failed.rule,) + failed.also)
     if name is None or name is False:
         out["namelen"] = 0                  # NULL msg_name: msg_namelen is left alone
     else:
@@ -951,7 +1062,7 @@ def ___sys_recvmsg(m, sock, iov, flags, name, namelen, controllen, msg):
     rmsg = RecvMsg(it, flags, want_name=True)
     answer = sock_recvmsg(m, sock, rmsg)
     return _with_also(received_outcome(
-        answer, rmsg, lambda g: recvmsg_outputs(m, it, g, name, namelen, flags)), also + more)
+        answer, rmsg, lambda g: recvmsg_outputs(m, it, g, name, namelen, flags, msg)), also + more)
 
 
 # --------------------------------------------------------------------------- mmsg batches
@@ -1013,6 +1124,13 @@ TIMEOUT_FAULT = rule(
     "recvmmsg.timeout_fault", "EFAULT",
     "The timeout cannot be read; checked first of all.",
     "net/socket.c __sys_recvmmsg(): get_timespec64() / get_old_timespec32() -> -EFAULT")
+TIMEOUT_WRITE_FAULT = rule(
+    "recvmmsg.timeout_write_fault", "EFAULT, the messages consumed",
+    "A timeout that can be read but not written (read-only): once messages were received the "
+    "remaining time is written back, which faults: the call answers EFAULT and the messages "
+    "are gone (each msg_len written).",
+    "net/socket.c __sys_recvmmsg(): if (datagrams > 0 && put_timespec64(&timeout_sys, "
+    "timeout)) datagrams = -EFAULT (compat: put_old_timespec32()); recvmmsg(2)")
 TIMEOUT_ZERO = rule(
     "recvmmsg.timeout_zero", "at most one message",
     "A zero timeout has already expired after the first message: the batch stops there (the "
@@ -1020,6 +1138,13 @@ TIMEOUT_ZERO = rule(
     "net/socket.c do_recvmmsg(): poll_select_set_timeout(0, 0) -> end_time 0; after a datagram "
     "timespec64_sub(end_time, now) < 0 -> break; recvmmsg(2) BUGS")
 NSEC_PER_SEC = 1_000_000_000
+
+
+def _timespec_layout(m):
+    """The timespec recvmmsg reads: struct __kernel_timespec natively, old_timespec32 on the
+    i386 paths (compat_sys_recvmmsg_time32)."""
+    from .. import abi
+    return (abi.native() if m.via == "native" else abi.compat()).timespec
 
 
 def _fake(outcome):
@@ -1109,10 +1234,13 @@ def __sys_recvmmsg(m: Model, fd: int, msgs, flags: int = 0, vlen=None, timeout=N
     import copy
     if m.via == "native" and flags & MSG_CMSG_COMPAT:
         return CMSG_COMPAT_NATIVE.fail(E.EINVAL)
-    if isinstance(timeout, Ptr):
-        if timeout.inaccessible:
+    timeout_ptr = None
+    if isinstance(timeout, Ptr):            # get_timespec64() / get_old_timespec32()
+        layout = _timespec_layout(m)
+        raw = user_read(timeout, layout.size, "a timeout")
+        if raw is None:
             return TIMEOUT_FAULT.fail(E.EFAULT)
-        raise NotModelled("a timeout at a readable address the model cannot see")
+        timeout_ptr, timeout = timeout, layout.unpack(raw)
     if timeout is not None:
         sec, nsec = timeout
         if sec < 0 or not 0 <= nsec < NSEC_PER_SEC:
@@ -1179,6 +1307,13 @@ def __sys_recvmmsg(m: Model, fd: int, msgs, flags: int = 0, vlen=None, timeout=N
             model.sock(fd).so_error = err
         return RECVMMSG_ERROR_PARKED.ok(len(got), apply=park, also=rules, messages=got,
                                         msg_len=lens)
+    if timeout_ptr is not None and not user_writes(timeout_ptr, _timespec_layout(m).size):
+        # the messages are received (msg_len written); the remaining time cannot be written
+        first = got[0]                      # the first entry's msghdr was written back
+        shown = {"msg_len": lens, "namelen": first["namelen"], "controllen": 0,
+                 "msg_flags": first["msg_flags"]}
+        return Outcome(TIMEOUT_WRITE_FAULT, E.EFAULT, Exact(-1),
+                       {k: Exact(v) for k, v in shown.items()}, _batch_apply(sim), rules)
     return RECVMMSG_OK.ok(len(got), apply=_batch_apply(sim), also=rules, messages=got, msg_len=lens)
 
 

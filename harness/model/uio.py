@@ -4,8 +4,10 @@ reads and a recv writes, as the wrappers of harness.kernel.Kernel describe them.
 A send's data is bytes (readable, known), a Ptr (NULL or the PROT_NONE page: every access
 faults; any other address: readable, contents unknown to the model) or (Ptr, length). A
 recv's buffer is a size (a buffer the wrapper allocates and reads back) or (Ptr, length).
-import_ubuf()/import_iovec() only check access_ok() (the address range lies in user space),
-which these pointers pass: a fault shows when the protocol copies.
+import_ubuf()/import_iovec() only check access_ok() (the address range lies in user space):
+an address above TASK_SIZE_MAX (mem.KERNEL_HALF, mem.MINUS_ONE) fails there, before anything is
+copied (``Iter.access_ok``); any other fault shows when the protocol copies. A guard buffer
+(a Ptr with a ``span``) lets exactly ``span`` bytes through: the copy of one more faults.
 """
 from __future__ import annotations
 
@@ -22,11 +24,27 @@ def _not_modelled(why: str):
 @dataclass(frozen=True)
 class Part:
     """One iovec: ``length`` bytes at a place that is readable/writable (``ok``), with
-    ``data`` its contents when the model knows them (a send's bytes)."""
+    ``data`` its contents when the model knows them (a send's bytes). ``reach``: the bytes
+    accessible from its start (a guard buffer; None: all of them); ``user``: its address
+    passes access_ok(); ``writable``: False for a read-only buffer."""
     length: int
     ok: bool = True
     data: bytes | None = None
     wrapper_buffer: bool = True     # recv: the wrapper reads this part back into out["data"]
+    reach: int | None = None
+    user: bool = True
+    writable: bool = True
+
+    def accessible(self, write: bool = False) -> int:
+        """How many bytes from the start a copy may touch without a fault."""
+        if not self.ok or (write and not self.writable):
+            return 0
+        return self.length if self.reach is None else min(self.reach, self.length)
+
+
+def _ptr_part(ptr: Ptr, n: int, **kw) -> Part:
+    return Part(n, ok=not ptr.inaccessible, reach=ptr.span, user=ptr.user,
+                writable=ptr.writable, **kw)
 
 
 def send_part(value, length: int | None = None) -> Part:
@@ -35,7 +53,7 @@ def send_part(value, length: int | None = None) -> Part:
         return send_part(ptr, n)
     if isinstance(value, Ptr):
         n = 0 if length is None else length
-        return Part(n, ok=not value.inaccessible, data=None)
+        return _ptr_part(value, n, data=value.data)
     data = bytes(value)
     n = len(data) if length is None else length
     return Part(n, True, data[:n])
@@ -44,7 +62,7 @@ def send_part(value, length: int | None = None) -> Part:
 def recv_part(value) -> Part:
     if isinstance(value, tuple):
         ptr, n = value
-        return Part(n, ok=not ptr.inaccessible, wrapper_buffer=False)
+        return _ptr_part(ptr, n, wrapper_buffer=False)
     return Part(value, True)
 
 
@@ -58,6 +76,11 @@ class Iter:
     def count(self) -> int:
         return sum(p.length for p in self.parts)
 
+    def access_ok(self) -> bool:
+        """import_ubuf()/import_iovec(): every segment's address passes access_ok() (whatever
+        its length: a kernel-half address fails even for 0 bytes)."""
+        return all(p.user for p in self.parts)
+
     # -- sending ----------------------------------------------------------------
     def faults(self, n: int | None = None) -> bool:
         """copy_from_iter() of the first n bytes (all by default) faults."""
@@ -65,7 +88,7 @@ class Iter:
         for p in self.parts:
             if n <= 0:
                 return False
-            if p.length and not p.ok:
+            if min(p.length, n) > p.accessible():
                 return True
             n -= p.length
         return False
@@ -90,7 +113,8 @@ class Iter:
         for p in self.parts:
             lo, hi = pos, pos + p.length
             pos = hi
-            if p.length and not p.ok and lo < skip + n and hi > skip:
+            start, end = max(lo, skip) - lo, min(hi, skip + n) - lo
+            if end > start and end > p.accessible(write=True):
                 return True
         return False
 
@@ -114,4 +138,4 @@ def send_iter(data, length=None) -> Iter:
 def recv_iter(size: int, buf=None) -> Iter:
     if buf is None:
         return Iter([Part(size, True)])
-    return Iter([Part(size, ok=not buf.inaccessible, wrapper_buffer=False)])
+    return Iter([_ptr_part(buf, size, wrapper_buffer=False)])

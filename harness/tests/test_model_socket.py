@@ -138,6 +138,14 @@ def test_address_copies():
     (o,) = allowed(old, "getsockname", ofd, fault, 100)
     assert (o.errno, o.rule) == (E.EFAULT, SK.ADDR_OUT_FAULT)
     assert SK.ADDRLEN_OUT_AFTER_COPY in o.also and o.out["addrlen"].value == 100
+    read_only_len = Ptr(0x7000_0000 - 4, "read-only guard", span=4, writable=False,
+                        data=(100).to_bytes(4, "little"))
+    (o,) = allowed(run, "getsockname", fd, True, read_only_len)   # 6.18: before the copy
+    assert (o.errno, o.rule) == (E.EFAULT, SK.ADDR_OUT_FAULT) and "addr_written" not in o.out
+    assert SK.ADDRLEN_OUT_UNWRITABLE_FIRST in o.also
+    (o,) = allowed(old, "getsockname", ofd, True, read_only_len)   # 5.10: after the copy
+    assert (o.errno, o.rule) == (E.EFAULT, SK.ADDR_OUT_FAULT) and o.out["addr_written"].value
+    assert SK.ADDRLEN_OUT_UNWRITABLE_LAST in o.also
     (o,) = allowed(run, "getsockname", fd, True, -1)
     assert (o.errno, o.rule) == (E.EINVAL, SK.ADDRLEN_OUT_NEGATIVE)
     (o,) = allowed(run, "getsockname", fd, True, 4)

@@ -393,6 +393,20 @@ def test_tcp_errors():
 
 # --------------------------------------------------------------------------- coverage
 
+def test_read_only_optlen():
+    """sk_getsockopt() writes the value, then *optlen: a read-only *optlen faults after the
+    value was written; a guard buffer one byte short of the int faults on the read."""
+    run = Run()
+    fd = run.sock()
+    ro = Ptr(0x7000_0000 - 4, "read-only guard", span=4, writable=False, data=i32(4))
+    o = expect(run.allowed("getsockopt", fd, L.SOL_SOCKET, L.SO_TYPE, ro), E.EFAULT,
+               rule=S.GET_OPTLEN_WRITE_FAULT)
+    assert o.out["optval_written"].value is True
+    short = Ptr(0x7000_0000 - 3, "guard", span=3, data=i32(4)[:3])
+    expect(run.allowed("getsockopt", fd, L.SOL_SOCKET, L.SO_TYPE, short), E.EFAULT,
+           rule=S.GET_OPTLEN_FAULT)
+
+
 def test_every_rule_is_reached():
     """Run every scenario above and check each rule of sock.py and tcp.py was reached."""
     for name, fn in sorted(globals().items()):
