@@ -10,6 +10,8 @@ what to lie about in $SOCKSPEC_LIE, comma-separated):
   caller's msg_flags: write-backs the kernel never makes on an error.
 - ``unix-einval``: socket(AF_UNIX, ...) answers EINVAL whatever the type flags: the errno of a
   rule the model considered and excluded (socket.type_flags_invalid), for the explanation.
+- ``path-errno``: a native bind or connect failing with EACCES, ENOTDIR, ELOOP, ENAMETOOLONG or
+  EROFS answers ENOENT instead: a kernel that does not tell path errors apart.
 
 Everything else goes to the real backend. Loaded as a plugin, it replaces the backend the
 sockspec plugin loads, so the session profile is probed through the lie too: the profile must
@@ -32,6 +34,8 @@ LENGTH_ARG = {native().nr(name): i for name, i in (
     ("getsockname", 2), ("getpeername", 2), ("accept", 2), ("accept4", 2), ("recvfrom", 5),
     ("getsockopt", 4))}
 RECVMSG = native().nr("recvmsg")
+BIND_CONNECT = (native().nr("bind"), native().nr("connect"))
+PATH_ERRNOS = (errno.EACCES, errno.ENOTDIR, errno.ELOOP, errno.ENAMETOOLONG, errno.EROFS)
 MSG_FLAGS_OFFSET = struct.calcsize("=Qi4xQQQQ") if native().pointer_size == 8 else 24
 MSG_TRUNC = 0x20
 
@@ -50,6 +54,8 @@ class LyingBackend:
         if "unix-einval" in self.lies and nr == SOCKET and a0 == L.AF_UNIX:
             return -1, errno.EINVAL
         ret, err = self._real.raw(nr, a0, *rest)
+        if "path-errno" in self.lies and nr in BIND_CONNECT and err in PATH_ERRNOS:
+            return -1, errno.ENOENT
         if "writeback" in self.lies and err:
             args = (a0,) + rest
             if nr in LENGTH_ARG and LENGTH_ARG[nr] < len(args):
