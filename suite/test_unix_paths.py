@@ -188,7 +188,8 @@ def test_bind_unix_path(sc, tree, side):
 def test_connect_unix_path(sc, tree, side):
     """unix_find_bsd(): kern_path(LOOKUP_FOLLOW) walks the path (the last component is
     followed), path_permission(MAY_WRITE) on the node (EACCES), then it must be a socket
-    (ECONNREFUSED). One row per case, each on a fresh socket."""
+    (ECONNREFUSED). One row per case for connect (each on a fresh stream socket) and one for
+    sendto from a datagram socket (the targets are stream sockets: EPROTOTYPE once found)."""
     for name, mode in (("srv-ro", 0o555), ("srv-rw", 0o777)):
         lfd = sc.socket(L.AF_UNIX, STREAM | L.SOCK_CLOEXEC, 0).ret
         setup_ok(sc, sc.bind(lfd, _addr(tree, "open/" + name)))
@@ -199,11 +200,15 @@ def test_connect_unix_path(sc, tree, side):
     sc.adopt_path(os.path.join(tree, "srvlink"))
 
     def body(s):
+        dfd = s.socket(L.AF_UNIX, DGRAM | L.SOCK_CLOEXEC | L.SOCK_NONBLOCK, 0).ret
         for label, rel in CONNECT_CASES:
             with row(label):
                 fd = s.socket(L.AF_UNIX, STREAM | L.SOCK_CLOEXEC | L.SOCK_NONBLOCK, 0).ret
                 s.connect(fd, _addr(tree, rel))
                 s.close(fd)
+            with row(label + "-sendto"):     # unix_dgram_sendmsg() looks the name up alike
+                s.sendto(dfd, b"x", 0, _addr(tree, rel))
+        s.close(dfd)
     _on_side(sc, side, body)
 
 

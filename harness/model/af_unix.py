@@ -93,7 +93,8 @@ BIND_PATH_SEARCH = rule(
     "Search (execute) permission is denied on a directory of the path prefix, the parent of "
     "the new node included; CAP_DAC_READ_SEARCH or CAP_DAC_OVERRIDE grant it on any directory.",
     "fs/namei.c kern_path_create() -> filename_parentat() -> link_path_walk() -> may_lookup() "
-    "-> inode_permission(MAY_EXEC) -> generic_permission(); bind(2) ERRORS EACCES")
+    "-> inode_permission(MAY_EXEC) -> generic_permission(); bind(2) ERRORS EACCES, "
+    "path_resolution(7) Step 2")
 BIND_PATH_NO_WRITE = rule(
     "bind.unix_path_no_write", "EACCES",
     "No write (and search) permission on the directory the node is made in; "
@@ -115,9 +116,10 @@ BIND_PATH_NAMETOOLONG = rule(
     "A component longer than NAME_MAX (255) is looked up. sun_path holds at most 108 bytes "
     "(unix_mkname_bsd() ends it at addr_len <= 110), so neither NAME_MAX nor PATH_MAX (4096) "
     "can be exceeded by the address itself: only the body of a symlink on the path can bring "
-    "such a component.",
+    "such a component (bind(2)'s \"addr is too long\" is EINVAL: bind.unix_addrlen).",
     "fs/ext4/namei.c ext4_lookup(), fs/libfs.c simple_lookup() (tmpfs): d_name.len > NAME_MAX "
-    "-> -ENAMETOOLONG; net/unix/af_unix.c unix_validate_addr(); bind(2) ERRORS ENAMETOOLONG")
+    "-> -ENAMETOOLONG; net/unix/af_unix.c unix_validate_addr(); bind(2) ERRORS ENAMETOOLONG, "
+    "path_resolution(7) Length limit")
 BIND_PATH_EROFS = rule(
     "bind.unix_path_erofs", "EROFS",
     "The directory is on a read-only mount (a read-only bind mount will do). Reported after "
@@ -187,7 +189,7 @@ CONNECT_SEARCH = rule(
     "Search permission is denied on a directory of the path (CAP_DAC_READ_SEARCH or "
     "CAP_DAC_OVERRIDE grant it).",
     "net/unix/af_unix.c unix_find_bsd() -> kern_path(LOOKUP_FOLLOW) -> link_path_walk() -> "
-    "may_lookup(); connect(2) ERRORS EACCES")
+    "may_lookup(); connect(2) ERRORS EACCES (search permission on a directory of the path)")
 CONNECT_NO_WRITE = rule(
     "connect.unix_no_write", "EACCES",
     "No write permission on the node the path names (a socket or any other file); "
@@ -201,18 +203,19 @@ CONNECT_NOT_SOCKET = rule(
 CONNECT_ENOTDIR = rule(
     "connect.unix_enotdir", "ENOTDIR",
     "A component of the path prefix is not a directory.",
-    "fs/namei.c link_path_walk(): !d_can_lookup() -> -ENOTDIR; connect(2)")
+    "fs/namei.c link_path_walk(): !d_can_lookup() -> -ENOTDIR; path_resolution(7) Step 2 "
+    "(connect(2) does not list it; unix(7) refers to the filesystem's errors)")
 CONNECT_ELOOP = rule(
     "connect.unix_eloop", "ELOOP",
     "More than 40 symbolic links are met resolving the path; the last component is followed.",
     "net/unix/af_unix.c unix_find_bsd(): kern_path(LOOKUP_FOLLOW); fs/namei.c pick_link(): "
-    "total_link_count++ >= MAXSYMLINKS (40) -> -ELOOP")
+    "total_link_count++ >= MAXSYMLINKS (40) -> -ELOOP; path_resolution(7) Symbolic links")
 CONNECT_NAMETOOLONG = rule(
     "connect.unix_nametoolong", "ENAMETOOLONG",
     "A component longer than NAME_MAX (255) is looked up; within the 108 bytes of sun_path "
     "only a symlink's body can bring one.",
     "fs/ext4/namei.c ext4_lookup(), fs/libfs.c simple_lookup(): d_name.len > NAME_MAX -> "
-    "-ENAMETOOLONG")
+    "-ENAMETOOLONG; path_resolution(7) Length limit")
 CONNECT_STALE = rule(
     "connect.unix_no_socket", "ECONNREFUSED",
     "The node exists but no socket is bound to it any more (its socket was closed).",
@@ -855,7 +858,8 @@ SEND_DGRAM_ADDR = rule(
     "The destination address is malformed (length <= 2 or > 110, sun_family not AF_UNIX).",
     "net/unix/af_unix.c unix_dgram_sendmsg() -> unix_validate_addr()")
 SEND_DGRAM_LOOKUP = rule(
-    "send.unix_dgram_lookup", "as connect(): ENOENT, ECONNREFUSED, EPROTOTYPE",
+    "send.unix_dgram_lookup", "as connect(): EACCES, ENOENT, ENOTDIR, ELOOP, ENAMETOOLONG, "
+    "ECONNREFUSED, EPROTOTYPE",
     "The destination is looked up as connect() looks it up, after the data was copied.",
     "net/unix/af_unix.c unix_dgram_sendmsg(): unix_find_other()")
 SEND_DGRAM_EPERM = rule(
