@@ -6,6 +6,7 @@ A ``Scenario`` is one test's syscall program: every call made through it is chec
 from __future__ import annotations
 
 import copy
+import os
 import signal
 from dataclasses import replace
 import struct
@@ -658,16 +659,24 @@ class Scenario:
 
     # -- children: dropped capabilities, limits -----------------------------------------
     def in_child(self, body: Callable[["Scenario"], None], drop: tuple[str, ...] = (),
-                 rlimit_nofile: int | None = None, timeout: float = 20.0) -> None:
+                 rlimit_nofile: int | None = None, timeout: float = 20.0,
+                 uid: int | None = None, prepare: Callable[[], None] | None = None) -> None:
         """Run ``body(child_scenario)`` in a forked child that dropped the capabilities
-        ``drop`` (names like "CAP_NET_RAW") and/or lowered RLIMIT_NOFILE. Its checks are
-        recorded here; a mismatch in the child fails the caller."""
+        ``drop`` (names like "CAP_NET_RAW") and/or lowered RLIMIT_NOFILE, and/or became
+        ``uid`` (gid the same number, no supplementary groups: every capability goes).
+        ``prepare()`` runs in the child first, still privileged. Its checks are recorded
+        here; a mismatch in the child fails the caller."""
         from .child import run_in_child
-        from .privilege import CAP_NUMBERS, drop_effective
+        from .privilege import CAP_NUMBERS, drop_effective, drop_to_uid
         records: list[dict] = []
         model = copy.deepcopy(self.m)
         model.caps -= set(drop)
         label = ("dropped " + ",".join(c.replace("CAP_", "") for c in drop)) if drop else self.privilege
+        if uid is not None:
+            from .model.vfs import Cred
+            model.caps = set()
+            model.vfs.cred = Cred(uid, uid, (), _umask())
+            label = f"uid {uid}, no capabilities"
         if rlimit_nofile is not None:
             model.fds.rlimit = rlimit_nofile
 
@@ -677,8 +686,12 @@ class Scenario:
             for fd, what in read_fd_table().items():     # run_in_child's result pipe
                 if model.fds.get(fd) is None:
                     model.adopt(fd, what)
+            if prepare is not None:
+                prepare()
             if drop:
                 drop_effective([CAP_NUMBERS[c] for c in drop], self.k)
+            if uid is not None:
+                drop_to_uid(uid, uid)
             if rlimit_nofile is not None:
                 resource.setrlimit(resource.RLIMIT_NOFILE,
                                    (rlimit_nofile, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
@@ -727,6 +740,26 @@ class Scenario:
     def adopt(self, fd: int, what: str) -> None:
         """Tell the model about an fd the test opened outside the checked calls."""
         self.m.adopt(fd, what)
+
+    def adopt_cred(self) -> None:
+        """Tell the model this process's filesystem credentials (model/vfs.py)."""
+        from .model.vfs import Cred
+        self.m.vfs.cred = Cred(os.geteuid(), os.getegid(), tuple(os.getgroups()), _umask())
+
+    def adopt_path(self, path: str, listed: bool = False) -> None:
+        """Tell the model the node at ``path`` that the test made outside the checked calls:
+        its kind, mode and owner (lstat), a symlink's body, whether its mount is read-only;
+        ``listed``: a directory whose every entry the test declares (model/vfs.py)."""
+        import stat
+        from .model.vfs import Node
+        st = os.lstat(path)
+        kinds = {stat.S_IFDIR: "dir", stat.S_IFREG: "file", stat.S_IFSOCK: "sock",
+                 stat.S_IFLNK: "symlink"}
+        kind = kinds.get(stat.S_IFMT(st.st_mode), "other")
+        target = os.fsencode(os.readlink(path)) if kind == "symlink" else None
+        readonly = kind != "symlink" and bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+        self.m.vfs.declare(os.fsencode(path), Node(kind, stat.S_IMODE(st.st_mode), st.st_uid,
+                                                   st.st_gid, target, readonly, listed))
 
     # -- cleanup ------------------------------------------------------------------------
     def created_fds(self) -> list[int]:
@@ -838,3 +871,12 @@ def _add_call_methods():
 
 
 _add_call_methods()
+
+
+def _umask() -> int:
+    """This process's umask, read without changing it (/proc/self/status, since 4.7)."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    raise OSError("no Umask line in /proc/self/status")

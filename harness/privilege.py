@@ -14,6 +14,10 @@ from .kernel import Kernel, default
 _LINUX_CAPABILITY_VERSION_3 = 0x20080522
 
 CAP_NAMES = {
+    L.CAP_DAC_OVERRIDE: "CAP_DAC_OVERRIDE",
+    L.CAP_DAC_READ_SEARCH: "CAP_DAC_READ_SEARCH",
+    L.CAP_SETGID: "CAP_SETGID",
+    L.CAP_SETUID: "CAP_SETUID",
     L.CAP_NET_BIND_SERVICE: "CAP_NET_BIND_SERVICE",
     L.CAP_NET_BROADCAST: "CAP_NET_BROADCAST",
     L.CAP_NET_ADMIN: "CAP_NET_ADMIN",
@@ -87,6 +91,16 @@ def raised(cap: int, k: Kernel | None = None):
 
 def permitted_caps(k: Kernel | None = None) -> int:
     return _capget(k or default())[1]
+
+
+def drop_to_uid(uid: int, gid: int) -> None:
+    """setgroups([]), setresgid(gid), setresuid(uid): with every uid non-zero the kernel
+    clears the permitted and effective capability sets (cap_emulate_setxuid(), unless
+    SECBIT_KEEP_CAPS). Call it in a forked child."""
+    import os
+    os.setgroups([])
+    os.setresgid(gid, gid, gid)
+    os.setresuid(uid, uid, uid)
 
 
 def cap_names(mask: int) -> list[str]:

@@ -23,6 +23,7 @@ def unix_dir() -> str:
     global _tmpdir
     if _tmpdir is None or not os.path.isdir(_tmpdir):
         _tmpdir = tempfile.mkdtemp(prefix="sockspec-", dir="/tmp")
+        os.chmod(_tmpdir, 0o711)        # searchable by the unprivileged uid of test_unix_paths
         atexit.register(_remove, _tmpdir, os.getpid())
     return _tmpdir
 

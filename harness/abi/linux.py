@@ -207,6 +207,10 @@ SOCKETCALL_NAMES = {v: k[4:].lower() for k, v in dict(globals()).items() if k.st
 SOCKETCALL_NARGS = (0, 3, 3, 3, 2, 3, 3, 3, 4, 4, 4, 6, 6, 2, 5, 5, 3, 3, 4, 5, 4)
 
 # Capabilities (include/uapi/linux/capability.h).
+CAP_DAC_OVERRIDE = 1
+CAP_DAC_READ_SEARCH = 2
+CAP_SETGID = 6
+CAP_SETUID = 7
 CAP_NET_BIND_SERVICE = 10
 CAP_NET_BROADCAST = 11
 CAP_NET_ADMIN = 12

@@ -6,19 +6,21 @@ What the model keeps: a socket's name (``Sock.local``: a SockaddrUn, None when u
 (``Sock.peer_sock``), the listener's queue of embryos (``Sock.accept_queue``: connected sockets
 that accept() will hand out) and the namespace's name tables (``Net.unix_abstract``,
 ``Net.unix_bsd``, and ``Net.unix_paths`` for filesystem nodes, which outlive their socket).
-Filesystem paths are compared as strings: the suite binds absolute, normalised paths in
-directories that exist, except those it declares absent in ``Net.missing_dirs``.
+Filesystem paths are walked by vfs.py: the nodes and credentials the test declared get the
+kernel's checks (search and write permission, ENOTDIR, symlinks, ELOOP, read-only mounts);
+undeclared directories exist and may be searched unless declared absent in ``Net.missing_dirs``.
+A node is keyed by its path with the symlinks of its directories resolved.
 """
 from __future__ import annotations
 
 import errno as E
-import posixpath
 import re
 import struct
 
 from ..abi import linux as L
 from ..abi.markers import CONFIG_AF_UNIX_OOB, has, lacks
 from ..mem import SockaddrUn
+from . import vfs
 from .ops import ProtoOps
 from .rules import Constraint, Outcome, Predicate, as_outcomes, rule
 from .state import RCV_SHUTDOWN, SEND_SHUTDOWN, SHUTDOWN_MASK, Sock
@@ -84,8 +86,46 @@ BIND_PATH_EXISTS = rule(
     "unix(7) ERRORS EADDRINUSE")
 BIND_PATH_ENOENT = rule(
     "bind.unix_path_enoent", "ENOENT",
-    "A directory on the path does not exist.",
+    "A directory on the path does not exist (or a symlink on it leads nowhere).",
     "net/unix/af_unix.c unix_bind_bsd() -> kern_path_create() -> -ENOENT; unix(7) ERRORS ENOENT")
+BIND_PATH_SEARCH = rule(
+    "bind.unix_path_search", "EACCES",
+    "Search (execute) permission is denied on a directory of the path prefix, the parent of "
+    "the new node included; CAP_DAC_READ_SEARCH or CAP_DAC_OVERRIDE grant it on any directory.",
+    "fs/namei.c kern_path_create() -> filename_parentat() -> link_path_walk() -> may_lookup() "
+    "-> inode_permission(MAY_EXEC) -> generic_permission(); bind(2) ERRORS EACCES, "
+    "path_resolution(7) Step 2")
+BIND_PATH_NO_WRITE = rule(
+    "bind.unix_path_no_write", "EACCES",
+    "No write (and search) permission on the directory the node is made in; "
+    "CAP_DAC_OVERRIDE grants it. Checked after EEXIST and EROFS.",
+    "net/unix/af_unix.c unix_bind_bsd() -> vfs_mknod() -> may_create() -> inode_permission(dir, "
+    "MAY_WRITE | MAY_EXEC); bind(2) ERRORS EACCES")
+BIND_PATH_ENOTDIR = rule(
+    "bind.unix_path_enotdir", "ENOTDIR",
+    "A component of the path prefix is not a directory.",
+    "fs/namei.c link_path_walk(): !d_can_lookup() -> -ENOTDIR; bind(2) ERRORS ENOTDIR")
+BIND_PATH_ELOOP = rule(
+    "bind.unix_path_eloop", "ELOOP",
+    "More than 40 symbolic links are met resolving the path prefix (a loop); the last component "
+    "is not followed (a symlink there, even a looping one, is EADDRINUSE).",
+    "fs/namei.c pick_link(): nd->total_link_count++ >= MAXSYMLINKS (40) -> -ELOOP; "
+    "filename_create() does not follow the last component; bind(2) ERRORS ELOOP")
+BIND_PATH_NAMETOOLONG = rule(
+    "bind.unix_path_nametoolong", "ENAMETOOLONG",
+    "A component longer than NAME_MAX (255) is looked up. sun_path holds at most 108 bytes "
+    "(unix_mkname_bsd() ends it at addr_len <= 110), so neither NAME_MAX nor PATH_MAX (4096) "
+    "can be exceeded by the address itself: only the body of a symlink on the path can bring "
+    "such a component (bind(2)'s \"addr is too long\" is EINVAL: bind.unix_addrlen).",
+    "fs/ext4/namei.c ext4_lookup(), fs/libfs.c simple_lookup() (tmpfs): d_name.len > NAME_MAX "
+    "-> -ENAMETOOLONG; net/unix/af_unix.c unix_validate_addr(); bind(2) ERRORS ENAMETOOLONG, "
+    "path_resolution(7) Length limit")
+BIND_PATH_EROFS = rule(
+    "bind.unix_path_erofs", "EROFS",
+    "The directory is on a read-only mount (a read-only bind mount will do). Reported after "
+    "EEXIST (an existing name is EADDRINUSE) and before the write permission check.",
+    "fs/namei.c filename_create(): err2 = mnt_want_write() is returned only after the "
+    "d_is_positive() -> -EEXIST check; bind(2) ERRORS EROFS")
 BIND_PATH_REBIND = rule(
     "bind.unix_path_rebind", "EINVAL",
     "The socket already has a name: the node just created is unlinked again.",
@@ -144,6 +184,38 @@ CONNECT_ENOENT = rule(
     "connect.unix_enoent", "ENOENT",
     "No filesystem node at the path (or a directory on it is missing).",
     "net/unix/af_unix.c unix_find_bsd() -> kern_path() -> -ENOENT; connect(2), unix(7)")
+CONNECT_SEARCH = rule(
+    "connect.unix_search", "EACCES",
+    "Search permission is denied on a directory of the path (CAP_DAC_READ_SEARCH or "
+    "CAP_DAC_OVERRIDE grant it).",
+    "net/unix/af_unix.c unix_find_bsd() -> kern_path(LOOKUP_FOLLOW) -> link_path_walk() -> "
+    "may_lookup(); connect(2) ERRORS EACCES (search permission on a directory of the path)")
+CONNECT_NO_WRITE = rule(
+    "connect.unix_no_write", "EACCES",
+    "No write permission on the node the path names (a socket or any other file); "
+    "CAP_DAC_OVERRIDE grants it. Checked before whether the node is a socket.",
+    "net/unix/af_unix.c unix_find_bsd(): path_permission(&path, MAY_WRITE) (5.10: "
+    "unix_find_other(): inode_permission(inode, MAY_WRITE)); connect(2) ERRORS EACCES")
+CONNECT_NOT_SOCKET = rule(
+    "connect.unix_not_socket", "ECONNREFUSED",
+    "The node the path names is not a socket (a regular file, a directory).",
+    "net/unix/af_unix.c unix_find_bsd(): !S_ISSOCK(inode->i_mode) -> -ECONNREFUSED")
+CONNECT_ENOTDIR = rule(
+    "connect.unix_enotdir", "ENOTDIR",
+    "A component of the path prefix is not a directory.",
+    "fs/namei.c link_path_walk(): !d_can_lookup() -> -ENOTDIR; path_resolution(7) Step 2 "
+    "(connect(2) does not list it; unix(7) refers to the filesystem's errors)")
+CONNECT_ELOOP = rule(
+    "connect.unix_eloop", "ELOOP",
+    "More than 40 symbolic links are met resolving the path; the last component is followed.",
+    "net/unix/af_unix.c unix_find_bsd(): kern_path(LOOKUP_FOLLOW); fs/namei.c pick_link(): "
+    "total_link_count++ >= MAXSYMLINKS (40) -> -ELOOP; path_resolution(7) Symbolic links")
+CONNECT_NAMETOOLONG = rule(
+    "connect.unix_nametoolong", "ENAMETOOLONG",
+    "A component longer than NAME_MAX (255) is looked up; within the 108 bytes of sun_path "
+    "only a symlink's body can bring one.",
+    "fs/ext4/namei.c ext4_lookup(), fs/libfs.c simple_lookup(): d_name.len > NAME_MAX -> "
+    "-ENAMETOOLONG; path_resolution(7) Length limit")
 CONNECT_STALE = rule(
     "connect.unix_no_socket", "ECONNREFUSED",
     "The node exists but no socket is bound to it any more (its socket was closed).",
@@ -294,15 +366,6 @@ def bsd_path(data: bytes, addrlen: int) -> bytes:
     return path
 
 
-def _dir_missing(m, path: bytes) -> bool:
-    parent = posixpath.dirname(path)
-    while parent not in (b"/", b""):
-        if parent.decode(errors="surrogateescape") in m.net.missing_dirs or parent in m.net.missing_dirs:
-            return True
-        parent = posixpath.dirname(parent)
-    return False
-
-
 def is_autobind_name(sa) -> bool:
     return (isinstance(sa, SockaddrUn) and sa.abstract is not None
             and re.fullmatch(rb"[0-9a-f]{5}", sa.abstract) is not None)
@@ -320,12 +383,17 @@ def unix_name_len(sa) -> int:
     return len(sa.encode()) if sa is not None else SUN_PATH_OFFSET
 
 
-def _register(m, sock: Sock, name) -> None:
+def _register(m, sock: Sock, name, node_path: bytes | None = None, node=None) -> None:
+    """Name the socket; a filesystem name also makes its node (at ``node_path``: the path with
+    the symlinks of its directories resolved)."""
     sock.local = name
     sock.bound = True
     if isinstance(name, SockaddrUn) and name.path is not None:
-        m.net.unix_paths.add(name.path)
-        m.net.unix_bsd[name.path] = sock
+        node_path = node_path or name.path
+        m.net.unix_paths.add(node_path)
+        m.net.unix_bsd[node_path] = sock
+        if node is not None:
+            m.vfs.declare(node_path, node)
     else:
         m.net.unix_abstract[sock.ident] = sock
 
@@ -344,13 +412,28 @@ def abstract_owner(m, type: int, name: bytes) -> Sock | None:
     return None
 
 
+_BIND_WALK = {"search": BIND_PATH_SEARCH, "enoent": BIND_PATH_ENOENT,
+              "enotdir": BIND_PATH_ENOTDIR, "eloop": BIND_PATH_ELOOP,
+              "nametoolong": BIND_PATH_NAMETOOLONG}
+_CONNECT_WALK = {"search": CONNECT_SEARCH, "enoent": CONNECT_ENOENT,
+                 "enotdir": CONNECT_ENOTDIR, "eloop": CONNECT_ELOOP,
+                 "nametoolong": CONNECT_NAMETOOLONG}
+
+
 def find_other(m, sock: Sock, data: bytes, addrlen: int):
     """unix_find_other(): the socket at the address, or the ENOENT/ECONNREFUSED/EPROTOTYPE
     outcome."""
     if data[SUN_PATH_OFFSET:SUN_PATH_OFFSET + 1] != b"\0":
-        path = bsd_path(data, addrlen)
-        if _dir_missing(m, path) or path not in m.net.unix_paths:
-            return CONNECT_ENOENT.fail(E.ENOENT)
+        try:
+            path = vfs.walk(m, bsd_path(data, addrlen), create=False)
+        except vfs.WalkError as err:
+            return _CONNECT_WALK[err.kind].fail(err.errno)
+        node = m.vfs.nodes.get(path)
+        if node is not None:
+            if not vfs.generic_permission(m, node, vfs.MAY_WRITE):
+                return CONNECT_NO_WRITE.fail(E.EACCES)
+            if node.kind != "sock":
+                return CONNECT_NOT_SOCKET.fail(E.ECONNREFUSED)
         other = m.net.unix_bsd.get(path)
         if other is None:
             return CONNECT_STALE.fail(E.ECONNREFUSED)
@@ -394,18 +477,32 @@ class UnixOps(ProtoOps):
         if err is not None:
             return err
         if addr[SUN_PATH_OFFSET] != 0:
-            path = bsd_path(addr, addrlen)
-            if _dir_missing(m, path):
-                return BIND_PATH_ENOENT.fail(E.ENOENT)
-            if path in m.net.unix_paths:
+            given = bsd_path(addr, addrlen)
+            try:
+                parent, last = vfs.walk(m, given, create=True)
+            except vfs.WalkError as err:
+                return _BIND_WALK[err.kind].fail(err.errno)
+            path = vfs.join(parent, last)
+            if vfs.exists(m, path):
                 return BIND_PATH_EXISTS.fail(E.EADDRINUSE)
+            pnode = m.vfs.nodes.get(parent)
+            if pnode is not None and pnode.readonly:
+                return BIND_PATH_EROFS.fail(E.EROFS)
+            if pnode is not None and not vfs.generic_permission(m, pnode, vfs.MAY_WRITE | vfs.MAY_EXEC):
+                return BIND_PATH_NO_WRITE.fail(E.EACCES)
+            node = vfs.new_node(m, parent, "sock", 0o777)   # sock_alloc(): S_IRWXUGO
+
+            def make_node(model, path=path, node=node):
+                model.net.unix_paths.add(path)
+                if node is not None:
+                    model.vfs.declare(path, node)
             if sock.bound:
                 if m.holds(BIND_PATH_REBIND_LEAVES_NODE):
                     return Outcome(BIND_PATH_REBIND_LEAVES_NODE, E.EINVAL, Exact(-1), {},
-                                   lambda model, r: model.net.unix_paths.add(path))
+                                   lambda model, r: make_node(model))
                 return BIND_PATH_REBIND.fail(E.EINVAL)
-            name = SockaddrUn(path=path)
-            return BIND_PATH.ok(0, apply=lambda model, r: _register(model, sock, name))
+            name = SockaddrUn(path=given)
+            return BIND_PATH.ok(0, apply=lambda model, r: _register(model, sock, name, path, node))
         if sock.bound:
             return BIND_ABSTRACT_REBIND.fail(E.EINVAL)
         abstract = addr[SUN_PATH_OFFSET + 1:addrlen]
@@ -772,7 +869,8 @@ SEND_DGRAM_ADDR = rule(
     "The destination address is malformed (length <= 2 or > 110, sun_family not AF_UNIX).",
     "net/unix/af_unix.c unix_dgram_sendmsg() -> unix_validate_addr()")
 SEND_DGRAM_LOOKUP = rule(
-    "send.unix_dgram_lookup", "as connect(): ENOENT, ECONNREFUSED, EPROTOTYPE",
+    "send.unix_dgram_lookup", "as connect(): EACCES, ENOENT, ENOTDIR, ELOOP, ENAMETOOLONG, "
+    "ECONNREFUSED, EPROTOTYPE",
     "The destination is looked up as connect() looks it up, after the data was copied.",
     "net/unix/af_unix.c unix_dgram_sendmsg(): unix_find_other()")
 SEND_DGRAM_EPERM = rule(

@@ -13,6 +13,7 @@ from typing import Callable
 from .call import Call
 from .rules import Outcome, Rule, as_outcomes
 from .state import FdTable, Foreign, Net, Sock
+from .vfs import Vfs
 
 ENTRIES: dict[str, Callable] = {}
 
@@ -39,6 +40,7 @@ class Model:
             port_range=tuple(profile.sysctl_ints("net.ipv4.ip_local_port_range") or (32768, 60999)),
             unprivileged_port_start=profile.sysctl_int("net.ipv4.ip_unprivileged_port_start", 1024),
         )
+        self.vfs = Vfs()                # the nodes and credentials the test declared (vfs.py)
         self.via = "native"             # the call path of the call being answered (Call.via)
         # the process's signal state, as far as the socket calls change it: the mask the test
         # set (Scenario.block_signals) and what became pending. CPython ignores SIGPIPE, so an

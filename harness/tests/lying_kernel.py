@@ -16,6 +16,8 @@ what to lie about in $SOCKSPEC_LIE, comma-separated):
   hold.
 - ``o-path-enotsock``: a native socket call on a descriptor opened O_PATH answers ENOTSOCK, as
   if fdget() returned FMODE_PATH files (it does not: EBADF, fd.ebadf_o_path).
+- ``path-errno``: a native bind or connect failing with EACCES, ENOTDIR, ELOOP, ENAMETOOLONG or
+  EROFS answers ENOENT instead: a kernel that does not tell path errors apart.
 
 Everything else goes to the real backend. Loaded as a plugin, it replaces the backend the
 sockspec plugin loads, so the session profile is probed through the lie too: the profile must
@@ -52,6 +54,8 @@ def opened_o_path(fd: int) -> bool:
     except (OSError, StopIteration):
         return False
     return bool(int(flags.split()[1], 8) & O_PATH)
+BIND_CONNECT = (native().nr("bind"), native().nr("connect"))
+PATH_ERRNOS = (errno.EACCES, errno.ENOTDIR, errno.ELOOP, errno.ENAMETOOLONG, errno.EROFS)
 MSG_FLAGS_OFFSET = struct.calcsize("=Qi4xQQQQ") if native().pointer_size == 8 else 24
 MSG_TRUNC = 0x20
 PPOLL, GETSOCKOPT = native().nr("ppoll"), native().nr("getsockopt")
@@ -75,6 +79,8 @@ class LyingBackend:
                 and opened_o_path(a0):
             return -1, errno.ENOTSOCK
         ret, err = self._real.raw(nr, a0, *rest)
+        if "path-errno" in self.lies and nr in BIND_CONNECT and err in PATH_ERRNOS:
+            return -1, errno.ENOENT
         if "writeback" in self.lies and err:
             args = (a0,) + rest
             if nr in LENGTH_ARG and LENGTH_ARG[nr] < len(args):

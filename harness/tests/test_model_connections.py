@@ -639,6 +639,74 @@ def test_unix_bind(version):
         n.allowed("bind", n.new(L.AF_UNIX), _un("relative"))
 
 
+DAC_CAPS = ("CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH")
+
+
+def _tree(n, uid: int) -> None:
+    """A tree declared as Scenario.adopt_path would (owned by root), the caller ``uid``."""
+    from harness.model.vfs import Cred, Node
+    n.m.vfs.cred = Cred(uid, uid, (), 0o022)
+    for path, node in {
+            b"/": Node("dir", 0o755, 0, 0), b"/t": Node("dir", 0o755, 0, 0, listed=True),
+            b"/t/open": Node("dir", 0o777, 0, 0, listed=True),
+            b"/t/nowrite": Node("dir", 0o555, 0, 0, listed=True),
+            b"/t/nosearch": Node("dir", 0o666, 0, 0, listed=True),
+            b"/t/ro": Node("dir", 0o777, 0, 0, readonly=True, listed=True),
+            b"/t/file": Node("file", 0o644, 0, 0), b"/t/wfile": Node("file", 0o666, 0, 0),
+            b"/t/loop": Node("symlink", 0o777, 0, 0, b"loop"),
+            b"/t/long": Node("symlink", 0o777, 0, 0, b"n" * 256),
+            b"/t/up": Node("symlink", 0o777, 0, 0, b"./../t/open")}.items():
+        n.m.vfs.declare(path, node)
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_unix_path_permissions(version):
+    """The path walk and permission checks of unix bind and connect (model/vfs.py), for root
+    with its capabilities and for an unprivileged uid."""
+    root = Net(version, caps=DAC_CAPS)
+    _tree(root, 0)
+    user = Net(version, caps=())
+    _tree(user, 65534)
+    for n in (root, user):
+        n.fails(E.ENOTDIR, af_unix.BIND_PATH_ENOTDIR, "bind", n.new(L.AF_UNIX), _un("/t/file/s"))
+        n.fails(E.ENOENT, af_unix.BIND_PATH_ENOENT, "bind", n.new(L.AF_UNIX), _un("/t/none/s"))
+        n.fails(E.ELOOP, af_unix.BIND_PATH_ELOOP, "bind", n.new(L.AF_UNIX), _un("/t/loop/s"))
+        n.fails(E.EADDRINUSE, af_unix.BIND_PATH_EXISTS, "bind", n.new(L.AF_UNIX), _un("/t/loop"))
+        n.fails(E.ENAMETOOLONG, af_unix.BIND_PATH_NAMETOOLONG, "bind", n.new(L.AF_UNIX),
+                _un("/t/long/s"))
+        n.fails(E.EROFS, af_unix.BIND_PATH_EROFS, "bind", n.new(L.AF_UNIX), _un("/t/ro/s"))
+        n.fails(E.ENOTDIR, af_unix.CONNECT_ENOTDIR, "connect", n.new(L.AF_UNIX), _un("/t/file/x"))
+        n.fails(E.ELOOP, af_unix.CONNECT_ELOOP, "connect", n.new(L.AF_UNIX), _un("/t/loop"))
+        n.fails(E.ENAMETOOLONG, af_unix.CONNECT_NAMETOOLONG, "connect", n.new(L.AF_UNIX),
+                _un("/t/long"))
+        n.fails(E.ECONNREFUSED, af_unix.CONNECT_NOT_SOCKET, "connect", n.new(L.AF_UNIX),
+                _un("/t/wfile"))
+        n.fails(E.ENOENT, af_unix.CONNECT_ENOENT, "connect", n.new(L.AF_UNIX), _un("/t/open/x"))
+        lfd = n.new(L.AF_UNIX)
+        n.ok(af_unix.BIND_PATH, "bind", lfd, _un("/t/up/srv"))     # the node: /t/open/srv
+        assert n.name(lfd)[1] == _un("/t/up/srv")
+        n.call("listen", lfd, 4)
+        c = n.new(L.AF_UNIX)
+        n.obj(c).nonblock = True
+        n.ok(af_unix.CONNECT_STREAM, "connect", c, _un("/t/open/srv"))
+    node = user.m.vfs.nodes[b"/t/open/srv"]                     # 0777 & ~umask, the binder's
+    assert (node.kind, node.mode, node.uid, node.gid) == ("sock", 0o755, 65534, 65534)
+    # root: CAP_DAC_READ_SEARCH searches any directory, CAP_DAC_OVERRIDE writes any
+    root.ok(af_unix.BIND_PATH, "bind", root.new(L.AF_UNIX), _un("/t/nowrite/s"))
+    root.ok(af_unix.BIND_PATH, "bind", root.new(L.AF_UNIX), _un("/t/nosearch/s"))
+    root.fails(E.ECONNREFUSED, af_unix.CONNECT_NOT_SOCKET, "connect", root.new(L.AF_UNIX),
+               _un("/t/file"))
+    # the unprivileged uid: the other bits
+    user.fails(E.EACCES, af_unix.BIND_PATH_NO_WRITE, "bind", user.new(L.AF_UNIX), _un("/t/nowrite/s"))
+    user.fails(E.EACCES, af_unix.BIND_PATH_SEARCH, "bind", user.new(L.AF_UNIX), _un("/t/nosearch/s"))
+    user.fails(E.EACCES, af_unix.CONNECT_NO_WRITE, "connect", user.new(L.AF_UNIX), _un("/t/file"))
+    user.fails(E.EACCES, af_unix.CONNECT_SEARCH, "connect", user.new(L.AF_UNIX),
+               _un("/t/nosearch/x"))
+    root.m.vfs.cred = None                                       # not told: no guess
+    with pytest.raises(NotModelled):
+        root.allowed("bind", root.new(L.AF_UNIX), _un("/t/open/t"))
+
+
 @pytest.mark.parametrize("version", VERSIONS)
 def test_unix_stream_connections(version):
     n = Net(version, net__core__somaxconn="4")
