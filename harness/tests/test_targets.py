@@ -282,7 +282,11 @@ def test_suite_command_is_the_contract():
     s = Suite(python="/venv/bin/python", pytest_args=("-k", "listen"), backend="ctypes", cwd="/w", env={})
     assert s.argv("/r", "debian:6.1", "linux") == [
         "/venv/bin/python", "-m", "harness.cli", "--backend", "ctypes", "run", "--run-dir", "/r",
-        "--target", "debian:6.1", "--target-kind", "linux", "--", "-k", "listen"]
+        "--target", "debian:6.1", "--target-kind", "linux", "--", "-k", "listen",
+        "--sockspec-call-bound=10"]                   # an emulated guest is slower
+    assert s.argv("/r", "host", "linux")[-2:] == ["-k", "listen"]
+    assert Suite(pytest_args=("--sockspec-call-bound=3",)).argv("/r", "debian:6.1", "linux")[-1] == \
+        "--sockspec-call-bound=3"                     # the user's bound wins
     assert base.package_root() in s.environment()["PYTHONPATH"].split(os.pathsep)
 
 
