@@ -9,12 +9,15 @@ A file holds ``[[deviation]]`` entries::
     kernel = "4.4.*"                       # optional fnmatch pattern on its kernel release
     reason = "gVisor picks ephemeral ports without Linux's odd/even split"
     link = "https://..."                   # optional
+    intermittent = true                    # optional: the deviation shows only in some runs
 
 A failing test all of whose failing checks match an entry that applies (target and kernel) is an
 *expected* failure. A failing test that recorded no failing check (an error, a leaked fd) is
 expected only through an entry that names its test and no rule. An entry that applies, had
 something to match (a test its ``test`` pattern selects ran, a check allowed its ``rule``) and
-matched nothing that failed is *stale*: the deviation is gone, or the entry is wrong.
+matched nothing that failed is *stale*: the deviation is gone, or the entry is wrong. An entry
+marked ``intermittent`` (a sandbox's timing, a random port that lands on Linux's parity one
+time in two) is never stale: when it matched nothing it is listed as unmatched this run.
 
 The plugin loads the file once (``load``); a bad file raises ExpectError, whose message is one
 line. Nothing here imports the kernel side.
@@ -25,7 +28,8 @@ import fnmatch
 import os
 from dataclasses import dataclass, field
 
-ENTRY_KEYS = {"test": str, "rule": str, "target": str, "kernel": str, "reason": str, "link": str}
+ENTRY_KEYS = {"test": str, "rule": str, "target": str, "kernel": str, "reason": str, "link": str,
+              "intermittent": bool}
 TOP_KEYS = {"deviation"}
 PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 
@@ -49,6 +53,7 @@ class Entry:
     target: str | None = None
     kernel: str | None = None
     link: str | None = None
+    intermittent: bool = False
 
     @property
     def label(self) -> str:
@@ -136,7 +141,7 @@ class Expectations:
             else:
                 chance = any(e.selects_test(c.get("test_id", "")) and e.rule in allowed_rules(c)
                              for c in checks)
-            out["stale" if chance else "unexercised"].append(e)
+            out["stale" if chance and not e.intermittent else "unexercised"].append(e)
         return out
 
     def to_json(self) -> dict:
@@ -178,8 +183,9 @@ def load(path: str, known_rules=None) -> Expectations:
                               f"{', '.join(map(repr, unknown))} (known: {', '.join(ENTRY_KEYS)})")
         for k, v in d.items():
             if not isinstance(v, ENTRY_KEYS[k]):
-                raise ExpectError(f"{where}: {k} must be a string, not {type(v).__name__}")
-            if not v.strip():
+                raise ExpectError(f"{where}: {k} must be a {'boolean' if ENTRY_KEYS[k] is bool else 'string'}, "
+                                  f"not {type(v).__name__}")
+            if isinstance(v, str) and not v.strip():
                 raise ExpectError(f"{where}: {k} is empty")
         if "test" not in d and "rule" not in d:
             raise ExpectError(f"{where}: names neither a test nor a rule")

@@ -18,7 +18,10 @@ def _quote(text: str) -> str:
     return json.dumps(text, ensure_ascii=False)        # a TOML basic string is JSON-compatible
 
 
-def draft(run, keep_path: str | None = None) -> str:
+def draft(run, keep_path: str | None = None, others=()) -> str:
+    """``others``: more runs of the same target; a rule or test that fails in some of the runs
+    but not all is marked ``intermittent`` (never stale)."""
+    runs = [run, *others]
     target = str(run.profile.get("target") or "?")
     release = str(run.profile.get("kernel_release") or "?")
     kept = {}
@@ -26,15 +29,23 @@ def draft(run, keep_path: str | None = None) -> str:
         for e in load(keep_path).entries:
             kept.setdefault((e.rule, e.test), e)
     by_rule: dict[str, dict] = {}
-    for g in run.divergences():
+    seen_in: dict[str, int] = {}
+    for r in runs:
+        for name in {n for g in r.divergences() for n in g["rules"]}:
+            seen_in[name] = seen_in.get(name, 0) + 1
+    bare_in: dict[str, int] = {}
+    for r in runs:
+        failing = {c["test_id"] for c in r.last_attempts() if c["verdict"] == "fail"}
+        for t in r.tests:
+            if t["outcome"] in ("failed", "expected") and t["test_id"] not in failing:
+                bare_in[t["test_id"]] = bare_in.get(t["test_id"], 0) + 1
+    for g in [g for r in runs for g in r.divergences()]:
         for name in g["rules"]:
             slot = by_rule.setdefault(name, {"checks": 0, "tests": set(), "example": g["example"],
                                              "documented": g["documented"]})
             slot["checks"] += g["checks"]
             slot["tests"].update(g["tests"])
-    failing_tests = {c["test_id"] for c in run.last_attempts() if c["verdict"] == "fail"}
-    bare = sorted(t["test_id"] for t in run.tests
-                  if t["outcome"] in ("failed", "expected") and t["test_id"] not in failing_tests)
+    bare = sorted(bare_in)
     lines = [f"# Known deviations of {target} ({release}), drafted by `sockspec report expect` from",
              f"# {run.path} ({len(by_rule)} rules, {len(bare)} tests without a failing check).",
              ""]
@@ -47,11 +58,16 @@ def draft(run, keep_path: str | None = None) -> str:
                   f"reason = {_quote(reason)}"]
         if old and old.link:
             lines.append(f"link = {_quote(old.link)}")
+        if seen_in.get(name, 0) < len(runs):
+            lines.append(f"intermittent = true   # in {seen_in.get(name, 0)} of {len(runs)} runs")
         lines.append("")
-    reasons = {t["test_id"]: t.get("reason") for t in run.tests}
+    reasons = {t["test_id"]: t.get("reason") for r in runs for t in r.tests if t.get("reason")}
     for test_id in bare:
         old = kept.get((None, test_id))
         reason = old.reason if old else f"observed: {(reasons.get(test_id) or 'the test failed').splitlines()[0][:300]}"
         lines += ["[[deviation]]", f"test = {_quote(test_id)}", f"target = {_quote(target)}",
-                  f"reason = {_quote(reason)}", ""]
+                  f"reason = {_quote(reason)}"]
+        if bare_in[test_id] < len(runs):
+            lines.append(f"intermittent = true   # in {bare_in[test_id]} of {len(runs)} runs")
+        lines.append("")
     return "\n".join(lines)

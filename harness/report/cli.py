@@ -65,9 +65,9 @@ def merge(args) -> int:
 def expect_draft(args) -> int:
     from harness.expect.draft import draft
     from .records import load_run
-    run = load_run(args.run_dir)
-    sys.stdout.write(draft(run, args.keep))
-    return _report_problems(run.problems)
+    runs = [load_run(d) for d in args.run_dirs or [DEFAULT_RUN]]
+    sys.stdout.write(draft(runs[0], args.keep, runs[1:]))
+    return _report_problems([p for r in runs for p in r.problems])
 
 
 def diff(args) -> int:
@@ -112,7 +112,8 @@ def add_parser(sub) -> None:
 
     p = rsub.add_parser("expect", help="print a draft expectation file (TOML) of RUN_DIR's divergences, "
                                        "one entry per rule contradicted")
-    p.add_argument("run_dir", metavar="RUN_DIR", nargs="?", default=DEFAULT_RUN,
-                   help=f"a run directory (default: {DEFAULT_RUN})")
+    p.add_argument("run_dirs", metavar="RUN_DIR", nargs="*",
+                   help=f"run directories of one target (default: {DEFAULT_RUN}); what fails in "
+                        "some of them but not all is marked intermittent")
     p.add_argument("--keep", metavar="FILE", help="an expectation file whose reasons are carried over")
     p.set_defaults(func=expect_draft)

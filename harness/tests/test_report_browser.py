@@ -281,3 +281,10 @@ def test_diff_page_opens_and_the_report_links_to_it(tmp_path):
     report = dump_dom(Path(render_run(new)).as_uri(), tmp_path)
     assert "previous-diff" in report.by_id
     del old
+
+
+def test_the_completion_state_is_at_the_top(tmp_path):
+    """A run without an end record (killed) says so at the top of the page, in the browser."""
+    d = S.write_run(tmp_path / "r", S.standard_records(with_end=False))
+    dom = dump_dom(Path(render_run(d)).as_uri(), tmp_path)
+    assert "incomplete" in dom.by_id and "crashed" in dom.by_id["incomplete"]["text"]

@@ -313,3 +313,22 @@ def test_prune_runs_keeps_the_newest_renamed_and_latest(tmp_path):
     assert "my-good-run" in left and names[3] in left and names[5] in left
     assert prune_runs(tmp_path, keep=0) == []                # 0 keeps all
     assert prune_runs(tmp_path / "missing", keep=1) == []
+
+
+def test_expect_draft_over_several_runs_marks_intermittent_entries(tmp_path):
+    from harness.expect import load
+    from harness.expect.draft import draft
+    port = {"kind": "state", "rules": ["bind.tcp_ephemeral_odd"], "documented": False,
+            "key": "state sockname: bind.tcp_ephemeral_odd"}
+    acc = {"kind": "state", "rules": ["getsockopt.so_acceptconn"], "documented": True,
+           "key": "state SO_ACCEPTCONN: getsockopt.so_acceptconn"}
+    one = [S.header(), S.check("t1", "bind", "bind(3, 0)", "fail", allowed=[("bind.ok", "0")], divergence=port),
+           S.check("t2", "listen", "listen(3, 1)", "fail", allowed=[("listen.ok", "0")], divergence=acc),
+           S.test("t1", "failed"), S.test("t2", "failed"), S.end(0, 2, 0)]
+    two = [S.header(), S.check("t1", "bind", "bind(3, 0)", "pass", allowed=[("bind.ok", "0")]),
+           S.check("t2", "listen", "listen(3, 1)", "fail", allowed=[("listen.ok", "0")], divergence=acc),
+           S.test("t1", "passed"), S.test("t2", "failed"), S.end(1, 1, 0)]
+    text = draft(load_run(S.write_run(tmp_path / "a", one)), None, [load_run(S.write_run(tmp_path / "b", two))])
+    (tmp_path / "d.toml").write_text(text)
+    entries = {e.rule: e.intermittent for e in load(str(tmp_path / "d.toml")).entries}
+    assert entries == {"bind.tcp_ephemeral_odd": True, "getsockopt.so_acceptconn": False}

@@ -331,3 +331,20 @@ def test_junit_counts_an_expected_failure_as_skipped(tmp_path):
     suite = junit_tree(run).getroot()[0]
     assert suite.get("failures") == "0" and suite.get("skipped") == "1"
     assert "(known deviation): ports" in suite.find("testcase/skipped").get("message")
+
+
+def test_an_intermittent_entry_is_never_stale(tmp_path):
+    from harness.expect import load
+    f = tmp_path / "e.toml"
+    f.write_text('[[deviation]]\nrule = "bind.inet"\nreason = "sometimes"\nintermittent = true\n'
+                 '[[deviation]]\nrule = "listen.inet"\nreason = "always"\n')
+    ex = load(str(f))
+    checks = [{"test_id": "t", "verdict": "pass", "allowed": [{"rule": "bind.inet"}, {"rule": "listen.inet"}]}]
+    v = ex.verdicts([{"test_id": "t", "outcome": "passed"}], checks, "gvisor", "4.4.0")
+    assert [e.rule for e in v["stale"]] == ["listen.inet"]
+    assert [e.rule for e in v["unexercised"]] == ["bind.inet"]
+    f.write_text('[[deviation]]\nrule = "bind.inet"\nreason = "x"\nintermittent = "yes"\n')
+    import pytest
+    from harness.expect import ExpectError
+    with pytest.raises(ExpectError, match="intermittent must be a boolean"):
+        load(str(f))
