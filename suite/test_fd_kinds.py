@@ -15,6 +15,7 @@ from harness.mem import SockaddrIn, SockaddrUn
 
 from . import fdkinds
 from .endpoints import row
+from .test_fd import socket_calls
 
 DW = L.MSG_DONTWAIT | L.MSG_NOSIGNAL        # nothing may wait, nor raise SIGPIPE
 
@@ -22,17 +23,7 @@ DW = L.MSG_DONTWAIT | L.MSG_NOSIGNAL        # nothing may wait, nor raise SIGPIP
 def fd_calls(fd: int) -> list[tuple[str, tuple, dict]]:
     """Every socket call on ``fd`` with otherwise valid arguments (so the descriptor decides
     the answer), the data calls included."""
-    return [
-        ("bind", (fd, SockaddrIn(0, "127.0.0.1")), {}),
-        ("connect", (fd, SockaddrUn(abstract=b"sockspec-nowhere")), {}),
-        ("listen", (fd, 5), {}),
-        ("accept", (fd,), {}),
-        ("accept4", (fd, L.SOCK_CLOEXEC), {}),
-        ("getsockname", (fd,), {}),
-        ("getpeername", (fd,), {}),
-        ("shutdown", (fd, L.SHUT_RDWR), {}),
-        ("setsockopt", (fd, L.SOL_SOCKET, L.SO_REUSEADDR, 1), {}),
-        ("getsockopt", (fd, L.SOL_SOCKET, L.SO_TYPE), {}),
+    return socket_calls(fd) + [
         ("send", (fd, b"x", DW), {}),
         ("sendto", (fd, b"x", DW, SockaddrIn(9, "127.0.0.1")), {}),
         ("sendmsg", (fd, [b"x"], DW), {}),
