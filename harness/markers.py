@@ -19,6 +19,7 @@ from .abi.markers import CATALOGUE, Marker
 
 BTF_PATH = "/sys/kernel/btf/vmlinux"
 KALLSYMS_PATH = "/proc/kallsyms"
+LSM_PATH = "/sys/kernel/security/lsm"
 
 
 @dataclass(frozen=True)
@@ -128,9 +129,20 @@ def read_btf(path: str = BTF_PATH) -> tuple[_btf.Btf | None, str]:
         return None, f"{path}: unreadable BTF ({exc})"
 
 
+def read_lsm(path: str = LSM_PATH) -> tuple[set[str] | None, str]:
+    """The running security modules, from securityfs ("capability,landlock,yama,apparmor")."""
+    try:
+        with open(path) as f:
+            text = f.read()
+    except OSError as exc:
+        return None, f"{path}: {exc.strerror} (securityfs not mounted?)"
+    return {name.strip() for name in text.split(",") if name.strip()}, path
+
+
 # --------------------------------------------------------------------------- readings
 
-def read_marker(marker: Marker, btf, btf_src: str, syms, syms_src: str, config, config_src: str) -> Reading:
+def read_marker(marker: Marker, btf, btf_src: str, syms, syms_src: str, config, config_src: str,
+                lsms=None, lsm_src: str = "") -> Reading:
     kind = marker.kind
     if kind.startswith("btf_"):
         if btf is None:
@@ -159,17 +171,25 @@ def read_marker(marker: Marker, btf, btf_src: str, syms, syms_src: str, config, 
             return Reading(None, config_src, known=False)
         value = config.get(marker.what)
         return Reading(None if value in (None, "n") else value, config_src)
+    if kind == "lsm":
+        if lsms is not None:
+            return Reading(marker.what in lsms, lsm_src)
+        option = "CONFIG_SECURITY_" + marker.what.upper()
+        if config is not None and config.get(option) in (None, "n"):
+            return Reading(False, f"{lsm_src}; {option} is not set in {config_src}")
+        return Reading(None, lsm_src, known=False)
     raise ValueError(f"marker {marker.name}: unknown kind {kind}")
 
 
 def read_all(release: str | None = None, btf_path: str = BTF_PATH,
-             kallsyms_path: str = KALLSYMS_PATH, catalogue: dict[str, Marker] | None = None) -> dict[str, Reading]:
+             kallsyms_path: str = KALLSYMS_PATH, lsm_path: str = LSM_PATH, catalogue: dict[str, Marker] | None = None) -> dict[str, Reading]:
     """Read every marker of the catalogue from this kernel."""
     release = release or os.uname().release
     catalogue = CATALOGUE if catalogue is None else catalogue
     kinds = {m.kind for m in catalogue.values()}
     btf, btf_src = read_btf(btf_path) if any(k.startswith("btf_") for k in kinds) else (None, "")
     syms, syms_src = read_kallsyms(kallsyms_path) if "kallsyms" in kinds else (None, "")
-    config, config_src = read_config(release) if "config" in kinds else (None, "")
-    return {name: read_marker(m, btf, btf_src, syms, syms_src, config, config_src)
+    config, config_src = read_config(release) if kinds & {"config", "lsm"} else (None, "")
+    lsms, lsm_src = read_lsm(lsm_path) if "lsm" in kinds else (None, "")
+    return {name: read_marker(m, btf, btf_src, syms, syms_src, config, config_src, lsms, lsm_src)
             for name, m in sorted(catalogue.items())}

@@ -7,7 +7,10 @@ A marker names one fact and where it is read from:
 - ``btf_size``    the size of a struct in the BTF (its value is the size);
 - ``kallsyms``    a symbol in /proc/kallsyms (built-in or of a loaded module); only its presence
                   counts: a missing symbol reads as unknown (it may be inlined or renamed);
-- ``config``      a kernel config option (its value is "y", "m", a string, or None when unset).
+- ``config``      a kernel config option (its value is "y", "m", a string, or None when unset);
+- ``lsm``         a Linux security module the kernel runs (/sys/kernel/security/lsm, securityfs):
+                  True or False; without securityfs, False where the config did not build it,
+                  else unknown.
 
 This catalogue is shared by the profile (which reads every marker in it) and the model (whose
 rules name them), so neither imports the other. A rule's condition on a marker is a ``MarkerTest``:
@@ -92,6 +95,12 @@ CONFIG_IPV6 = marker("CONFIG_IPV6", "config", "CONFIG_IPV6", "IPv6 (AF_INET6)")
 CONFIG_PACKET = marker("CONFIG_PACKET", "config", "CONFIG_PACKET", "packet sockets (AF_PACKET)")
 CONFIG_IA32_EMULATION = marker("CONFIG_IA32_EMULATION", "config", "CONFIG_IA32_EMULATION",
                                "the 32-bit int $0x80 entry on x86_64")
+CONFIG_COMPAT = marker("CONFIG_COMPAT", "config", "CONFIG_COMPAT",
+                       "32-bit compat syscalls at all (MSG_CMSG_COMPAT is 0 without them; "
+                       "User-Mode Linux never has them)")
+LSM_SELINUX = marker("lsm.selinux", "lsm", "selinux",
+                     "SELinux is one of the running security modules: its socket hooks check "
+                     "bind/connect addresses before the protocol does")
 CONFIG_MPTCP = marker("CONFIG_MPTCP", "config", "CONFIG_MPTCP", "Multipath TCP (IPPROTO_MPTCP)")
 
 SK_SCM_CREDENTIALS = marker(

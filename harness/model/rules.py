@@ -111,6 +111,8 @@ class Rule:
     # Unlike ``when`` it does not override the range: both must hold.
     requires: tuple[MarkerTest, ...] = ()
     requires_since: Version | None = None
+    # with the markers unknown and no requires_since: is the feature taken as there?
+    requires_default: bool = True
     # where a check sees the rule's effect: "answer" (the return value or errno), "out.KEY"
     # (a write-back the outcome constrains), or a state observable (harness/model/observe.py:
     # "sockname", "FD_CLOEXEC", "listen_backlog", "SIGPIPE pending", ...). A rule counts as
@@ -146,7 +148,9 @@ class Rule:
         readings = [(markers or {}).get(t.marker.name) for t in self.requires]
         if all(r is not None and r.get("known", False) for r in readings):
             return all(t.holds(r["value"]) for t, r in zip(self.requires, readings))
-        return self.requires_since is None or version >= self.requires_since
+        if self.requires_since is None:
+            return self.requires_default
+        return version >= self.requires_since
 
     def holds(self, version: Version, markers: dict | None = None) -> bool:
         """Does the rule hold for this kernel? Its markers win over its release range; a
@@ -178,8 +182,13 @@ class Rule:
         if not self.feature_present(version, markers):
             got = "; ".join(f"{t.marker.name}: {_show_reading(markers[t.marker.name])}"
                             for t in self.requires if (markers or {}).get(t.marker.name, {}).get("known"))
-            return (f"does not hold: needs {', '.join(str(t) for t in self.requires)} "
-                    f"({('read ' + got) if got else 'unknown; release ' + _fmt_version(version) + ' before ' + str(_fmt_version(self.requires_since))})")
+            if got:
+                why = "read " + got
+            elif self.requires_since is None:
+                why = "unknown, taken as absent"
+            else:
+                why = f"unknown; release {_fmt_version(version)} before {_fmt_version(self.requires_since)}"
+            return f"does not hold: needs {', '.join(str(t) for t in self.requires)} ({why})"
         verdict = self.marker_verdict(markers)
         holds = self.holds(version, markers)
         if verdict is not None:
@@ -246,6 +255,7 @@ def rule(name: str, result: str, description: str, citation: str, *,
          when: tuple[MarkerTest, ...] | MarkerTest = (),
          backports: tuple[Version, ...] = (),
          requires: tuple[MarkerTest, ...] | MarkerTest = (), requires_since: Version | None = None,
+         requires_default: bool = True,
          shows: tuple[str, ...] | str = ("answer",), documented: bool | None = None) -> Rule:
     """Define and register a rule. The syscall is the part of the name before the dot."""
     if name in REGISTRY:
@@ -257,7 +267,8 @@ def rule(name: str, result: str, description: str, citation: str, *,
     if isinstance(shows, str):
         shows = (shows,)
     r = Rule(name, name.split(".", 1)[0], result, description, citation, since, until, tuple(when),
-             tuple(backports), tuple(requires), requires_since, tuple(shows), documented)
+             tuple(backports), tuple(requires), requires_since, requires_default, tuple(shows),
+             documented)
     REGISTRY[name] = r
     return r
 

@@ -13,6 +13,8 @@ from dataclasses import replace
 from ..abi import linux as L
 from ..mem import Buffer, Placed, Ptr, encode_sockaddr
 from .core import Model, syscall
+from ..abi.markers import CONFIG_COMPAT, has
+from . import lsm
 from .rules import Exact, Outcome, rule
 from .state import Foreign, Sock
 
@@ -466,6 +468,9 @@ def __sys_bind(m: Model, fd: int, addr, addrlen: int | None = None):
     address = move_addr_to_kernel(m, addr, addrlen)
     if is_error(address):
         return address
+    refused = lsm.security_socket_bind(m, sock, address, addrlen)
+    if refused is not None:
+        return refused
     return sock.ops.bind(m, sock, address, addrlen)
 
 
@@ -565,6 +570,9 @@ def __sys_connect(m: Model, fd: int, addr, addrlen: int | None = None):
     sock = sock_from_file(m, file)
     if is_error(sock):
         return sock
+    refused = lsm.security_socket_connect(m, sock, address, addrlen)
+    if refused is not None:
+        return refused
     return sock.ops.connect(m, sock, address, addrlen, L.O_NONBLOCK if sock.nonblock else 0)
 
 
@@ -658,7 +666,9 @@ CMSG_COMPAT_NATIVE = rule(
     "MSG_CMSG_COMPAT (0x80000000) in the flags of a native sendmsg/recvmsg/sendmmsg/recvmmsg "
     "is refused before the descriptor is looked up (only the compat entries set it).",
     "net/socket.c __sys_sendmsg()/__sys_recvmsg()/__sys_sendmmsg(): forbid_cmsg_compat && "
-    "(flags & MSG_CMSG_COMPAT) -> -EINVAL; SYSCALL_DEFINE5(recvmmsg)")
+    "(flags & MSG_CMSG_COMPAT) -> -EINVAL; SYSCALL_DEFINE5(recvmmsg); include/linux/socket.h: "
+    "MSG_CMSG_COMPAT is 0 without CONFIG_COMPAT, and the bit is then an ordinary unknown flag",
+    requires=has(CONFIG_COMPAT))
 HDR_FAULT = rule(
     "msg.hdr_fault", "EFAULT",
     "The struct msghdr (or mmsghdr) cannot be read; checked after the descriptor.",
@@ -923,7 +933,7 @@ def __sys_recv(m: Model, fd: int, size: int, flags: int = 0):
 # --------------------------------------------------------------------------- msghdr
 
 def _forbid_cmsg_compat(m, flags: int):
-    if m.via == "native" and flags & MSG_CMSG_COMPAT:
+    if m.via == "native" and flags & MSG_CMSG_COMPAT and m.holds(CMSG_COMPAT_NATIVE):
         return CMSG_COMPAT_NATIVE.fail(E.EINVAL)
     return None
 
@@ -1232,7 +1242,7 @@ def __sys_sendmmsg(m: Model, fd: int, msgs, flags: int = 0, vlen=None, msgvec=No
 def __sys_recvmmsg(m: Model, fd: int, msgs, flags: int = 0, vlen=None, timeout=None,
                    msgvec=None):
     import copy
-    if m.via == "native" and flags & MSG_CMSG_COMPAT:
+    if m.via == "native" and flags & MSG_CMSG_COMPAT and m.holds(CMSG_COMPAT_NATIVE):
         return CMSG_COMPAT_NATIVE.fail(E.EINVAL)
     timeout_ptr = None
     if isinstance(timeout, Ptr):            # get_timespec64() / get_old_timespec32()

@@ -44,6 +44,14 @@ class Uml:
     def release(self) -> str:
         return os.path.basename(self.modules_dir)
 
+    @property
+    def config(self) -> str | None:
+        """The kernel config Debian ships beside the binary (usr/share/doc/PACKAGE/config.gz),
+        which the guest reads as SOCKSPEC_KERNEL_CONFIG: UML has no /proc/config.gz."""
+        usr = os.path.dirname(os.path.dirname(self.binary))
+        path = os.path.join(usr, "share", "doc", PACKAGE, "config.gz")
+        return path if os.path.isfile(path) else None
+
 
 class UmlTarget(Target):
     kind = "uml"
@@ -88,11 +96,13 @@ class UmlTarget(Target):
         for path in (init, modprobe):
             os.chmod(path, 0o755)
         with open(os.path.join(guest, "command.sh"), "w") as f:
-            f.write(ctx.suite.script(ctx.run_dir, self.name, self.target_kind))
+            extra = {"SOCKSPEC_KERNEL_CONFIG": uml.config} if uml.config else {}
+            f.write(ctx.suite.script(ctx.run_dir, self.name, self.target_kind, extra))
         memory = ctx.options.get("memory", 2048)
         argv = uml_argv(uml.binary, init, memory) + [
             f"SOCKSPEC_RUN_DIR={ctx.run_dir}", f"SOCKSPEC_MODULES_DIR={uml.modules_dir}",
             f"SOCKSPEC_MODPROBE={modprobe}"]
+
         ctx.enter("boot")
         console = ctx.path("console.log")
         with open(console, "wb") as out:

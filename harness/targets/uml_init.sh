@@ -30,6 +30,8 @@ mount -t overlay -o lowerdir=/,upperdir=/run/rw/upper,workdir=/run/rw/work overl
 R=/run/root
 mount -t proc proc $R/proc
 mount -t sysfs sysfs $R/sys
+# the running security modules (/sys/kernel/security/lsm), a marker the profile reads
+mount -t securityfs securityfs $R/sys/kernel/security 2>/dev/null
 mount -t devtmpfs devtmpfs $R/dev
 mkdir -p $R/dev/pts $R/dev/shm
 mount -t devpts -o gid=5,mode=620,ptmxmode=666 devpts $R/dev/pts

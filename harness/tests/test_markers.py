@@ -179,3 +179,24 @@ def test_rule_requires_a_feature():
     assert "does not hold: needs CONFIG_AF_UNIX_OOB present" in r.basis((6, 12, 0), {OOB.name: _reading(None)})
     assert r.holds((6, 12, 0), {}) and not r.holds((5, 10, 0), {})     # unknown: by release
     assert "release 5.10.0 before 5.15.0" in r.basis((5, 10, 0), {})
+
+
+def test_lsm_markers_from_securityfs_or_the_config(tmp_path, monkeypatch):
+    """``lsm`` markers: the list in securityfs; without it, absent where the config did not
+    build the module, else unknown."""
+    from harness.abi.markers import Marker
+    cat = {"lsm.selinux": Marker("lsm.selinux", "lsm", "selinux", "d")}
+    (tmp_path / "lsm").write_text("capability,landlock,yama,selinux,tomoyo")
+    got = markers.read_all("0.0.0-test", lsm_path=str(tmp_path / "lsm"), catalogue=cat)
+    assert (got["lsm.selinux"].value, got["lsm.selinux"].known) == (True, True)
+    (tmp_path / "lsm").write_text("capability,landlock,yama,apparmor")
+    got = markers.read_all("0.0.0-test", lsm_path=str(tmp_path / "lsm"), catalogue=cat)
+    assert (got["lsm.selinux"].value, got["lsm.selinux"].known) == (False, True)
+    monkeypatch.setattr(markers, "config_candidates", lambda release: [str(tmp_path / "config")])
+    (tmp_path / "config").write_text("CONFIG_SECURITY=y\n# CONFIG_SECURITY_SELINUX is not set\n")
+    got = markers.read_all("0.0.0-test", lsm_path=str(tmp_path / "none"), catalogue=cat)
+    assert (got["lsm.selinux"].value, got["lsm.selinux"].known) == (False, True)
+    assert "CONFIG_SECURITY_SELINUX is not set" in got["lsm.selinux"].source
+    (tmp_path / "config").write_text("CONFIG_SECURITY_SELINUX=y\n")
+    got = markers.read_all("0.0.0-test", lsm_path=str(tmp_path / "none"), catalogue=cat)
+    assert not got["lsm.selinux"].known and "securityfs not mounted" in got["lsm.selinux"].source
