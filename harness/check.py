@@ -882,9 +882,16 @@ _add_call_methods()
 
 
 def _umask() -> int:
-    """This process's umask, read without changing it (/proc/self/status, since 4.7)."""
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("Umask:"):
-                return int(line.split()[1], 8)
-    raise OSError("no Umask line in /proc/self/status")
+    """This process's umask: read without changing it (/proc/self/status, since 4.7), else
+    (gVisor's status has no Umask line) set and put back at once with umask(2), a call
+    outside the socket layer."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
