@@ -51,6 +51,18 @@ def test_nothing_built_is_one_line(tmp_path):
     assert proc.stderr.splitlines()[-1].startswith("ltp_side_by_side: no LTP test binaries found")
 
 
+def test_build_failure_names_the_step_and_its_log(tmp_path):
+    (tmp_path / "testcases" / "kernel" / "syscalls").mkdir(parents=True)
+    (tmp_path / "include").mkdir()
+    (tmp_path / "include" / "tst_test.h").write_text("")
+    proc = run_script("--ltp-dir", str(tmp_path), "--work", str(tmp_path / "w"))  # no Makefile: make fails
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    last = proc.stderr.splitlines()[-1]
+    log = tmp_path / "w" / "build" / "0-autotools.log"
+    assert last == f"ltp_side_by_side: LTP build step `make autotools` failed in {tmp_path}; log: {log}"
+    assert log.is_file()
+
+
 NEW_LIB = """\
 tst_test.c:2048: TINFO: LTP version: 20260529-222-g695827725
 tst_test.c:2051: TINFO: Tested kernel: 6.18.44-fc-v1252 #1 SMP PREEMPT_DYNAMIC @0 x86_64
