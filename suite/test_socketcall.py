@@ -1,7 +1,10 @@
 """socketcall(2) on the i386 compat path (net/compat.c compat_sys_socketcall): the call range,
 the argument block (exactly nas[call] words are read), and every valid call giving the same
 answer as the direct syscall -- through raw socketcall words, and through the typed wrappers
-over both 32-bit paths (socketcall, and the i386 direct socket syscalls)."""
+over both 32-bit paths (socketcall, and the i386 direct socket syscalls). Each of the 20 calls
+succeeds in some program of test_same_as_direct, its return value (fd numbers included) and
+write-backs equal to the native run's; the model names the call (socketcall.<call>) and the
+32-bit structures (compat.msghdr, compat.mmsghdr, compat.recvmmsg_time32)."""
 from __future__ import annotations
 
 import os
