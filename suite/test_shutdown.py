@@ -3,7 +3,8 @@ sockets that are not connected (ENOTCONN, yet the bits are kept); TCP's FIN exch
 loopback (the peer reaches CLOSE_WAIT; both shut: both closed, getpeername ENOTCONN); a
 listener (SHUT_WR: nothing; SHUT_RD: it stops listening and resets its queue); a connect still
 waiting for its SYN-ACK (abandoned, SO_ERROR ECONNRESET); AF_UNIX (always 0, mirrored on a
-stream peer); what close does to the other end."""
+stream peer); what close does to the other end; each half shut on one end of every kind of
+connected pair, and what both ends can still send and receive (EPIPE, SIGPIPE, EOF, a reset)."""
 from __future__ import annotations
 
 import pytest
@@ -173,3 +174,54 @@ def test_close_keeps_port_bound(sc, kind):
     sc.close(reuse)
     for fd in (accepted, lfd):
         sc.close(fd)
+
+
+# --------------------------------------------------------------------------- both ends
+
+SIGPIPE = 13
+DW = L.MSG_DONTWAIT
+BOTH_ENDS = ["tcp-accepted", "tcp6-accepted", "unix-stream-socketpair",
+             "unix-seqpacket-socketpair", "unix-dgram-socketpair", "udp-connected"]
+HALVES = [("shut-rd", L.SHUT_RD), ("shut-wr", L.SHUT_WR), ("shut-rdwr", L.SHUT_RDWR)]
+
+
+@pytest.mark.parametrize("pair_id", BOTH_ENDS)
+def test_shutdown_both_ends(sc, pair_id):
+    """Each half shut on one end ``a`` of a fresh connected pair, then what each end can still
+    do, the checker comparing every socket's poll readiness (POLLIN, POLLOUT, POLLHUP,
+    POLLRDHUP) after every call:
+
+    - ``a`` sends: after SHUT_WR EPIPE, with SIGPIPE for a stream unless MSG_NOSIGNAL (in a
+      forked child with SIGPIPE blocked: sigpending() shows it); after SHUT_RD alone it sends;
+    - ``a`` receives without waiting: 0 once its receive side is shut (stream, seqpacket),
+      EAGAIN for a datagram socket;
+    - the peer ``b`` sends: TCP and UDP still deliver to a read-shut end (its data is read
+      there), AF_UNIX refuses it with EPIPE (a stream or seqpacket peer had SEND_SHUTDOWN
+      mirrored onto it, a datagram sender finds the receiver's RCV_SHUTDOWN);
+    - ``b`` receives: what ``a`` sent, EOF (0) after a's SHUT_WR on a stream or seqpacket
+      pair, EAGAIN on a datagram pair (nothing is mirrored there)."""
+    from .pairs import BY_ID, POLLERR, arrived, connected
+    pair = BY_ID[pair_id]
+    for label, how in HALVES:
+        with row(label):
+            a, b = connected(sc, pair)
+            sc.shutdown(a, how)
+            if how != L.SHUT_RD:
+                def own_send(s, a=a):
+                    s.block_signals(SIGPIPE)
+                    s.send(a, b"x")
+                    s.send(a, b"x", L.MSG_NOSIGNAL)
+                sc.in_child(own_send)
+            elif sc.send(a, b"to-b", L.MSG_NOSIGNAL).ok:
+                arrived(sc, pair, b, 4)
+            sc.recv(a, 10, DW)
+            if sc.send(b, b"to-a", L.MSG_NOSIGNAL).ok:
+                if pair.is_inet and pair.stream and how == L.SHUT_RDWR:
+                    sc.wait(a, POLLERR)         # the data is answered by a reset
+                else:
+                    arrived(sc, pair, a, 4)
+            sc.recv(a, 10, DW)
+            sc.recv(b, 10, DW)
+            sc.recv(b, 10, DW)
+            sc.close(a)
+            sc.close(b)

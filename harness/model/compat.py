@@ -18,6 +18,7 @@ constraints.
 from __future__ import annotations
 
 import errno as E
+from dataclasses import replace
 
 from ..abi import linux as L
 from ..mem import Buffer, Ptr
@@ -53,6 +54,186 @@ ARGS_EXACT = rule(
     "AL(4), AL(4), AL(6), AL(6), AL(2), AL(5), AL(5), AL(3), AL(3), AL(4), AL(5), AL(4) }")
 
 NAS = L.SOCKETCALL_NARGS                   # in words
+
+# What each call runs: compat_sys_socketcall()'s switch (net/compat.c; the same on every
+# supported release: the set/getsockopt cases call __sys_setsockopt/__sys_getsockopt since
+# compat_sys_{get,set}sockopt went in 5.9). A call through socketcall that succeeds reaches the
+# rule of its call number, so the rule coverage shows each of the 20 succeeding with the
+# direct call's effects.
+SYS_SOCKET_OK = rule(
+    "socketcall.socket", "the direct socket()'s success, its effects",
+    "SYS_SOCKET (1) succeeds as the direct socket() would: the same return "
+    "value (fd numbers included), write-backs and state.",
+    "net/compat.c compat_sys_socketcall(): case SYS_SOCKET: __sys_socket(a0, a1, a[2]); "
+    "socketcall(2)")
+SYS_BIND_OK = rule(
+    "socketcall.bind", "the direct bind()'s success, its effects",
+    "SYS_BIND (2) succeeds as the direct bind() would: the same return "
+    "value (fd numbers included), write-backs and state.",
+    "net/compat.c compat_sys_socketcall(): case SYS_BIND: __sys_bind(a0, compat_ptr(a1), a[2]); "
+    "socketcall(2)")
+SYS_CONNECT_OK = rule(
+    "socketcall.connect", "the direct connect()'s success, its effects",
+    "SYS_CONNECT (3) succeeds as the direct connect() would: the same return "
+    "value (fd numbers included), write-backs and state.",
+    "net/compat.c compat_sys_socketcall(): case SYS_CONNECT: __sys_connect(a0, compat_ptr(a1), "
+    "a[2]); socketcall(2)")
+SYS_LISTEN_OK = rule(
+    "socketcall.listen", "the direct listen()'s success, its effects",
+    "SYS_LISTEN (4) succeeds as the direct listen() would: the same return "
+    "value (fd numbers included), write-backs and state.",
+    "net/compat.c compat_sys_socketcall(): case SYS_LISTEN: __sys_listen(a0, a1); socketcall(2)")
+SYS_ACCEPT_OK = rule(
+    "socketcall.accept", "the direct accept()'s success, its effects",
+    "SYS_ACCEPT (5) succeeds as the direct accept() would: the same return "
+    "value (fd numbers included), write-backs and state.",
+    "net/compat.c compat_sys_socketcall(): case SYS_ACCEPT: __sys_accept4(a0, compat_ptr(a1), "
+    "compat_ptr(a[2]), 0); socketcall(2)")
+SYS_GETSOCKNAME_OK = rule(
+    "socketcall.getsockname", "the direct getsockname()'s success, its effects",
+    "SYS_GETSOCKNAME (6) succeeds as the direct getsockname() would: the same return "
+    "value (fd numbers included), write-backs and state.",
+    "net/compat.c compat_sys_socketcall(): case SYS_GETSOCKNAME: __sys_getsockname(a0, "
+    "compat_ptr(a1), compat_ptr(a[2])); socketcall(2)")
+SYS_GETPEERNAME_OK = rule(
+    "socketcall.getpeername", "the direct getpeername()'s success, its effects",
+    "SYS_GETPEERNAME (7) succeeds as the direct getpeername() would: the same return "
+    "value (fd numbers included), write-backs and state.",
+    "net/compat.c compat_sys_socketcall(): case SYS_GETPEERNAME: __sys_getpeername(a0, "
+    "compat_ptr(a1), compat_ptr(a[2])); socketcall(2)")
+SYS_SOCKETPAIR_OK = rule(
+    "socketcall.socketpair", "the direct socketpair()'s success, its effects",
+    "SYS_SOCKETPAIR (8) succeeds as the direct socketpair() would: the same return "
+    "value (fd numbers included), write-backs and state.",
+    "net/compat.c compat_sys_socketcall(): case SYS_SOCKETPAIR: __sys_socketpair(a0, a1, a[2], "
+    "compat_ptr(a[3])); socketcall(2)")
+SYS_SEND_OK = rule(
+    "socketcall.send", "the direct send()'s success, its effects",
+    "SYS_SEND (9) succeeds as the direct send() would: the same return "
+    "value (fd numbers included), write-backs and state.",
+    "net/compat.c compat_sys_socketcall(): case SYS_SEND: __sys_sendto(a0, compat_ptr(a1), a[2], "
+    "a[3], NULL, 0); socketcall(2)")
+SYS_RECV_OK = rule(
+    "socketcall.recv", "the direct recv()'s success, its effects",
+    "SYS_RECV (10) succeeds as the direct recv() would: the same return "
+    "value (fd numbers included), write-backs and state.",
+    "net/compat.c compat_sys_socketcall(): case SYS_RECV: __compat_sys_recvfrom(a0, "
+    "compat_ptr(a1), a[2], a[3], NULL, NULL); socketcall(2)")
+SYS_SENDTO_OK = rule(
+    "socketcall.sendto", "the direct sendto()'s success, its effects",
+    "SYS_SENDTO (11) succeeds as the direct sendto() would: the same return "
+    "value (fd numbers included), write-backs and state.",
+    "net/compat.c compat_sys_socketcall(): case SYS_SENDTO: __sys_sendto(a0, compat_ptr(a1), "
+    "a[2], a[3], compat_ptr(a[4]), a[5]); socketcall(2)")
+SYS_RECVFROM_OK = rule(
+    "socketcall.recvfrom", "the direct recvfrom()'s success, its effects",
+    "SYS_RECVFROM (12) succeeds as the direct recvfrom() would: the same return "
+    "value (fd numbers included), write-backs and state.",
+    "net/compat.c compat_sys_socketcall(): case SYS_RECVFROM: __compat_sys_recvfrom(a0, "
+    "compat_ptr(a1), a[2], a[3], compat_ptr(a[4]), compat_ptr(a[5])); socketcall(2)")
+SYS_SHUTDOWN_OK = rule(
+    "socketcall.shutdown", "the direct shutdown()'s success, its effects",
+    "SYS_SHUTDOWN (13) succeeds as the direct shutdown() would: the same return "
+    "value (fd numbers included), write-backs and state.",
+    "net/compat.c compat_sys_socketcall(): case SYS_SHUTDOWN: __sys_shutdown(a0, a1); "
+    "socketcall(2)")
+SYS_SETSOCKOPT_OK = rule(
+    "socketcall.setsockopt", "the direct setsockopt()'s success, its effects",
+    "SYS_SETSOCKOPT (14) succeeds as the direct setsockopt() would: the same return "
+    "value (fd numbers included), write-backs and state.",
+    "net/compat.c compat_sys_socketcall(): case SYS_SETSOCKOPT: __sys_setsockopt(a0, a1, a[2], "
+    "compat_ptr(a[3]), a[4]); socketcall(2)")
+SYS_GETSOCKOPT_OK = rule(
+    "socketcall.getsockopt", "the direct getsockopt()'s success, its effects",
+    "SYS_GETSOCKOPT (15) succeeds as the direct getsockopt() would: the same return "
+    "value (fd numbers included), write-backs and state.",
+    "net/compat.c compat_sys_socketcall(): case SYS_GETSOCKOPT: __sys_getsockopt(a0, a1, a[2], "
+    "compat_ptr(a[3]), compat_ptr(a[4])); socketcall(2)")
+SYS_SENDMSG_OK = rule(
+    "socketcall.sendmsg", "the direct sendmsg()'s success, its effects",
+    "SYS_SENDMSG (16) succeeds as the direct sendmsg() would: the same return "
+    "value (fd numbers included), write-backs and state.",
+    "net/compat.c compat_sys_socketcall(): case SYS_SENDMSG: __compat_sys_sendmsg(a0, "
+    "compat_ptr(a1), a[2]); socketcall(2)")
+SYS_RECVMSG_OK = rule(
+    "socketcall.recvmsg", "the direct recvmsg()'s success, its effects",
+    "SYS_RECVMSG (17) succeeds as the direct recvmsg() would: the same return "
+    "value (fd numbers included), write-backs and state.",
+    "net/compat.c compat_sys_socketcall(): case SYS_RECVMSG: __compat_sys_recvmsg(a0, "
+    "compat_ptr(a1), a[2]); socketcall(2)")
+SYS_ACCEPT4_OK = rule(
+    "socketcall.accept4", "the direct accept4()'s success, its effects",
+    "SYS_ACCEPT4 (18) succeeds as the direct accept4() would: the same return "
+    "value (fd numbers included), write-backs and state.",
+    "net/compat.c compat_sys_socketcall(): case SYS_ACCEPT4: __sys_accept4(a0, compat_ptr(a1), "
+    "compat_ptr(a[2]), a[3]); socketcall(2)")
+SYS_RECVMMSG_OK = rule(
+    "socketcall.recvmmsg", "the direct recvmmsg()'s success, its effects",
+    "SYS_RECVMMSG (19) succeeds as the direct recvmmsg() would: the same return "
+    "value (fd numbers included), write-backs and state.",
+    "net/compat.c compat_sys_socketcall(): case SYS_RECVMMSG: __sys_recvmmsg(a0, compat_ptr(a1), "
+    "a[2], a[3] | MSG_CMSG_COMPAT, NULL, compat_ptr(a[4])); socketcall(2)")
+SYS_SENDMMSG_OK = rule(
+    "socketcall.sendmmsg", "the direct sendmmsg()'s success, its effects",
+    "SYS_SENDMMSG (20) succeeds as the direct sendmmsg() would: the same return "
+    "value (fd numbers included), write-backs and state.",
+    "net/compat.c compat_sys_socketcall(): case SYS_SENDMMSG: __compat_sys_sendmmsg(a0, "
+    "compat_ptr(a1), a[2], a[3]); socketcall(2)")
+CALL_OK = {
+    L.SYS_SOCKET: SYS_SOCKET_OK,
+    L.SYS_BIND: SYS_BIND_OK,
+    L.SYS_CONNECT: SYS_CONNECT_OK,
+    L.SYS_LISTEN: SYS_LISTEN_OK,
+    L.SYS_ACCEPT: SYS_ACCEPT_OK,
+    L.SYS_GETSOCKNAME: SYS_GETSOCKNAME_OK,
+    L.SYS_GETPEERNAME: SYS_GETPEERNAME_OK,
+    L.SYS_SOCKETPAIR: SYS_SOCKETPAIR_OK,
+    L.SYS_SEND: SYS_SEND_OK,
+    L.SYS_RECV: SYS_RECV_OK,
+    L.SYS_SENDTO: SYS_SENDTO_OK,
+    L.SYS_RECVFROM: SYS_RECVFROM_OK,
+    L.SYS_SHUTDOWN: SYS_SHUTDOWN_OK,
+    L.SYS_SETSOCKOPT: SYS_SETSOCKOPT_OK,
+    L.SYS_GETSOCKOPT: SYS_GETSOCKOPT_OK,
+    L.SYS_SENDMSG: SYS_SENDMSG_OK,
+    L.SYS_RECVMSG: SYS_RECVMSG_OK,
+    L.SYS_ACCEPT4: SYS_ACCEPT4_OK,
+    L.SYS_RECVMMSG: SYS_RECVMMSG_OK,
+    L.SYS_SENDMMSG: SYS_SENDMMSG_OK,
+}
+BY_NAME = {name: nr for nr, name in L.SOCKETCALL_NAMES.items() if SYS_MIN <= nr <= SYS_MAX}
+
+# Where the 32-bit entries differ from the native ones: the structures they read and write.
+# The outcome is the native call's; the rule says which layout carried it.
+MSGHDR_32 = rule(
+    "compat.msghdr", "the native outcome, through struct compat_msghdr",
+    "sendmsg/recvmsg on a 32-bit path read a struct compat_msghdr (28 bytes: 32-bit pointers "
+    "and sizes) and compat_iovec entries, and write msg_namelen, msg_controllen and msg_flags "
+    "back into it; the entry sets MSG_CMSG_COMPAT in the flags itself (the caller may give it "
+    "too: it is not refused there).",
+    "net/compat.c __compat_sys_sendmsg()/__compat_sys_recvmsg(): __sys_sendmsg(fd, (struct "
+    "user_msghdr __user *)msg, flags | MSG_CMSG_COMPAT, false); net/socket.c "
+    "copy_msghdr_from_user(): MSG_CMSG_COMPAT -> get_compat_msghdr(); ____sys_recvmsg(): "
+    "__put_user() into struct compat_msghdr; include/net/compat.h struct compat_msghdr",
+    shows=("answer", "out.msg_flags", "out.namelen"))
+MMSGHDR_32 = rule(
+    "compat.mmsghdr", "the native outcome, through struct compat_mmsghdr",
+    "sendmmsg/recvmmsg on a 32-bit path walk an array of struct compat_mmsghdr (32 bytes: a "
+    "compat_msghdr and msg_len at offset 28), writing each entry's msg_len there.",
+    "net/socket.c __sys_sendmmsg(): compat_entry = (struct compat_mmsghdr __user *)mmsg; "
+    "MSG_CMSG_COMPAT -> ___sys_sendmsg(sock, (struct user_msghdr __user *)compat_entry, ...), "
+    "__put_user(err, &compat_entry->msg_len), ++compat_entry; do_recvmmsg() likewise; "
+    "include/net/compat.h struct compat_mmsghdr",
+    shows=("answer", "out.msg_len"))
+TIMESPEC_32 = rule(
+    "compat.recvmmsg_time32", "the native outcome, the timeout an old_timespec32",
+    "recvmmsg's timeout on the i386 paths (syscall 337 compat_sys_recvmmsg_time32, and "
+    "socketcall SYS_RECVMMSG) is a struct old_timespec32 (two 32-bit fields, 8 bytes), read "
+    "and written back in that layout.",
+    "net/compat.c COMPAT_SYSCALL_DEFINE5(recvmmsg_time32) and compat_sys_socketcall() "
+    "SYS_RECVMMSG: __sys_recvmmsg(..., NULL, compat_ptr(a[4])); net/socket.c __sys_recvmmsg(): "
+    "get_old_timespec32() / put_old_timespec32(); arch/x86/entry/syscalls/syscall_32.tbl: 337 "
+    "recvmmsg compat_sys_recvmmsg_time32; recvmmsg(2)")
 
 
 # --------------------------------------------------------------------------- words
@@ -159,6 +340,7 @@ def dispatch(m, call: int, words: list, also: tuple):
     if entry is None:
         raise NotModelled(f"the model has no entry for {inner.name}")
     outcomes = as_outcomes(entry(m, *inner.args, **inner.kwargs))
+    outcomes = _on_success(outcomes, path_rules(inner, call))
     return tuple(Outcome(o.rule, o.errno, o.ret, {}, o.apply, o.also + also) for o in outcomes)
 
 
@@ -199,3 +381,35 @@ def compat_sys_socketcall_tail(m, call: int, words):
         return ARGS_FAULT.fail(E.EFAULT)
     extra = (ARGS_EXACT,) if len(words) == NAS[call] else ()
     return dispatch(m, call, words[:NAS[call]], (DISPATCH,) + extra)
+
+
+# --------------------------------------------------------------------------- the 32-bit paths
+
+def on_compat_path(call: Call, outcomes) -> tuple:
+    """The rules a typed call on a 32-bit path (Call.via "compat" or "socketcall") adds to its
+    successful outcomes (Model.allowed calls this for every call not made natively; a raw
+    socketcall gets them in dispatch())."""
+    if call.name in ("socketcall", "socketcall_tail"):
+        return outcomes
+    nr = BY_NAME.get(call.name) if call.via == "socketcall" else None
+    return _on_success(outcomes, path_rules(call, nr))
+
+
+def path_rules(inner: Call, nr: int | None) -> tuple:
+    """The socketcall number's rule (when the call went through socketcall) and the 32-bit
+    structures that carried the direct call ``inner``."""
+    extra = (CALL_OK[nr],) if nr is not None else ()
+    if inner.name in ("sendmsg", "recvmsg"):
+        extra += (MSGHDR_32,)
+    elif inner.name in ("sendmmsg", "recvmmsg"):
+        extra += (MMSGHDR_32,)
+        timeout = inner.kwargs.get("timeout", inner.args[4] if len(inner.args) > 4 else None)
+        if inner.name == "recvmmsg" and timeout is not None:
+            extra += (TIMESPEC_32,)
+    return extra
+
+
+def _on_success(outcomes, extra: tuple) -> tuple:
+    if not extra:
+        return tuple(outcomes)
+    return tuple(o if o.errno else replace(o, also=o.also + extra) for o in outcomes)

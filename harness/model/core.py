@@ -87,7 +87,11 @@ class Model:
         except KeyError:
             raise LookupError(f"the model has no entry for {call.name}") from None
         self.via = call.via
-        return as_outcomes(entry(self, *call.args, **call.kwargs))
+        outcomes = as_outcomes(entry(self, *call.args, **call.kwargs))
+        if call.via != "native":
+            from .compat import on_compat_path
+            outcomes = on_compat_path(call, outcomes)
+        return outcomes
 
     # -- fd table --------------------------------------------------------------------------
     def sock(self, fd: int) -> Sock | None:

@@ -273,6 +273,17 @@ SEND_TO_CLOSED = rule(
     "its error and is closed.",
     "net/ipv4/tcp_input.c tcp_rcv_state_process(): FIN_WAIT1/2 with RCV_SHUTDOWN and new data "
     "-> tcp_reset(), RST; tcp_reset(): TCP_CLOSE_WAIT -> sk_err = EPIPE")
+SEND_TO_READ_SHUT = rule(
+    "send.tcp_peer_read_shut", "the length; both ends are reset",
+    "Data to a peer that is still open but shut both its directions (FIN_WAIT1/2 with "
+    "RCV_SHUTDOWN, after shutdown(SHUT_RDWR) or SHUT_RD then SHUT_WR) is answered with RST "
+    "(RFC 1122): the send succeeds; the peer takes ECONNRESET as its error and is closed, and "
+    "the sender, reset in turn, gets EPIPE (it was in CLOSE_WAIT) or ECONNRESET and is closed. "
+    "A peer that shut only its receive side (ESTABLISHED) still queues the data.",
+    "net/ipv4/tcp_input.c tcp_rcv_state_process(): case TCP_FIN_WAIT1/2: if (sk->sk_shutdown "
+    "& RCV_SHUTDOWN) && new data -> LINUX_MIB_TCPABORTONDATA, tcp_reset(); return 1 -> "
+    "tcp_v4_do_rcv() sends the RST; tcp_reset(): TCP_CLOSE_WAIT -> EPIPE, else ECONNRESET; "
+    "shutdown(2), tcp(7)")
 
 RECV_OK = rule(
     "recv.tcp", "the bytes available, up to the buffer",
@@ -402,6 +413,19 @@ def tcp_sendmsg(m, sock, msg):
     if peer is None:
         raise _nm("a TCP peer the model does not hold")
     data = msg.iter.read()
+    if peer.state != "closed" and peer.sk_state in ("FIN_WAIT1", "FIN_WAIT2") \
+            and peer.shutdown & RCV_SHUTDOWN:
+        def reset_both(model, result, sock=sock, peer=peer):
+            from .af_inet import _tcp_done
+            peer.so_error = E.ECONNRESET               # tcp_reset() in FIN_WAIT1/2
+            peer.err_unprobed = True                   # the data reaches it asynchronously
+            _tcp_done(model, peer)
+            peer.peer_sock = None
+            sock.so_error = E.EPIPE if sock.sk_state == "CLOSE_WAIT" else E.ECONNRESET
+            sock.err_unprobed = True                   # the RST comes back asynchronously
+            _tcp_done(model, sock)
+            sock.peer_sock = None
+        return SEND_TO_READ_SHUT.ok(n, apply=reset_both)
     if peer.state == "closed":
         if peer.sk_state not in ("FIN_WAIT1", "FIN_WAIT2"):
             raise _nm(f"data to a closed peer in {peer.sk_state}")

@@ -469,6 +469,23 @@ def test_tcp_peer_closed():
     d.ok(tcp.RECV_EOF, "recv", c, 10, DW)
 
 
+def test_tcp_data_to_a_peer_shut_both_ways():
+    """SHUT_RD alone still queues the peer's data; SHUT_RDWR (FIN_WAIT with RCV_SHUTDOWN)
+    answers it with a reset: ECONNRESET at the shut end, EPIPE at the sender (CLOSE_WAIT)."""
+    d = Data()
+    c, a = d.tcp()
+    d.call("shutdown", c, L.SHUT_RD)
+    d.ok(tcp.SEND_OK, "send", a, b"queued")
+    assert data(d.ok(tcp.RECV_OK, "recv", c, 100, DW)) == b"queued"
+    c, a = d.tcp()
+    d.call("shutdown", c, L.SHUT_RDWR)
+    d.ok(tcp.SEND_TO_READ_SHUT, "send", a, b"x", L.MSG_NOSIGNAL)
+    assert d.obj(c).so_error == E.ECONNRESET and d.obj(c).sk_state == "CLOSE"
+    assert d.obj(a).so_error == E.EPIPE and d.obj(a).sk_state == "CLOSE"
+    d.fails(E.ECONNRESET, tcp.RECV_SK_ERR, "recv", c, 10, DW)
+    d.ok(tcp.RECV_EOF, "recv", a, 10, DW)
+
+
 def test_tcp_reset_with_unread_data():
     d = Data()
     c, a = d.tcp(L.AF_INET6)

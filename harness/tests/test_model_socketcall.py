@@ -166,3 +166,78 @@ def test_every_rule_is_reached():
     defined = {v.name for v in vars(C).values() if isinstance(v, Rule)}
     missing = sorted(defined - REACHED)
     assert not missing, f"rules no model-only scenario reaches: {missing}"
+
+
+# --------------------------------------------------------------------------- succeeding
+
+def _play(run, via, name, *args, **kwargs):
+    """One call on the 32-bit path ``via``: its single outcome, applied; its rule names."""
+    outcomes = run.m.allowed(Call(name, args, kwargs, via))
+    REACHED.update(rules_of(outcomes))
+    assert len(outcomes) == 1, outcomes
+    o = outcomes[0]
+    assert o.errno == 0, f"{name}{args} via {via}: {E.errorcode.get(o.errno)} ({o.rule.name})"
+    if o.apply is not None:
+        o.apply(run.m, fake_result(o))
+    return o, {r.name for r in o.rules}
+
+
+@pytest.mark.parametrize("via", ["socketcall", "compat"])
+def test_each_call_succeeding(via):
+    """Each of the 20 calls succeeding through socketcall reaches the rule of its number (the
+    direct call's outcome, its effects kept); through the i386 direct syscalls none. The
+    msghdr calls name the 32-bit layouts either way; recvmmsg's timeout is an old_timespec32."""
+    from harness.mem import SockaddrUn
+    run = Run()
+    name = SockaddrUn(abstract=b"sockspec-model-socketcall")
+    seen = {}
+
+    def play(call, *args, **kwargs):
+        o, rules = _play(run, via, call, *args, **kwargs)
+        seen[call] = rules
+        return o
+    stream, dgram = L.SOCK_STREAM, L.SOCK_DGRAM
+    lfd = play("socket", L.AF_UNIX, stream, 0).ret.value
+    play("bind", lfd, name)
+    play("listen", lfd, 4)
+    c1 = _play(run, via, "socket", L.AF_UNIX, stream, 0)[0].ret.value
+    c2 = _play(run, via, "socket", L.AF_UNIX, stream, 0)[0].ret.value
+    play("connect", c1, name)
+    _play(run, via, "connect", c2, name)
+    a1 = play("accept", lfd).ret.value
+    a2 = play("accept4", lfd, L.SOCK_CLOEXEC).ret.value
+    assert run.m.sock(a1).peer_sock is run.m.sock(c1) and run.m.sock(a2).peer_sock is run.m.sock(c2)
+    play("getsockname", lfd)
+    play("getpeername", c1)
+    play("shutdown", c1, L.SHUT_WR)
+    assert run.m.sock(a1).shutdown & 1            # RCV_SHUTDOWN mirrored on the peer
+    play("setsockopt", a2, L.SOL_SOCKET, L.SO_RCVBUF, 3000)
+    play("getsockopt", a2, L.SOL_SOCKET, L.SO_RCVBUF)
+    p0, p1 = play("socketpair", L.AF_UNIX, dgram, 0).out["fds"].value
+    play("send", p0, b"one")
+    assert play("recv", p1, 10, L.MSG_DONTWAIT).out["data"].value == b"one"
+    play("sendto", p0, b"two", 0)
+    play("recvfrom", p1, 10, L.MSG_DONTWAIT, True)
+    play("sendmsg", p0, [b"th", b"ree"])
+    play("recvmsg", p1, [10], L.MSG_DONTWAIT)
+    play("sendmmsg", p0, [[b"4"], [b"5"]])
+    play("recvmmsg", p1, [[10], [10]], L.MSG_DONTWAIT, timeout=(5, 0))
+    assert set(seen) == set(C.BY_NAME)
+    for call, rules in seen.items():
+        own = C.CALL_OK[C.BY_NAME[call]].name
+        assert (own in rules) == (via == "socketcall"), (call, rules)
+        layout = {"sendmsg": C.MSGHDR_32, "recvmsg": C.MSGHDR_32, "sendmmsg": C.MMSGHDR_32,
+                  "recvmmsg": C.MMSGHDR_32}.get(call)
+        assert layout is None or layout.name in rules, (call, rules)
+    assert C.TIMESPEC_32.name in seen["recvmmsg"]
+    native = run.allowed("sendmsg", p0, [b"x"])[0]
+    assert C.MSGHDR_32 not in native.rules
+
+
+def test_raw_socketcall_success_names_its_call():
+    """A raw socketcall that succeeds names its call number; one that fails does not."""
+    run = Run()
+    o = allowed(run, "socketcall", L.SYS_SOCKET, [L.AF_UNIX, L.SOCK_DGRAM, 0])[0]
+    assert C.SYS_SOCKET_OK in o.rules and C.DISPATCH in o.rules
+    bad = allowed(run, "socketcall", L.SYS_BIND, [99, 0, 0])[0]
+    assert bad.errno == E.EBADF and C.SYS_BIND_OK not in bad.rules
