@@ -635,7 +635,7 @@ def sys_setsockopt(m, fd, level, name, value=0, optlen=None):
 
 def family_setsockopt(m, sock, level, name, opt: OptIn):
     """ops->setsockopt: where a level other than SOL_SOCKET goes."""
-    from . import tcp
+    from . import errqueue, tcp
     fam, typ = sock.family, sock.type
     if fam == L.AF_UNIX or (fam == L.AF_PACKET and typ == L.SOCK_PACKET):
         return SET_NO_OPS.fail(E.EOPNOTSUPP)
@@ -650,6 +650,9 @@ def family_setsockopt(m, sock, level, name, opt: OptIn):
     if fam in (L.AF_INET, L.AF_INET6):
         if is_tcp(sock) and level == L.SOL_TCP:
             return tcp.do_tcp_setsockopt(m, sock, name, opt)
+        answered = errqueue.setsockopt(m, sock, level, name, opt)
+        if answered is not None:
+            return answered
         return _inet_level(sock, level, IP_SET_LEVEL if fam == L.AF_INET else IPV6_SET_LEVEL,
                            E.ENOPROTOOPT, {})
     raise NotModelled(f"setsockopt on family {fam}")
@@ -686,7 +689,7 @@ def sys_getsockopt(m, fd, level, name, optlen=4, optval=None):
 
 
 def family_getsockopt(m, sock, level, name, out: OptOut):
-    from . import tcp
+    from . import errqueue, tcp
     fam, typ = sock.family, sock.type
     if fam == L.AF_UNIX or (fam == L.AF_PACKET and typ == L.SOCK_PACKET):
         return GET_NO_OPS.fail(E.EOPNOTSUPP, **out.unchanged())
@@ -703,6 +706,9 @@ def family_getsockopt(m, sock, level, name, out: OptOut):
             raise NotModelled("MPTCP socket options")
         if is_tcp(sock) and level == L.SOL_TCP:
             return tcp.do_tcp_getsockopt(m, sock, name, out)
+        answered = errqueue.getsockopt(m, sock, level, name, out)
+        if answered is not None:
+            return answered
         if fam == L.AF_INET:
             return _inet_level(sock, level, IP_GET_LEVEL, E.EOPNOTSUPP, out.unchanged())
         return _inet_level(sock, level, IPV6_GET_LEVEL, E.ENOPROTOOPT, out.unchanged())

@@ -1,0 +1,123 @@
+"""The error queue: recvmsg(MSG_ERRQUEUE) with nothing queued (EAGAIN on inet sockets, an
+ordinary receive on AF_UNIX, which has no error queue), and IP_RECVERR / IPV6_RECVERR on UDP:
+the ICMP port unreachable a datagram to a closed loopback port brings back is queued with its
+struct sock_extended_err, read with recvmsg(MSG_ERRQUEUE), and interacts with SO_ERROR and
+POLLERR. Every call is checked against the model (harness/model/errqueue.py)."""
+from __future__ import annotations
+
+import pytest
+
+from harness.abi import linux as L
+from harness.abi.errqueue import IP_RECVERR, IPV6_RECVERR, MSG_ERRQUEUE
+
+from . import endpoints
+from .endpoints import row
+from .kinds import Kind
+from .pairs import BY_ID, ONE_EACH, POLLERR, arrived, connected, ids
+
+DW = L.MSG_DONTWAIT
+CX = L.SOCK_CLOEXEC
+ERRQ = MSG_ERRQUEUE
+
+
+@pytest.mark.parametrize("pair", ONE_EACH, ids=ids(ONE_EACH))
+def test_errqueue_empty(sc, pair):
+    """Nothing in the error queue: an inet socket answers EAGAIN to every receive call with
+    MSG_ERRQUEUE, blocking or not, and the data queued stays; AF_UNIX ignores the flag and
+    receives the data (then EAGAIN without waiting)."""
+    a, b = connected(sc, pair)
+    if pair.is_inet:
+        sc.recvmsg(b, [10], ERRQ, controllen=64)
+        sc.recvmmsg(b, [[10]], ERRQ)
+    sc.send(a, b"data")
+    arrived(sc, pair, b)
+    sc.recvfrom(b, 10, ERRQ | DW, True)
+    sc.recv(b, 10, ERRQ | DW)
+    sc.recv(b, 10, DW)
+
+
+@pytest.mark.parametrize("family", [L.AF_INET, L.AF_INET6], ids=["tcp", "tcp6"])
+def test_errqueue_empty_tcp_not_connected(sc, family):
+    """MSG_ERRQUEUE is answered before TCP looks at its state: a listening or a never
+    connected socket reads EAGAIN, not ENOTCONN."""
+    kind = Kind("inet" if family == L.AF_INET else "inet6", L.SOCK_STREAM)
+    lfd, _ = endpoints.listener(sc, kind)
+    fd = sc.socket(family, L.SOCK_STREAM | CX, 0).ret
+    sc.recv(lfd, 10, ERRQ)
+    sc.recv(fd, 10, ERRQ)
+    sc.recv(fd, 10, DW)
+
+
+RECVERR = {L.AF_INET: (L.SOL_IP, IP_RECVERR), L.AF_INET6: (L.SOL_IPV6, IPV6_RECVERR)}
+
+
+def _udp(sc, family):
+    return sc.socket(family, L.SOCK_DGRAM | CX, 0).ret
+
+
+def _closed_port(sc, family):
+    """An address on loopback nobody holds (a socket bound there, then closed)."""
+    kind = Kind("inet" if family == L.AF_INET else "inet6", L.SOCK_DGRAM)
+    probe, where = endpoints.bound(sc, kind)
+    sc.close(probe)
+    return where
+
+
+@pytest.mark.parametrize("family", [L.AF_INET, L.AF_INET6], ids=["udp", "udp6"])
+def test_ip_recverr(sc, profile, family):
+    """IP_RECVERR (IPV6_RECVERR) on an unconnected UDP socket: each datagram to a closed port
+    comes back as an ICMP error queued with the datagram's payload and a sock_extended_err
+    (ECONNREFUSED, SO_EE_ORIGIN_ICMP 3/3, ICMPv6 1/4, the offender ::1/127.0.0.1) and sets the
+    socket error (the next send reports it); taking one off the queue sets SO_ERROR to the next
+    one's errno (or 0); POLLERR stays while the queue holds one; MSG_PEEK does not keep it; a
+    short control buffer gets MSG_CTRUNC; turning the option off empties the queue."""
+    endpoints.needs_private_netns(profile, "a port nobody holds")
+    level, opt = RECVERR[family]
+    where = _closed_port(sc, family)
+    fd = _udp(sc, family)
+    sc.getsockopt(fd, level, opt)
+    sc.setsockopt(fd, level, opt, 1)
+    sc.getsockopt(fd, level, opt)
+    sc.recvmsg(fd, [10], ERRQ, controllen=64)
+    sc.sendto(fd, b"hello", 0, where)
+    sc.wait(fd, POLLERR)
+    sc.sendto(fd, b"x", 0, where)                 # the pending socket error, consumed
+    sc.sendto(fd, b"world!", 0, where)
+    sc.wait(fd, POLLERR)
+    for label, call in [
+        ("first-peek-short", lambda: sc.recvmsg(fd, [3], ERRQ | L.MSG_PEEK | L.MSG_TRUNC,
+                                                controllen=64)),
+        ("so-error-is-the-next", lambda: sc.getsockopt(fd, L.SOL_SOCKET, L.SO_ERROR)),
+        ("second-short-control", lambda: sc.recvmsg(fd, [10], ERRQ, controllen=20)),
+        ("empty-again", lambda: sc.recvmsg(fd, [10], ERRQ | DW, controllen=64)),
+        ("third", lambda: sc.sendto(fd, b"3", 0, where)),
+    ]:
+        with row(label):
+            call()
+    sc.wait(fd, POLLERR)
+    sc.setsockopt(fd, level, opt, 0)               # purges the queue; sk_err stays
+    sc.recvmsg(fd, [10], ERRQ, controllen=64)
+    sc.getsockopt(fd, L.SOL_SOCKET, L.SO_ERROR)
+
+
+@pytest.mark.parametrize("family", [L.AF_INET, L.AF_INET6], ids=["udp", "udp6"])
+def test_ip_recverr_connected(sc, profile, family):
+    """A connected UDP socket with IP_RECVERR: the error of a datagram to its peer is queued
+    and read through recv/recvfrom with MSG_ERRQUEUE too (no control buffer: no cmsg); a
+    datagram sent with sendto() to a closed port other than the peer brings no error back at
+    all (the ICMP error's socket lookup wants the peer)."""
+    endpoints.needs_private_netns(profile, "a port nobody holds")
+    level, opt = RECVERR[family]
+    peer = _closed_port(sc, family)
+    other = _closed_port(sc, family)
+    fd = _udp(sc, family)
+    sc.setsockopt(fd, level, opt, 1)
+    sc.connect(fd, peer)
+    sc.send(fd, b"one")
+    sc.wait(fd, POLLERR)
+    sc.recvfrom(fd, 10, ERRQ, True)
+    sc.sendto(fd, b"elsewhere", 0, other)
+    sc.send(fd, b"two")
+    sc.wait(fd, POLLERR)
+    sc.recv(fd, 10, ERRQ)
+    sc.recv(fd, 10, ERRQ | DW)
