@@ -924,10 +924,17 @@ SEND_PASSCRED = rule(
     shows=('sockname',))
 SEND_SEQ_ENOTCONN = rule(
     "send.unix_seqpacket_enotconn", "ENOTCONN",
-    "A seqpacket socket that is not connected; an address given to a connected one is "
-    "ignored.",
-    "net/unix/af_unix.c unix_seqpacket_sendmsg(): sk_state != TCP_ESTABLISHED -> -ENOTCONN; "
-    "if (msg->msg_namelen) msg->msg_namelen = 0")
+    "A seqpacket socket that is not connected (an address does not help: "
+    "send.unix_seqpacket_addr_ignored).",
+    "net/unix/af_unix.c unix_seqpacket_sendmsg(): sk_state != TCP_ESTABLISHED -> -ENOTCONN")
+
+SEND_SEQ_ADDR_IGNORED = rule(
+    "send.unix_seqpacket_addr_ignored", "the record goes to the peer",
+    "A destination address given to a connected seqpacket socket is dropped before the "
+    "datagram path sees it: the record goes to the peer whatever the address names (no "
+    "EISCONN, unlike a stream socket).",
+    "net/unix/af_unix.c unix_seqpacket_sendmsg(): if (msg->msg_namelen) msg->msg_namelen = 0; "
+    "return unix_dgram_sendmsg()")
 
 RECV_STREAM = rule(
     "recv.unix_stream", "the bytes queued, up to the buffer; the sender's name",
@@ -1105,7 +1112,10 @@ def unix_seqpacket_sendmsg(m, sock, msg):
         return _err(SEND_SK_ERR, sock.so_error, _take_error(sock))
     if sock.sk_state != "ESTABLISHED":
         return _err(SEND_SEQ_ENOTCONN, E.ENOTCONN)
-    msg.namelen, msg.name = 0, None
+    if msg.namelen:
+        from .socket import _with_also
+        msg.namelen, msg.name = 0, None
+        return _with_also(unix_dgram_sendmsg(m, sock, msg), (SEND_SEQ_ADDR_IGNORED,))
     return unix_dgram_sendmsg(m, sock, msg)
 
 

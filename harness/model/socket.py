@@ -1077,6 +1077,8 @@ def ___sys_recvmsg(m, sock, iov, flags, name, namelen, controllen, msg):
     if is_error(got):
         return got
     _, _, it, also = got
+    if controllen and not flags & MSG_ERRQUEUE:
+        raise NotModelled("a control buffer on receive")
     flags &= 0xFFFFFFFF
     if m.via != "native":
         flags |= MSG_CMSG_COMPAT
