@@ -120,7 +120,7 @@ QUEUED = rule(
     "err, uh->dest, info, (u8 *)(uh+1)); sk->sk_err = err; sk_error_report(sk); net/ipv6/udp.c "
     "__udp6_lib_err() -> ipv6_icmp_error(); net/ipv4/ip_sockglue.c ip_icmp_error() -> "
     "sock_queue_err_skb(); ip(7) IP_RECVERR",
-    shows=('answer', 'POLLERR'))
+    shows=('answer', 'SO_ERROR'))
 UNMATCHED = rule(
     "send.udp_icmp_error_unmatched", "the length; the ICMP error reaches no socket",
     "The ICMP error is delivered to the socket that would receive a datagram from the "

@@ -9,7 +9,7 @@ name ("SO_REUSEADDR": 0/1, "SO_RCVBUF": the doubled value, ...); a missing key i
 
 Not modelled (NotModelled): SOL_SOCKET options outside OPTIONS below (SO_LINGER, timeouts,
 filters, timestamping, SO_PEERCRED ...), SOL_IP/SOL_IPV6/SOL_UDP/SOL_NETLINK/SOL_PACKET options
-themselves (only their level dispatch is), MPTCP sockets (their SOL_SOCKET handler is custom),
+themselves (only their level dispatch is, and IP_RECVERR / IPV6_RECVERR: errqueue.py), MPTCP sockets (their SOL_SOCKET handler is custom),
 and raw user pointers that are readable (the model cannot see their contents).
 """
 from __future__ import annotations
