@@ -119,5 +119,21 @@ def test_ip_recverr_connected(sc, profile, family):
     sc.sendto(fd, b"elsewhere", 0, other)
     sc.send(fd, b"two")
     sc.wait(fd, POLLERR)
-    sc.recv(fd, 10, ERRQ)
+    sc.recvmmsg(fd, [[10], [10]], ERRQ)           # no msg_control: MSG_CTRUNC
     sc.recv(fd, 10, ERRQ | DW)
+
+
+@pytest.mark.parametrize("family", [L.AF_INET, L.AF_INET6], ids=["udp", "udp6"])
+def test_errqueue_leaves_the_socket_error(sc, profile, family):
+    """Without IP_RECVERR the ICMP error of a connected UDP socket is only its socket error:
+    recv and recvmmsg with MSG_ERRQUEUE answer EAGAIN and leave it pending (recvmmsg does not
+    report it first, as it does without the flag); the next receive reports it."""
+    endpoints.needs_private_netns(profile, "a port nobody holds")
+    peer = _closed_port(sc, family)
+    fd = _udp(sc, family)
+    sc.connect(fd, peer)
+    sc.send(fd, b"one")
+    sc.wait(fd, POLLERR)
+    sc.recvmmsg(fd, [[10]], ERRQ)
+    sc.recv(fd, 10, ERRQ | DW)
+    sc.recvmmsg(fd, [[10]], DW)
