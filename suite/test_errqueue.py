@@ -137,3 +137,19 @@ def test_errqueue_leaves_the_socket_error(sc, profile, family):
     sc.recvmmsg(fd, [[10]], ERRQ)
     sc.recv(fd, 10, ERRQ | DW)
     sc.recvmmsg(fd, [[10]], DW)
+
+
+def test_errqueue_packet(sc):
+    """A packet socket (protocol 0: it takes no frames) answers MSG_ERRQUEUE with EAGAIN,
+    blocking or not, and refuses a flag outside its allow-list (MSG_WAITALL, MSG_CMSG_CLOEXEC)
+    with EINVAL before anything else. Without CAP_NET_RAW the socket is refused (EPERM,
+    checked) and there is nothing more to ask."""
+    endpoints.needs_family(sc, L.AF_PACKET)
+    r = sc.socket(L.AF_PACKET, L.SOCK_RAW | CX, 0)
+    if not r.ok:
+        return
+    fd = r.ret
+    sc.recv(fd, 10, ERRQ)
+    sc.recvmsg(fd, [10], ERRQ | DW)
+    sc.recv(fd, 10, ERRQ | L.MSG_WAITALL)
+    sc.recvmsg(fd, [10], DW | L.MSG_CMSG_CLOEXEC)

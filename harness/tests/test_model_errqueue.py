@@ -184,3 +184,14 @@ def test_cmsg_codec_round_trip():
     assert cmsgs(raw, abi) == (Cmsg(48, L.SOL_IP, IP_RECVERR, ee),)
     assert cmsgs(raw[:20], abi)[0].data == body[:4]
     assert cmsgs(b"", abi) == ()
+
+
+def test_errqueue_packet():
+    from harness.model import af_packet
+    d = Data()
+    fd = d.new(L.AF_PACKET, L.SOCK_RAW)
+    d.fails(E.EAGAIN, af_packet.RECV_ERRQUEUE_EMPTY, "recv", fd, 10, ERRQ)
+    d.fails(E.EINVAL, af_packet.RECV_FLAGS_INVALID, "recv", fd, 10, ERRQ | L.MSG_WAITALL)
+    d.fails(E.EINVAL, af_packet.RECV_FLAGS_INVALID, "recvmsg", fd, [10], DW | L.MSG_CMSG_CLOEXEC)
+    with pytest.raises(NotModelled):
+        d.outcomes("recv", fd, 10, DW)
