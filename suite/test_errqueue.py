@@ -153,3 +153,19 @@ def test_errqueue_packet(sc):
     sc.recvmsg(fd, [10], ERRQ | DW)
     sc.recv(fd, 10, ERRQ | L.MSG_WAITALL)
     sc.recvmsg(fd, [10], DW | L.MSG_CMSG_CLOEXEC)
+
+
+@pytest.mark.parametrize("via", ["compat", "socketcall"])
+def test_ip_recverr_compat(sc, profile, via):
+    """The 32-bit entries read a queued error too: with no msg_control put_cmsg_compat() has no
+    room and sets MSG_CTRUNC, as the native put_cmsg() does; an empty queue is EAGAIN."""
+    if not profile.compat_available:
+        pytest.skip(f"no 32-bit compat path: {profile.compat_reason}")
+    endpoints.needs_private_netns(profile, "a port nobody holds")
+    where = _closed_port(sc, L.AF_INET)
+    fd = _udp(sc, L.AF_INET)
+    sc.setsockopt(fd, L.SOL_IP, IP_RECVERR, 1)
+    sc.sendto(fd, b"compat", 0, where)
+    sc.wait(fd, POLLERR)
+    sc.recvmsg(fd, [10], ERRQ, via=via)
+    sc.recvmsg(fd, [10], ERRQ, via=via)

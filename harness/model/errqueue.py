@@ -287,7 +287,8 @@ def put_cmsgs(m, controllen: int, cmsgs) -> tuple[tuple, int, bool]:
     from ..abi import native
     from ..abi.errqueue import Cmsg, cmsg_len, cmsg_space, cmsghdr, decode_data
     from .socket import NotModelled
-    if m.via != "native" and cmsgs:
+    if m.via != "native" and cmsgs and controllen > 0:
+        # (with no room at all put_cmsg_compat() only sets MSG_CTRUNC, as put_cmsg() does)
         raise NotModelled("control messages in the compat layout (put_cmsg_compat)")
     abi = native()
     hdr = cmsghdr(abi).size

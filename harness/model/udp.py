@@ -116,7 +116,7 @@ SEND_NO_RECEIVER = rule(
     "send.udp_port_unreachable", "the length; a connected sender gets ECONNREFUSED later",
     "A datagram nobody takes is answered with ICMP port unreachable, which sets "
     "ECONNREFUSED as the error of a connected sender (SO_ERROR, or the next send or receive); "
-    "an unconnected sender sees nothing.",
+    "an unconnected sender sees nothing (unless IP_RECVERR: send.udp_icmp_error_queued).",
     "net/ipv4/udp.c __udp4_lib_rcv(): icmp_send(ICMP_PORT_UNREACH); __udp4_lib_err(): "
     "!inet->recverr && sk_state != TCP_ESTABLISHED -> ignore, else sk->sk_err = err; "
     "net/ipv6/udp.c __udp6_lib_err(); udp(7) ECONNREFUSED")

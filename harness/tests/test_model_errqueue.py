@@ -174,6 +174,8 @@ def test_compat_cmsg_not_modelled():
     d.call("sendto", s, b"x", 0, lo(L.AF_INET, 9))
     with pytest.raises(NotModelled):
         d.outcomes("recvmsg", s, [10], ERRQ | 0x80000000, controllen=64)
+    got = d.ok(errqueue.CTRUNC, "recvmsg", s, [10], ERRQ | 0x80000000)    # no room: the same
+    assert got.out["msg_flags"].value == ERRQ | L.MSG_CTRUNC and got.out["controllen"].value == 0
 
 
 def test_cmsg_codec_round_trip():
