@@ -13,7 +13,8 @@ from harness.abi.errqueue import IP_RECVERR, IPV6_RECVERR, MSG_ERRQUEUE
 from . import endpoints
 from .endpoints import row
 from .kinds import Kind
-from .pairs import BY_ID, ONE_EACH, POLLERR, arrived, connected, ids
+from .pairs import ONE_EACH, POLLERR, arrived, connected, ids
+from .privilege import run_as
 
 DW = L.MSG_DONTWAIT
 CX = L.SOCK_CLOEXEC
@@ -142,17 +143,17 @@ def test_errqueue_leaves_the_socket_error(sc, profile, family):
 def test_errqueue_packet(sc):
     """A packet socket (protocol 0: it takes no frames) answers MSG_ERRQUEUE with EAGAIN,
     blocking or not, and refuses a flag outside its allow-list (MSG_WAITALL, MSG_CMSG_CLOEXEC)
-    with EINVAL before anything else. Without CAP_NET_RAW the socket is refused (EPERM,
-    checked) and there is nothing more to ask."""
+    with EINVAL before anything else. Creating one needs CAP_NET_RAW (its refusal is checked in
+    test_socket.py)."""
     endpoints.needs_family(sc, L.AF_PACKET)
-    r = sc.socket(L.AF_PACKET, L.SOCK_RAW | CX, 0)
-    if not r.ok:
-        return
-    fd = r.ret
-    sc.recv(fd, 10, ERRQ)
-    sc.recvmsg(fd, [10], ERRQ | DW)
-    sc.recv(fd, 10, ERRQ | L.MSG_WAITALL)
-    sc.recvmsg(fd, [10], DW | L.MSG_CMSG_CLOEXEC)
+
+    def body(s):
+        fd = endpoints.setup_ok(s, s.socket(L.AF_PACKET, L.SOCK_RAW | CX, 0)).ret
+        s.recv(fd, 10, ERRQ)
+        s.recvmsg(fd, [10], ERRQ | DW)
+        s.recv(fd, 10, ERRQ | L.MSG_WAITALL)
+        s.recvmsg(fd, [10], DW | L.MSG_CMSG_CLOEXEC)
+    run_as(sc, "privileged", "CAP_NET_RAW", body)
 
 
 @pytest.mark.parametrize("via", ["compat", "socketcall"])
