@@ -170,3 +170,15 @@ def test_ip_recverr_compat(sc, profile, via):
     sc.wait(fd, POLLERR)
     sc.recvmsg(fd, [10], ERRQ, via=via)
     sc.recvmsg(fd, [10], ERRQ, via=via)
+
+
+@pytest.mark.parametrize("family", [L.AF_INET, L.AF_INET6], ids=["raw", "raw6"])
+def test_errqueue_raw(sc, family):
+    """A raw socket (IPPROTO_RAW: it receives nothing) answers MSG_ERRQUEUE with EAGAIN,
+    blocking or not, and MSG_OOB with EOPNOTSUPP before looking at the error queue."""
+    def body(s):
+        fd = endpoints.setup_ok(s, s.socket(family, L.SOCK_RAW | CX, L.IPPROTO_RAW)).ret
+        s.recv(fd, 10, ERRQ)
+        s.recvmsg(fd, [10], ERRQ | DW, controllen=64)
+        s.recv(fd, 10, ERRQ | L.MSG_OOB | DW)
+    run_as(sc, "privileged", "CAP_NET_RAW", body)

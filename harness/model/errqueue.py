@@ -66,7 +66,9 @@ EMPTY = rule(
     "unconnected TCP socket is not refused).",
     "net/ipv4/udp.c udp_recvmsg(): if (flags & MSG_ERRQUEUE) return ip_recv_error(); "
     "net/ipv6/udp.c udpv6_recvmsg() -> ipv6_recv_error(); net/ipv4/tcp.c tcp_recvmsg() -> "
-    "inet_recv_error(); net/ipv4/ip_sockglue.c ip_recv_error(): err = -EAGAIN; skb = "
+    "inet_recv_error(); net/ipv4/raw.c raw_recvmsg(), net/ipv6/raw.c rawv6_recvmsg(), "
+    "net/ipv4/ping.c ping_recvmsg() likewise; net/ipv4/ip_sockglue.c ip_recv_error(): err = "
+    "-EAGAIN; skb = "
     "sock_dequeue_err_skb(sk); if (!skb) goto out; ip(7) IP_RECVERR")
 ICMP_ERROR = rule(
     "recv.errqueue_icmp", "the offending datagram's payload; msg_flags MSG_ERRQUEUE; the "
@@ -129,6 +131,13 @@ UNMATCHED = rule(
     "net/ipv4/udp.c __udp4_lib_err(): sk = __udp4_lib_lookup(net, iph->daddr, uh->dest, "
     "iph->saddr, uh->source, ...); if (!sk) ... goto out; compute_score(): inet_daddr != saddr "
     "-> -1; net/ipv6/udp.c __udp6_lib_err()")
+RAW_OOB = rule(
+    "recv.raw_oob", "EOPNOTSUPP",
+    "MSG_OOB on a raw or ping socket's receive is refused before anything else (MSG_ERRQUEUE "
+    "too).",
+    "net/ipv4/raw.c raw_recvmsg(): err = -EOPNOTSUPP; if (flags & MSG_OOB) goto out; "
+    "net/ipv6/raw.c rawv6_recvmsg(): if (flags & MSG_OOB) return -EOPNOTSUPP; net/ipv4/ping.c "
+    "ping_recvmsg(): if (flags & MSG_OOB) goto out")
 UNIX_IGNORED = rule(
     "recv.unix_errqueue_ignored", "an ordinary receive",
     "AF_UNIX has no error queue and never looks at MSG_ERRQUEUE: the receive takes queued data "
@@ -271,6 +280,17 @@ def recv_error(m, sock, rmsg):
     control = ((L.SOL_IP, IP_RECVERR, errhdr) if v4 else (L.SOL_IPV6, IPV6_RECVERR, errhdr),)
     return Received(ICMP_ERROR, copied, skb.payload[:copied], name, flags, dequeue, also,
                     control=control)
+
+
+def raw_recvmsg(m, sock, rmsg):
+    """raw_recvmsg() / rawv6_recvmsg() / ping_recvmsg(): MSG_OOB refused, then the error queue
+    (nothing the model does queues an error there); what the socket receives is not modelled."""
+    from .socket import NotModelled
+    if rmsg.flags & L.MSG_OOB:
+        return RAW_OOB.fail(E.EOPNOTSUPP)
+    if rmsg.flags & MSG_ERRQUEUE:
+        return recv_error(m, sock, rmsg)
+    raise NotModelled(f"what {sock} receives")
 
 
 def unix_ignores(answer):

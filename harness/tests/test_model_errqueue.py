@@ -197,3 +197,16 @@ def test_errqueue_packet():
     d.fails(E.EINVAL, af_packet.RECV_FLAGS_INVALID, "recvmsg", fd, [10], DW | L.MSG_CMSG_CLOEXEC)
     with pytest.raises(NotModelled):
         d.outcomes("recv", fd, 10, DW)
+
+
+@pytest.mark.parametrize("family", [L.AF_INET, L.AF_INET6])
+def test_errqueue_raw_and_ping(family):
+    d = Data(net__ipv4__ping_group_range="0 2147483647")
+    raw = d.call("socket", family, L.SOCK_RAW | L.SOCK_CLOEXEC, L.IPPROTO_RAW).ret.value
+    icmp = L.IPPROTO_ICMP if family == L.AF_INET else L.IPPROTO_ICMPV6
+    ping = d.call("socket", family, DGRAM | L.SOCK_CLOEXEC, icmp).ret.value
+    for fd in (raw, ping):
+        d.fails(E.EAGAIN, errqueue.EMPTY, "recv", fd, 10, ERRQ)
+        d.fails(E.EOPNOTSUPP, errqueue.RAW_OOB, "recv", fd, 10, ERRQ | L.MSG_OOB)
+        with pytest.raises(NotModelled):
+            d.outcomes("recv", fd, 10, DW)
