@@ -582,11 +582,14 @@ class Kernel:
         """A receive's msghdr write-backs, on every return (an error too): msg_namelen,
         msg_controllen, msg_flags, and name_written (the name buffer differs from the zeroes
         _msghdr put there); on success also the data and the decoded name."""
-        (_, namelen, _, _, _, controllen, flags) = self.abi.msghdr.unpack(
+        (_, namelen, _, _, control, controllen, flags) = self.abi.msghdr.unpack(
             hdr.read(self.abi.msghdr.size))[:7]
         out = {"namelen": namelen, "controllen": controllen, "msg_flags": flags}
         if r.ok:
             out = {"data": _read_back(bufs, r.ret), **out}
+            if control and controllen > 0:          # what put_cmsg() wrote, decoded
+                from .abi.errqueue import cmsgs
+                out["cmsgs"] = cmsgs(Buffer(control, controllen).read(), self.abi)
             if nbuf is not None and namelen > 0:
                 out["name"] = mem.decode_sockaddr(nbuf.read(min(namelen, nbuf.size)))
         if nbuf is not None:

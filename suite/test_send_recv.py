@@ -12,7 +12,8 @@ from harness.mem import SockaddrIn, SockaddrIn6, SockaddrRaw, SockaddrUn
 from . import endpoints
 from .endpoints import row
 from .kinds import Kind, unique
-from .pairs import BY_ID, ONE_EACH, PAIRS, POLLERR, POLLIN, arrived, connected, directions, ids
+from .pairs import (BY_ID, ONE_EACH, PAIRS, POLLERR, POLLIN, arrived, connected, directions, ids,
+                    loopback_of)
 
 DW = L.MSG_DONTWAIT
 CX = L.SOCK_CLOEXEC
@@ -38,20 +39,46 @@ def test_bytes_and_boundaries(sc, pair, rev):
     sc.recv(b, 100, DW)
 
 
-@pytest.mark.parametrize("pair", PAIRS, ids=ids(PAIRS))
-def test_short_buffer_peek_and_trunc(sc, pair):
-    """A buffer shorter than the data: a stream returns the start and keeps the rest; a
-    datagram loses the rest (MSG_TRUNC in msg_flags); MSG_PEEK leaves the data queued;
-    MSG_TRUNC returns the real datagram length (UDP, unix datagram/seqpacket), discards the
-    bytes (TCP) or changes nothing (unix stream)."""
+# (label, buffer size, flags, send first): one row of the receive-flag table, run in order on
+# one connected pair; every row without MSG_DONTWAIT has the data it needs already queued
+RECV_FLAG_ROWS = [
+    ("zero-length-empty", 0, DW, None),
+    ("empty", 10, DW | L.MSG_WAITALL, None),
+    ("peek-short", 3, DW | L.MSG_PEEK, (b"abcdefgh", b"ijk")),
+    ("peek-trunc", 3, DW | L.MSG_PEEK | L.MSG_TRUNC, None),
+    ("peek-waitall-blocking-satisfied", 3, L.MSG_PEEK | L.MSG_WAITALL, None),
+    ("peek-waitall-more-than-queued", 100, DW | L.MSG_PEEK | L.MSG_WAITALL, None),
+    ("trunc-short", 2, DW | L.MSG_TRUNC, None),
+    ("waitall-short", 4, DW | L.MSG_WAITALL, None),
+    ("waitall-rest", 100, DW | L.MSG_WAITALL, None),
+    ("nothing-left", 100, DW, None),
+    ("zero-length-peek-trunc", 0, DW | L.MSG_PEEK | L.MSG_TRUNC, (b"lmnop",)),
+    ("zero-length-trunc", 0, DW | L.MSG_TRUNC, None),
+    ("after-zero-length", 100, DW, None),
+]
+FLAG_PAIRS = [BY_ID[i] for i in ("tcp-accepted", "udp-connected", "udp6-connected",
+                                 "unix-stream-socketpair", "unix-dgram-socketpair",
+                                 "unix-seqpacket-socketpair")]
+
+
+@pytest.mark.parametrize("pair", FLAG_PAIRS, ids=ids(FLAG_PAIRS))
+def test_recv_flag_combinations(sc, pair):
+    """MSG_PEEK, MSG_TRUNC, MSG_WAITALL and MSG_DONTWAIT, alone and together, through
+    recvmsg (the returned length and msg_flags compared): a stream returns the start of the
+    bytes and keeps the rest, a datagram loses the rest (MSG_TRUNC in msg_flags); MSG_PEEK
+    leaves the data queued; MSG_TRUNC returns the real datagram length (UDP, unix datagram and
+    seqpacket, even for a zero-length buffer), discards the bytes (TCP) or changes nothing
+    (unix stream); MSG_WAITALL without waiting returns what is there, and a datagram socket
+    ignores it; nothing queued: EAGAIN, a zero-length stream receive too, 0 when bytes are
+    queued."""
     a, b = connected(sc, pair)
-    sc.send(a, b"abcdefgh")
-    sc.send(a, b"ijk")
-    arrived(sc, pair, b, 11 if pair.stream else 1)
-    sc.recv(b, 3, DW | L.MSG_PEEK)
-    sc.recvmsg(b, [3], DW)
-    sc.recv(b, 2, DW | L.MSG_TRUNC)
-    sc.recv(b, 100, DW)
+    for label, size, flags, sends in RECV_FLAG_ROWS:
+        with row(label):
+            for part in sends or ():
+                sc.send(a, part)
+            if sends:
+                arrived(sc, pair, b, sum(map(len, sends)) if pair.stream else 1)
+            sc.recvmsg(b, [size], flags)
 
 
 @pytest.mark.parametrize("pair", PAIRS, ids=ids(PAIRS))
@@ -96,6 +123,33 @@ def test_address_length_in_out(sc, pair):
     sc.recvfrom(b, 1 if pair.stream else 10, DW, True, 4)
     sc.recvfrom(b, 1 if pair.stream else 10, DW, True, -1)
     sc.recvfrom(b, 10, DW, True, 0)
+
+
+@pytest.mark.parametrize("pair", PAIRS, ids=ids(PAIRS))
+def test_sendto_on_connected(sc, pair):
+    """sendto() with a destination on a connected socket: TCP ignores the address (the bytes
+    reach the peer), UDP and a unix datagram socket send that datagram to the socket named
+    and stay connected, a unix stream socket answers EISCONN, a seqpacket socket ignores the
+    address. A send without an address then still reaches the peer."""
+    from .kinds import unique
+    a, b = connected(sc, pair)
+    third = None
+    if pair.records and not pair.type == L.SOCK_SEQPACKET:
+        third, where = endpoints.bound(sc, pair.kind if pair.is_inet else
+                                       Kind("unix-abstract", L.SOCK_DGRAM))
+    elif pair.is_inet:
+        where = loopback_of(pair.family, 9)
+    else:
+        where = SockaddrUn(abstract=unique("nowhere").encode())
+    sc.sendto(a, b"there", 0, where)
+    if third is not None:
+        arrived(sc, pair, third)
+        sc.recvfrom(third, 10, DW, True)
+    sc.send(a, b"peer")
+    arrived(sc, pair, b, 9 if pair.stream else 1)
+    sc.recv(b, 20, DW)
+    if not pair.is_inet:
+        sc.recv(b, 20, DW)
 
 
 # --------------------------------------------------------------------------- errno matrix
@@ -383,19 +437,6 @@ def test_seqpacket_send_after_reset(sc):
     sc.close(b)
     sc.send(a, b"x")
     sc.send(a, b"x")
-
-
-@pytest.mark.parametrize("pair", [BY_ID["tcp-accepted"], BY_ID["unix-stream-socketpair"]],
-                         ids=lambda p: p.id)
-def test_stream_zero_length_and_waitall(sc, pair):
-    """A zero-length receive returns 0 with bytes queued and EAGAIN without; MSG_WAITALL
-    without waiting returns what is there."""
-    a, b = connected(sc, pair)
-    sc.recv(b, 0, DW)
-    sc.send(a, b"abc")
-    arrived(sc, pair, b, 3)
-    sc.recv(b, 0, DW)
-    sc.recv(b, 10, DW | L.MSG_WAITALL)
 
 
 # --------------------------------------------------------------------------- SIGPIPE

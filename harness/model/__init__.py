@@ -6,6 +6,7 @@ net/socket.c, af_inet.py net/ipv4/af_inet.c, af_unix.py net/unix/af_unix.c, and 
 """
 from . import af_inet, af_netlink, af_packet, af_unix, file, socket  # noqa: F401 (registers rules)
 from . import compat, sock, tcp, udp  # noqa: F401 (socketcall entries, socket option rules, data)
+from . import errqueue  # noqa: F401 (IP_RECVERR, MSG_ERRQUEUE)
 from . import writeback  # noqa: F401 (the write-backs of error returns)
 from . import observe, poll  # noqa: F401 (readiness and end-of-scenario rules)
 from .call import Call

@@ -1452,11 +1452,16 @@ def inet_sendmsg(m, sock, msg):
 
 
 def inet_recvmsg(m, sock, rmsg):
-    """inet_recvmsg() / inet6_recvmsg(): tcp_recvmsg or udp_recvmsg / udpv6_recvmsg."""
-    from . import tcp, udp
+    """inet_recvmsg() / inet6_recvmsg(): tcp_recvmsg or udp_recvmsg / udpv6_recvmsg (of
+    raw_recvmsg / rawv6_recvmsg / ping_recvmsg only MSG_OOB and MSG_ERRQUEUE)."""
+    from . import errqueue, tcp, udp
     table = icsk.table_of(sock)
     if table == "tcp":
         return tcp.tcp_recvmsg(m, sock, rmsg)
+    if table is None and (sock.type == L.SOCK_RAW or
+                          (sock.type == L.SOCK_DGRAM and sock.protocol in (L.IPPROTO_ICMP,
+                                                                           L.IPPROTO_ICMPV6))):
+        return errqueue.raw_recvmsg(m, sock, rmsg)
     if table != "udp":
         raise icsk.not_modelled(f"recvmsg on {sock}")
     return udp.udp_recvmsg(m, sock, rmsg)

@@ -24,11 +24,40 @@ PACKET_CREATE = rule(
     shows=('answer', 'SO_DOMAIN', 'SO_PROTOCOL'))
 
 
+RECV_FLAGS_INVALID = rule(
+    "recv.packet_flags_invalid", "EINVAL",
+    "A packet socket receives with MSG_PEEK, MSG_DONTWAIT, MSG_TRUNC and MSG_ERRQUEUE only: "
+    "any other flag (MSG_WAITALL, MSG_OOB, MSG_CMSG_CLOEXEC ...) is refused first.",
+    "net/packet/af_packet.c packet_recvmsg(): if (flags & ~(MSG_PEEK|MSG_DONTWAIT|MSG_TRUNC|"
+    "MSG_CMSG_COMPAT|MSG_ERRQUEUE)) goto out (-EINVAL)")
+RECV_ERRQUEUE_EMPTY = rule(
+    "recv.packet_errqueue_empty", "EAGAIN",
+    "MSG_ERRQUEUE on a packet socket reads its error queue (transmit timestamps, which the "
+    "suite never asks for): empty, EAGAIN at once whether or not the call may wait.",
+    "net/packet/af_packet.c packet_recvmsg(): if (flags & MSG_ERRQUEUE) { err = "
+    "sock_recv_errqueue(sk, msg, len, SOL_PACKET, PACKET_TX_TIMESTAMP); goto out; }; "
+    "net/core/sock.c sock_recv_errqueue(): err = -EAGAIN; skb = sock_dequeue_err_skb(sk); if "
+    "(skb == NULL) goto out")
+MSG_ERRQUEUE = 0x2000
+MSG_CMSG_COMPAT = 0x80000000
+PACKET_RECV_FLAGS = L.MSG_PEEK | L.MSG_DONTWAIT | L.MSG_TRUNC | MSG_CMSG_COMPAT | MSG_ERRQUEUE
+
+
 class PacketOps(ProtoOps):
     """packet_ops and packet_ops_spkt: bind and getname are packet's own (not modelled);
-    connect, socketpair, accept, listen and shutdown are sock_no_*."""
+    connect, socketpair, accept, listen and shutdown are sock_no_*. Of packet_recvmsg() only
+    the flag check and MSG_ERRQUEUE are modelled (what a packet socket receives from the
+    interfaces is not)."""
     family = L.AF_PACKET
     name = "packet_ops"
+
+    def recvmsg(self, m, sock, rmsg):
+        from .socket import NotModelled
+        if rmsg.flags & ~PACKET_RECV_FLAGS:
+            return RECV_FLAGS_INVALID.fail(E.EINVAL)
+        if rmsg.flags & MSG_ERRQUEUE:
+            return RECV_ERRQUEUE_EMPTY.fail(E.EAGAIN)
+        raise NotModelled("a packet socket's receive (frames from the interfaces)")
 
 
 PACKET_OPS = PacketOps()

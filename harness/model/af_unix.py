@@ -660,6 +660,13 @@ class UnixOps(ProtoOps):
         return unix_dgram_sendmsg(m, sock, msg)
 
     def recvmsg(self, m, sock, rmsg):
+        from . import errqueue
+        answer = self._recvmsg(m, sock, rmsg)
+        if rmsg.flags & errqueue.MSG_ERRQUEUE:
+            return errqueue.unix_ignores(answer)
+        return answer
+
+    def _recvmsg(self, m, sock, rmsg):
         if sock.type == L.SOCK_STREAM:
             return unix_stream_recvmsg(m, sock, rmsg)
         if sock.type == L.SOCK_SEQPACKET and sock.sk_state != "ESTABLISHED":
@@ -902,6 +909,13 @@ SEND_DGRAM_EAGAIN = rule(
     "net/unix/af_unix.c unix_dgram_sendmsg(): unix_peer(other) != sk && "
     "unix_recvq_full_lockless(other) (skb_queue_len > sk_max_ack_backlog = max_dgram_qlen), "
     "!timeo -> -EAGAIN")
+SEND_DGRAM_ADDR_CONNECTED = rule(
+    "send.unix_dgram_addr_on_connected", "the datagram goes to the socket named",
+    "A connected unix datagram socket that is given an address sends that datagram to the "
+    "socket bound there (if that one may receive from it), not to its peer; the connection "
+    "stays.",
+    "net/unix/af_unix.c unix_dgram_sendmsg(): if (msg->msg_namelen) { unix_validate_addr(); "
+    "other = unix_find_other() } else other = unix_peer_get(sk); unix(7)")
 SEND_PASSCRED = rule(
     "send.unix_passcred_autobind", "the socket is autobound first",
     "An unnamed datagram socket with SO_PASSCRED (or SO_PASSPIDFD) is autobound when it sends, "
@@ -910,10 +924,17 @@ SEND_PASSCRED = rule(
     shows=('sockname',))
 SEND_SEQ_ENOTCONN = rule(
     "send.unix_seqpacket_enotconn", "ENOTCONN",
-    "A seqpacket socket that is not connected; an address given to a connected one is "
-    "ignored.",
-    "net/unix/af_unix.c unix_seqpacket_sendmsg(): sk_state != TCP_ESTABLISHED -> -ENOTCONN; "
-    "if (msg->msg_namelen) msg->msg_namelen = 0")
+    "A seqpacket socket that is not connected (an address does not help: "
+    "send.unix_seqpacket_addr_ignored).",
+    "net/unix/af_unix.c unix_seqpacket_sendmsg(): sk_state != TCP_ESTABLISHED -> -ENOTCONN")
+
+SEND_SEQ_ADDR_IGNORED = rule(
+    "send.unix_seqpacket_addr_ignored", "the record goes to the peer",
+    "A destination address given to a connected seqpacket socket is dropped before the "
+    "datagram path sees it: the record goes to the peer whatever the address names (no "
+    "EISCONN, unlike a stream socket).",
+    "net/unix/af_unix.c unix_seqpacket_sendmsg(): if (msg->msg_namelen) msg->msg_namelen = 0; "
+    "return unix_dgram_sendmsg()")
 
 RECV_STREAM = rule(
     "recv.unix_stream", "the bytes queued, up to the buffer; the sender's name",
@@ -1091,7 +1112,10 @@ def unix_seqpacket_sendmsg(m, sock, msg):
         return _err(SEND_SK_ERR, sock.so_error, _take_error(sock))
     if sock.sk_state != "ESTABLISHED":
         return _err(SEND_SEQ_ENOTCONN, E.ENOTCONN)
-    msg.namelen, msg.name = 0, None
+    if msg.namelen:
+        from .socket import _with_also
+        msg.namelen, msg.name = 0, None
+        return _with_also(unix_dgram_sendmsg(m, sock, msg), (SEND_SEQ_ADDR_IGNORED,))
     return unix_dgram_sendmsg(m, sock, msg)
 
 
@@ -1100,11 +1124,14 @@ def unix_dgram_sendmsg(m, sock, msg):
     if msg.flags & L.MSG_OOB:
         return _err(SEND_DGRAM_OOB, E.EOPNOTSUPP)
     other, name = None, None
+    connected_also = ()
     if msg.namelen:
         name = msg.name
         bad = validate_addr(name, msg.namelen, SEND_DGRAM_ADDR, SEND_DGRAM_ADDR)
         if bad is not None:
             return bad
+        if sock.peer_sock is not None and sock.type == L.SOCK_DGRAM:
+            connected_also = (SEND_DGRAM_ADDR_CONNECTED,)
     else:
         other = sock.peer_sock
         if other is None and not m.holds(SEND_DGRAM_ENOTCONN_LATE):
@@ -1113,6 +1140,9 @@ def unix_dgram_sendmsg(m, sock, msg):
     if _passcred_autobind(m, sock):
         bind, also = _autobind_apply(sock), (SEND_PASSCRED,)
     out = _dgram_send(m, sock, msg, other, name)
+    if connected_also:
+        from .socket import _with_also
+        out = _with_also(out, connected_also)
     if bind is None:
         return out
     outs = []

@@ -44,11 +44,13 @@ _SOCK_POLL = "net/socket.c sock_poll() -> sock->ops->poll(); poll(2)"
 
 SK_ERR = rule(
     "poll.sk_err", "POLLERR while an error is pending",
-    "A pending socket error (what SO_ERROR would read, before anything consumes it) shows as "
+    "A pending socket error (what SO_ERROR would read, before anything consumes it), or an "
+    "error waiting in the error queue (IP_RECVERR: even after SO_ERROR was read), shows as "
     "POLLERR; poll() does not consume it. A TCP listener never shows it.",
-    "net/ipv4/tcp.c tcp_poll(): READ_ONCE(sk->sk_err) -> EPOLLERR; net/core/datagram.c "
-    "datagram_poll() and net/unix/af_unix.c unix_poll()/unix_dgram_poll(): sk->sk_err -> "
-    "EPOLLERR; poll(2) POLLERR; socket(7) SO_ERROR")
+    "net/ipv4/tcp.c tcp_poll(): READ_ONCE(sk->sk_err) || !skb_queue_empty_lockless("
+    "&sk->sk_error_queue) -> EPOLLERR; net/core/datagram.c datagram_poll() likewise; "
+    "net/unix/af_unix.c unix_poll()/unix_dgram_poll(): sk->sk_err -> EPOLLERR; poll(2) "
+    "POLLERR; socket(7) SO_ERROR")
 TCP_LISTEN = rule(
     "poll.tcp_listen", "POLLIN iff a connection waits in the accept queue, nothing else",
     "A TCP listener is readable when accept() would not wait; it is never writable and shows "
@@ -227,7 +229,7 @@ def readiness(m, sock: Sock) -> Readiness | None:
 
 
 def _sk_err(mask: _Mask, sock: Sock) -> None:
-    if sock.so_error:
+    if sock.so_error or sock.err_queue:      # sk_err || !skb_queue_empty(&sk_error_queue)
         mask.set(POLLERR, SK_ERR)
 
 

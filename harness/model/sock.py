@@ -9,7 +9,7 @@ name ("SO_REUSEADDR": 0/1, "SO_RCVBUF": the doubled value, ...); a missing key i
 
 Not modelled (NotModelled): SOL_SOCKET options outside OPTIONS below (SO_LINGER, timeouts,
 filters, timestamping, SO_PEERCRED ...), SOL_IP/SOL_IPV6/SOL_UDP/SOL_NETLINK/SOL_PACKET options
-themselves (only their level dispatch is), MPTCP sockets (their SOL_SOCKET handler is custom),
+themselves (only their level dispatch is, and IP_RECVERR / IPV6_RECVERR: errqueue.py), MPTCP sockets (their SOL_SOCKET handler is custom),
 and raw user pointers that are readable (the model cannot see their contents).
 """
 from __future__ import annotations
@@ -635,7 +635,7 @@ def sys_setsockopt(m, fd, level, name, value=0, optlen=None):
 
 def family_setsockopt(m, sock, level, name, opt: OptIn):
     """ops->setsockopt: where a level other than SOL_SOCKET goes."""
-    from . import tcp
+    from . import errqueue, tcp
     fam, typ = sock.family, sock.type
     if fam == L.AF_UNIX or (fam == L.AF_PACKET and typ == L.SOCK_PACKET):
         return SET_NO_OPS.fail(E.EOPNOTSUPP)
@@ -650,6 +650,9 @@ def family_setsockopt(m, sock, level, name, opt: OptIn):
     if fam in (L.AF_INET, L.AF_INET6):
         if is_tcp(sock) and level == L.SOL_TCP:
             return tcp.do_tcp_setsockopt(m, sock, name, opt)
+        answered = errqueue.setsockopt(m, sock, level, name, opt)
+        if answered is not None:
+            return answered
         return _inet_level(sock, level, IP_SET_LEVEL if fam == L.AF_INET else IPV6_SET_LEVEL,
                            E.ENOPROTOOPT, {})
     raise NotModelled(f"setsockopt on family {fam}")
@@ -686,7 +689,7 @@ def sys_getsockopt(m, fd, level, name, optlen=4, optval=None):
 
 
 def family_getsockopt(m, sock, level, name, out: OptOut):
-    from . import tcp
+    from . import errqueue, tcp
     fam, typ = sock.family, sock.type
     if fam == L.AF_UNIX or (fam == L.AF_PACKET and typ == L.SOCK_PACKET):
         return GET_NO_OPS.fail(E.EOPNOTSUPP, **out.unchanged())
@@ -703,6 +706,9 @@ def family_getsockopt(m, sock, level, name, out: OptOut):
             raise NotModelled("MPTCP socket options")
         if is_tcp(sock) and level == L.SOL_TCP:
             return tcp.do_tcp_getsockopt(m, sock, name, out)
+        answered = errqueue.getsockopt(m, sock, level, name, out)
+        if answered is not None:
+            return answered
         if fam == L.AF_INET:
             return _inet_level(sock, level, IP_GET_LEVEL, E.EOPNOTSUPP, out.unchanged())
         return _inet_level(sock, level, IPV6_GET_LEVEL, E.ENOPROTOOPT, out.unchanged())

@@ -659,7 +659,7 @@ UIO_MAXIOV = 1024
 # what the model follows; anything else in a call's flags is NotModelled
 SEND_FLAGS = L.MSG_OOB | L.MSG_DONTWAIT | L.MSG_EOR | L.MSG_NOSIGNAL | MSG_CMSG_COMPAT
 RECV_FLAGS = (L.MSG_OOB | L.MSG_PEEK | L.MSG_TRUNC | L.MSG_DONTWAIT | L.MSG_WAITALL
-              | L.MSG_CMSG_CLOEXEC | MSG_CMSG_COMPAT)
+              | L.MSG_CMSG_CLOEXEC | MSG_CMSG_COMPAT | MSG_ERRQUEUE)
 
 CMSG_COMPAT_NATIVE = rule(
     "msg.cmsg_compat_native", "EINVAL",
@@ -779,7 +779,9 @@ class RecvMsg:
 class Received:
     """A protocol's successful receive: the return value, the bytes it wrote to the buffer
     (from its start), the source address (sockaddr, msg_namelen) or None (msg_namelen stays
-    0), the msg_flags it set, the transition and the rules."""
+    0), the msg_flags it set, the transition and the rules; ``control``: the (level, type,
+    data) messages it put_cmsg()s, or None where the model does not say (a control buffer is
+    then NotModelled)."""
     rule: object
     ret: int
     written: bytes = b""
@@ -787,6 +789,7 @@ class Received:
     flags: int = 0
     apply: object = None
     also: tuple = ()
+    control: tuple | None = None
 
 
 def signal_outcome(m, rule_, err: int, flags: int, apply=None, also=()):
@@ -832,9 +835,8 @@ def sock_sendmsg(m, sock, msg: Msg, extra=()):
 
 
 def sock_recvmsg(m, sock, rmsg: RecvMsg):
-    """sock_recvmsg() -> ops->recvmsg: a Received or an error outcome."""
-    if rmsg.flags & MSG_ERRQUEUE:
-        raise NotModelled("MSG_ERRQUEUE")
+    """sock_recvmsg() -> ops->recvmsg: a Received or an error outcome (MSG_ERRQUEUE is the
+    protocol's to answer: errqueue.py)."""
     _check_flags(rmsg.flags, RECV_FLAGS, "recv")
     return sock.ops.recvmsg(m, sock, rmsg)
 
@@ -1013,9 +1015,9 @@ def ___sys_sendmsg(m, sock, iov, flags, name, namelen, control, msg, msg_flags: 
     return sock_sendmsg(m, sock, Msg(kname, length, it, flags), also + more)
 
 
-def recvmsg_outputs(m, it, got, name, namelen, flags: int = 0, msg=None):
-    """The wrapper's recvmsg outputs: data, msg_namelen (and the name), msg_controllen,
-    msg_flags; or the error of copying the address out."""
+def recvmsg_outputs(m, it, got, name, namelen, flags: int = 0, msg=None, controllen: int = 0):
+    """The wrapper's recvmsg outputs: data, msg_namelen (and the name), msg_controllen (and
+    the control messages), msg_flags; or the error of copying the address out."""
     out = {"data": it.wrapper_data(got.written, got.ret)}
     user_len = L.SOCKADDR_STORAGE_SIZE if namelen is None else namelen
     if isinstance(msg, Placed) and not msg.writable:
@@ -1040,10 +1042,22 @@ def recvmsg_outputs(m, it, got, name, namelen, flags: int = 0, msg=None):
         out["namelen"] = named["addrlen"]
         if named["addrlen"] > 0:
             out["name"] = named["addr"]
-    out["controllen"] = 0
+    msg_flags, extra = got.flags, ()
+    if got.control is None:
+        if controllen:
+            raise NotModelled("a control buffer on receive")
+        out["controllen"] = 0
+    else:                                   # put_cmsg() for each message the protocol put
+        from .errqueue import CTRUNC, put_cmsgs
+        shown, used, truncated = put_cmsgs(m, controllen, got.control)
+        out["controllen"] = used
+        if used:
+            out["cmsgs"] = shown
+        if truncated:
+            msg_flags, extra = msg_flags | L.MSG_CTRUNC, (CTRUNC,)
     # ____sys_recvmsg() starts msg_flags from flags & (MSG_CMSG_CLOEXEC | MSG_CMSG_COMPAT)
-    out["msg_flags"] = (got.flags | (flags & L.MSG_CMSG_CLOEXEC)) & ~MSG_CMSG_COMPAT
-    return out
+    out["msg_flags"] = (msg_flags | (flags & L.MSG_CMSG_CLOEXEC)) & ~MSG_CMSG_COMPAT
+    return (out, extra) if extra else out
 
 
 @syscall("recvmsg")
@@ -1063,7 +1077,7 @@ def ___sys_recvmsg(m, sock, iov, flags, name, namelen, controllen, msg):
     if is_error(got):
         return got
     _, _, it, also = got
-    if controllen:
+    if controllen and not flags & MSG_ERRQUEUE:
         raise NotModelled("a control buffer on receive")
     flags &= 0xFFFFFFFF
     if m.via != "native":
@@ -1072,7 +1086,8 @@ def ___sys_recvmsg(m, sock, iov, flags, name, namelen, controllen, msg):
     rmsg = RecvMsg(it, flags, want_name=True)
     answer = sock_recvmsg(m, sock, rmsg)
     return _with_also(received_outcome(
-        answer, rmsg, lambda g: recvmsg_outputs(m, it, g, name, namelen, flags, msg)), also + more)
+        answer, rmsg, lambda g: recvmsg_outputs(m, it, g, name, namelen, flags, msg, controllen)),
+        also + more)
 
 
 # --------------------------------------------------------------------------- mmsg batches
@@ -1260,7 +1275,7 @@ def __sys_recvmmsg(m: Model, fd: int, msgs, flags: int = 0, vlen=None, timeout=N
     sock = sockfd_lookup_light(m, fd)
     if is_error(sock):
         return sock
-    if sock.so_error:
+    if sock.so_error and not flags & MSG_ERRQUEUE:
         err = sock.so_error
 
         def take(model, result):
@@ -1282,13 +1297,14 @@ def __sys_recvmmsg(m: Model, fd: int, msgs, flags: int = 0, vlen=None, timeout=N
         holder = {}
 
         def capture(it, g, _flags, holder=holder):
-            out = recvmsg_outputs(sim, it, g, True, None, _flags)
+            res = recvmsg_outputs(sim, it, g, True, None, _flags)
+            out = res[0] if isinstance(res, tuple) else res
             if not is_error(out):
                 holder["msg"] = {"data": out["data"], "msg_len": g.ret,
                                  "msg_flags": out["msg_flags"], "namelen": out["namelen"]}
                 if "name" in out:
                     holder["msg"]["name"] = out["name"]
-            return out
+            return res
         o = _single(_recv_one(sim, sim_sock, sizes, f & ~L.MSG_WAITFORONE, capture), "recvmmsg")
         seen.append(o)
         if o.apply is not None:

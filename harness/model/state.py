@@ -67,6 +67,7 @@ class Sock:
     rcv_fin: bool = False           # TCP: the peer's FIN arrived (SOCK_DONE)
     urg: Any = None                 # TCP urgent data: None or Urg
     oob_skb: Any = None             # unix stream: u->oob_skb, an Skb of recv_queue or None
+    err_queue: list = field(default_factory=list)      # sk_error_queue: errqueue.ErrSkb items
 
     def take_error(self) -> int:
         """sock_error(): the pending error, cleared (xchg(&sk->sk_err, 0))."""
@@ -105,6 +106,8 @@ class Sock:
             parts.append(f"shutdown {self.shutdown}")
         if self.so_error:
             parts.append(f"so_error {self.so_error}")
+        if self.err_queue:
+            parts.append(f"{len(self.err_queue)} in the error queue")
         if self.unhashed_from:
             parts.append(f"left {self.unhashed_from}")
         if self.nonblock:

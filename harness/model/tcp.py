@@ -285,6 +285,15 @@ SEND_TO_READ_SHUT = rule(
     "tcp_v4_do_rcv() sends the RST; tcp_reset(): TCP_CLOSE_WAIT -> EPIPE, else ECONNRESET; "
     "shutdown(2), tcp(7)")
 
+SEND_ADDR_IGNORED = rule(
+    "send.tcp_addr_ignored", "as without the address",
+    "A destination address given to sendto()/sendmsg() on a TCP socket is not looked at (only "
+    "TCP Fast Open uses it): connected, the data goes to the peer whatever the address says "
+    "(another port, another family, a malformed one); not connected, EPIPE as without one. "
+    "send(2)'s EISCONN ('or the recipient specification is ignored') is never returned.",
+    "net/ipv4/tcp.c tcp_sendmsg_locked(): msg->msg_name is read only by tcp_sendmsg_fastopen() "
+    "(MSG_FASTOPEN or defer_connect); net/socket.c __sys_sendto() only bounds addr_len "
+    "(move_addr_to_kernel); send(2) ERRORS EISCONN")
 RECV_OK = rule(
     "recv.tcp", "the bytes available, up to the buffer",
     "A receive returns what is queued, up to the buffer size, across segment boundaries; "
@@ -380,6 +389,12 @@ def _take_error(sock):
 
 def tcp_sendmsg(m, sock, msg):
     """tcp_sendmsg() -> tcp_sendmsg_locked()."""
+    from .socket import _with_also
+    outcomes = _tcp_sendmsg(m, sock, msg)
+    return _with_also(outcomes, (SEND_ADDR_IGNORED,)) if msg.name is not None else outcomes
+
+
+def _tcp_sendmsg(m, sock, msg):
     from .socket import signal_outcome
     flags = msg.flags
     state = sock.sk_state
@@ -473,7 +488,10 @@ def _consume(sock, upto: int) -> None:
 
 def tcp_recvmsg(m, sock, rmsg):
     """tcp_recvmsg() -> tcp_recvmsg_locked()."""
+    from . import errqueue
     from .socket import Received
+    if rmsg.flags & errqueue.MSG_ERRQUEUE:           # inet_recv_error(), first of all
+        return errqueue.recv_error(m, sock, rmsg)
     if sock.sk_state == "LISTEN":
         return _err(RECV_LISTEN, E.ENOTCONN)
     if rmsg.flags & L.MSG_OOB:

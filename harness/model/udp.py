@@ -9,9 +9,14 @@ runs when the send enables bottom halves); the suite still polls before a non-bl
 receive. The ICMP error a connected sender gets back is marked as arriving asynchronously
 (Sock.err_unprobed): the checker leaves SO_ERROR for the test to read.
 
-Not modelled: corking (UDP_CORK, MSG_MORE), control messages, GSO, UDP-Lite, SO_REUSEPORT
-groups, receive buffer overflow (a datagram that could overflow the receiver's buffer is
-NotModelled), IP options, IP_RECVERR.
+With IP_RECVERR (IPV6_RECVERR) the ICMP error is also queued on the sender's error queue and
+sets its socket error even when it is not connected (errqueue.py, which also answers
+recvmsg(MSG_ERRQUEUE)).
+
+Not modelled: corking (UDP_CORK, MSG_MORE), control messages on ordinary receives (IP_PKTINFO
+...), GSO, UDP-Lite, SO_REUSEPORT groups, receive buffer overflow (a datagram that could
+overflow the receiver's buffer is NotModelled), IP options, IP_RECVERR on an IPv6 socket (the
+v4-mapped path), errors other than port unreachable.
 """
 from __future__ import annotations
 
@@ -111,10 +116,20 @@ SEND_NO_RECEIVER = rule(
     "send.udp_port_unreachable", "the length; a connected sender gets ECONNREFUSED later",
     "A datagram nobody takes is answered with ICMP port unreachable, which sets "
     "ECONNREFUSED as the error of a connected sender (SO_ERROR, or the next send or receive); "
-    "an unconnected sender sees nothing.",
+    "an unconnected sender sees nothing (unless IP_RECVERR: send.udp_icmp_error_queued).",
     "net/ipv4/udp.c __udp4_lib_rcv(): icmp_send(ICMP_PORT_UNREACH); __udp4_lib_err(): "
     "!inet->recverr && sk_state != TCP_ESTABLISHED -> ignore, else sk->sk_err = err; "
     "net/ipv6/udp.c __udp6_lib_err(); udp(7) ECONNREFUSED")
+SEND_ADDR_CONNECTED = rule(
+    "send.udp_addr_on_connected", "the datagram goes to the address given",
+    "A connected UDP socket that is given a destination sends that datagram there, not to its "
+    "peer, and stays connected (a later send without an address goes to the peer again). The "
+    "ICMP error such a datagram may bring back reaches it only if it came from the peer "
+    "(send.udp_icmp_error_unmatched).",
+    "net/ipv4/udp.c udp_sendmsg(): if (usin) { daddr = usin->sin_addr.s_addr; dport = "
+    "usin->sin_port; } else { if (sk->sk_state != TCP_ESTABLISHED) return -EDESTADDRREQ; daddr "
+    "= inet->inet_daddr; ...}; net/ipv6/udp.c udpv6_sendmsg(); udp(7) 'sendto(2) ... may "
+    "still be used'; send(2) EISCONN 'or the recipient specification is ignored'")
 SEND_V4_ON_V6 = rule(
     "send.udp6_v4_destination", "sent over IPv4",
     "An IPv6 socket sends to a sockaddr_in or a v4-mapped address through udp_sendmsg(), with "
@@ -316,17 +331,52 @@ def _deliver(m, sender, v4: bool, saddr: str, daddr: str, dport: int, data: byte
         known = any(icsk.port_of(s) == dport for s in m.net.inet_bound)
         if not known and not m.profile.netns_private:
             raise _nm(f"port {dport} may have a socket the model does not know")
-
-        def refused(model, result, sender=sender):
-            if sender.sk_state == "ESTABLISHED":
-                sender.so_error = E.ECONNREFUSED
-                sender.err_unprobed = True          # the ICMP error arrives asynchronously
-        return refused, (SEND_NO_RECEIVER,)
+        return _port_unreachable(m, sender, v4, daddr, dport, data)
     _fits(m, receiver, len(data))
 
     def queue(model, result, receiver=receiver, sender=sender):
         receiver.recv_queue.append(Skb(data, sender=sender, source=(saddr, _port_now(sender))))
     return queue, (SEND_OK,)
+
+
+def _peer_is(sock, v4: bool, daddr: str, dport: int) -> bool:
+    """A connected socket's peer is daddr:dport (a v6 socket's v4-mapped peer for IPv4)."""
+    peer = sock.peer
+    addr = peer.addr
+    if v4 and sock.family == L.AF_INET6:
+        mapped = ipaddress.IPv6Address(addr).ipv4_mapped
+        addr = None if mapped is None else str(mapped)
+    return addr == daddr and peer.port == dport
+
+
+def _port_unreachable(m, sender, v4: bool, daddr: str, dport: int, data: bytes):
+    """(transition, rules) of the ICMP port unreachable that answers a datagram on loopback:
+    __udp4_lib_err() / __udp6_lib_err() look up the socket a datagram from daddr:dport would
+    reach -- the sender, unless it is connected to another peer. With IP_RECVERR
+    (IPV6_RECVERR) the error is queued there and sets the socket error; without, only a
+    connected socket's error is set."""
+    from . import errqueue
+    sport = _port_now(sender)
+    if sport is not None and any(s is not sender and icsk.table_of(s) == "udp"
+                                 and icsk.port_of(s) == sport for s in m.net.inet_bound):
+        raise _nm("an ICMP error for a port several UDP sockets hold")
+    connected = sender.sk_state == "ESTABLISHED"
+    if connected and not _peer_is(sender, v4, daddr, dport):
+        return None, (SEND_NO_RECEIVER, errqueue.UNMATCHED)
+    if errqueue.recverr(sender, v4):
+        skb = errqueue.port_unreachable(sender, v4, daddr, dport, data)
+
+        def queued(model, result, sender=sender, skb=skb):
+            sender.err_queue.append(skb)
+            sender.so_error = E.ECONNREFUSED
+            sender.err_unprobed = True              # the ICMP error arrives asynchronously
+        return queued, (errqueue.QUEUED, SEND_NO_RECEIVER)
+
+    def refused(model, result, sender=sender):
+        if connected:
+            sender.so_error = E.ECONNREFUSED
+            sender.err_unprobed = True              # the ICMP error arrives asynchronously
+    return refused, (SEND_NO_RECEIVER,)
 
 
 def _route_v4(m, sock, daddr: str):
@@ -384,6 +434,8 @@ def udp_sendmsg(m, sock, msg, also=(), name_v4=None):
         dport, daddr = decode_in(name)
         if dport == 0:
             return _with(SEND_PORT_ZERO.fail(E.EINVAL), also)
+        if sock.sk_state == "ESTABLISHED":
+            also = tuple(also) + (SEND_ADDR_CONNECTED,)
     else:
         if sock.sk_state != "ESTABLISHED":
             return _with(SEND_DESTADDRREQ.fail(E.EDESTADDRREQ), also)
@@ -404,7 +456,7 @@ def udp_sendmsg(m, sock, msg, also=(), name_v4=None):
         return bad
     data = msg.iter.read()
     deliver, rules = _deliver(m, sock, True, src, daddr, dport, data)
-    return rules[0].ok(msg.len, apply=deliver, also=tuple(also))
+    return rules[0].ok(msg.len, apply=deliver, also=tuple(also) + rules[1:])
 
 
 def udpv6_sendmsg(m, sock, msg, also=()):
@@ -439,6 +491,8 @@ def udpv6_sendmsg(m, sock, msg, also=()):
         return _v4_path(m, sock, msg, also + (SEND_V4_ON_V6,), v4)
     if name is not None and dport == 0:
         return _with(SEND_PORT_ZERO.fail(E.EINVAL), also)
+    if name is not None and sock.sk_state == "ESTABLISHED":
+        also = tuple(also) + (SEND_ADDR_CONNECTED,)
     if msg.flags & L.MSG_OOB:
         also = also + (SEND6_OOB_IGNORED,)
     kind = v6_kind(m, daddr)
@@ -456,7 +510,7 @@ def udpv6_sendmsg(m, sock, msg, also=()):
         return bad
     data = msg.iter.read()
     deliver, rules = _deliver(m, sock, False, "::1", "::1", dport, data)
-    return rules[0].ok(msg.len, apply=deliver, also=tuple(also))
+    return rules[0].ok(msg.len, apply=deliver, also=tuple(also) + rules[1:])
 
 
 def _v4_path(m, sock, msg, also, v4_name: bytes):
@@ -469,7 +523,10 @@ def _v4_path(m, sock, msg, also, v4_name: bytes):
 
 def udp_recvmsg(m, sock, rmsg):
     """udp_recvmsg() / udpv6_recvmsg() -> __skb_recv_udp()."""
+    from . import errqueue
     from .socket import Received
+    if rmsg.flags & errqueue.MSG_ERRQUEUE:           # ip_recv_error() / ipv6_recv_error()
+        return errqueue.recv_error(m, sock, rmsg)
     also = (RECV_OOB_IGNORED,) if rmsg.flags & L.MSG_OOB else ()
     if sock.so_error:
         err = sock.so_error

@@ -370,6 +370,35 @@ def test_udp_port_unreachable(family):
     assert d.obj(lone).so_error == 0
 
 
+def test_send_address_on_connected():
+    """sendto() on connected sockets: TCP ignores the address (any address), UDP and a unix
+    datagram socket send that datagram where it says and stay connected, unix stream answers
+    EISCONN, seqpacket ignores it."""
+    d = Data()
+    for family in (L.AF_INET, L.AF_INET6):
+        a, b = d.tcp(family)
+        d.ok(tcp.SEND_ADDR_IGNORED, "sendto", a, b"x", 0, SockaddrUn(abstract=b"nowhere"))
+        d.ok(tcp.SEND_ADDR_IGNORED, "sendto", a, b"y", 0, lo(family, 9))
+        assert data(d.ok(None, "recv", b, 10, DW)) == b"xy"
+        fresh = d.new(family, STREAM)
+        d.fails(E.EPIPE, tcp.SEND_ADDR_IGNORED, "sendto", fresh, b"x", L.MSG_NOSIGNAL, lo(family, 9))
+        a, b = d.udp(family)
+        c = d.bound(family, DGRAM)
+        d.ok(udp.SEND_ADDR_CONNECTED, "sendto", a, b"there", 0, d.addr(c))
+        assert data(d.ok(None, "recv", c, 10, DW)) == b"there"
+        d.ok(udp.SEND_OK, "send", a, b"peer")
+        assert data(d.ok(None, "recv", b, 10, DW)) == b"peer"
+    a, b = d.pair(DGRAM)
+    c = d.bound(L.AF_UNIX, DGRAM)
+    d.ok(af_unix.SEND_DGRAM_ADDR_CONNECTED, "sendto", a, b"there", 0, d.addr(c))
+    assert data(d.ok(None, "recv", c, 10, DW)) == b"there"
+    a, b = d.pair(STREAM)
+    d.fails(E.EISCONN, af_unix.SEND_STREAM_ADDR, "sendto", a, b"x", 0, d.addr(c))
+    a, b = d.pair(SEQPACKET)
+    d.ok(af_unix.SEND_SEQ_ADDR_IGNORED, "sendto", a, b"x", 0, d.addr(c))
+    assert data(d.ok(None, "recv", b, 10, DW)) == b"x"
+
+
 def test_udp_shutdown():
     d = Data()
     a, b = d.udp()

@@ -110,6 +110,10 @@ def test_sock_no_ops_on_packet_and_netlink():
     nl = run.sock(L.AF_NETLINK, L.SOCK_RAW, 0)
     (o,) = allowed(run, "listen", nl, 5)
     assert o.rule == ops.NO_LISTEN
+    (o,) = allowed(run, "recv", pk, 10, 0x2000)                     # MSG_ERRQUEUE
+    assert (o.errno, o.rule) == (E.EAGAIN, af_packet.RECV_ERRQUEUE_EMPTY)
+    (o,) = allowed(run, "recv", pk, 10, 0x2000 | L.MSG_WAITALL)
+    assert (o.errno, o.rule) == (E.EINVAL, af_packet.RECV_FLAGS_INVALID)
     from harness.model import NotModelled
     with pytest.raises(NotModelled):
         run.allowed("bind", pk, SockaddrLl(0x800, 1))
