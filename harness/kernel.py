@@ -20,6 +20,7 @@ from typing import Any
 
 from . import abi as _abi
 from . import mem
+from .abi import cmsg
 from .abi import linux as L
 from .mem import NULL, Buffer, Ptr
 
@@ -582,11 +583,13 @@ class Kernel:
         """A receive's msghdr write-backs, on every return (an error too): msg_namelen,
         msg_controllen, msg_flags, and name_written (the name buffer differs from the zeroes
         _msghdr put there); on success also the data and the decoded name."""
-        (_, namelen, _, _, _, controllen, flags) = self.abi.msghdr.unpack(
+        (_, namelen, _, _, ctl, controllen, flags) = self.abi.msghdr.unpack(
             hdr.read(self.abi.msghdr.size))[:7]
         out = {"namelen": namelen, "controllen": controllen, "msg_flags": flags}
         if r.ok:
             out = {"data": _read_back(bufs, r.ret), **out}
+            if ctl:                     # the control messages written (harness/abi/cmsg.py)
+                out["control"] = cmsg.decode(Buffer(ctl, controllen).read(), self.abi.pointer_size)
             if nbuf is not None and namelen > 0:
                 out["name"] = mem.decode_sockaddr(nbuf.read(min(namelen, nbuf.size)))
         if nbuf is not None:
