@@ -7,6 +7,7 @@ Every call is checked against the model (harness/model/scm.py); the checker comp
 received descriptor (its inode and /proc/self/fd link, FD_CLOEXEC) with the sent file."""
 from __future__ import annotations
 
+import os
 import struct
 
 import pytest
@@ -52,6 +53,12 @@ def test_scm_rights_passes_files(sc, kind):
     with row("cloexec"):
         sc.sendmsg(a, [b"again"], 0, control=cmsg.rights(x))
         got += fds_of(sc.recvmsg(b, [8], DW | L.MSG_CMSG_CLOEXEC, controllen=cmsg.cmsg_space(4)))
+    with row("o-path-file"):                     # fget_raw(): an O_PATH descriptor passes
+        f = os.open("/", os.O_PATH | os.O_CLOEXEC)
+        sc.m.adopt(f, "/", cloexec=True, path_only=True)
+        sc.sendmsg(a, [b"path"], 0, control=cmsg.rights(f))
+        sc.close(f)
+        got += fds_of(sc.recvmsg(b, [8], DW, controllen=cmsg.cmsg_space(4)))
     with row("peek"):
         sc.sendmsg(a, [b"p"], 0, control=cmsg.rights(x))
         got += fds_of(sc.recvmsg(b, [8], DW | L.MSG_PEEK, controllen=cmsg.cmsg_space(4)))

@@ -98,7 +98,8 @@ CREDS_LEN = rule(
     f"{_SEND}: if (cmsg->cmsg_len != CMSG_LEN(sizeof(struct ucred))) goto error")
 CREDS_INVALID_ID = rule(
     "scm.credentials_invalid_id", "EINVAL",
-    "A uid or gid of -1 (not mapped in the caller's user namespace).",
+    "A uid or gid not mapped in the caller's user namespace (-1 never is; in a user "
+    "namespace, every id its uid_map/gid_map leaves out); checked before the permission.",
     "include/net/scm.h/net/core/scm.c scm_check_creds(): if (!uid_valid(uid) || "
     "!gid_valid(gid)) return -EINVAL")
 CREDS_EPERM = rule(
@@ -197,15 +198,32 @@ class Task:
     uids: tuple                         # real, effective, saved
     gids: tuple
     ppid: int = 1                       # another process known to exist: the parent
+    uid_map: tuple = ((0, 0xFFFFFFFF),)   # the ids mapped in the caller's user namespace:
+    gid_map: tuple = ((0, 0xFFFFFFFF),)   # (first, count) ranges of /proc/self/uid_map
 
     @classmethod
     def current(cls) -> "Task":
-        return cls(os.getpid(), tuple(os.getresuid()), tuple(os.getresgid()), os.getppid() or 1)
+        return cls(os.getpid(), tuple(os.getresuid()), tuple(os.getresgid()), os.getppid() or 1,
+                   _id_map("uid_map"), _id_map("gid_map"))
+
+    def mapped(self, id_: int, which: str) -> bool:
+        """make_kuid()/make_kgid() in the caller's namespace gives a valid id."""
+        ranges = self.uid_map if which == "uid" else self.gid_map
+        return id_ != INVALID_ID and any(first <= id_ < first + count for first, count in ranges)
 
     @property
     def creds(self) -> tuple:
         """(tgid, real uid, real gid): current_uid_gid()."""
         return (self.pid, self.uids[0], self.gids[0])
+
+
+def _id_map(name: str) -> tuple:
+    """/proc/self/uid_map or gid_map: (first id inside, count) per line."""
+    try:
+        with open(f"/proc/self/{name}") as f:
+            return tuple((int(p[0]), int(p[2])) for p in (line.split() for line in f) if len(p) == 3)
+    except OSError:
+        return ((0, 0xFFFFFFFF),)
 
 
 @dataclass
@@ -271,7 +289,7 @@ def scm_send(m, sock, control: bytes | None):
 def _check_creds(m, pid: int, uid: int, gid: int):
     """scm_check_creds() and the pid lookup that follows it: None, or (rule, errno)."""
     task = m.task
-    if uid == INVALID_ID or gid == INVALID_ID:
+    if not task.mapped(uid, "uid") or not task.mapped(gid, "gid"):
         return CREDS_INVALID_ID, E.EINVAL
     if not ((pid == task.pid or m.capable("CAP_SYS_ADMIN"))
             and (uid in task.uids or m.capable("CAP_SETUID"))

@@ -216,6 +216,18 @@ def test_credentials_of_others_need_capabilities(caps):
             assert o.errno == 0 and "scm.credentials" in names(o)
 
 
+def test_credentials_unmapped_in_a_user_namespace():
+    """In a user namespace an id its map leaves out is EINVAL, before the permission check."""
+    r = Scm(caps=())
+    r.m.task = scm.Task(4242, (1000, 1000, 1000), (100, 100, 100), 4241,
+                        uid_map=((1000, 1),), gid_map=((100, 1),))
+    a, b = r.pair()
+    o = r.call("sendmsg", a, [b"id"], 0, control=cmsg.credentials(4242, 0, 100))
+    assert o.errno == E.EINVAL and "scm.credentials_invalid_id" in names(o)
+    o = r.call("sendmsg", a, [b"id"], 0, control=cmsg.credentials(4242, 1000, 100))
+    assert o.errno == 0
+
+
 def test_every_scm_rule_is_reached():
     for fn in (test_stream_read_stops_after_fds, test_rights_limits_and_malformed_headers,
                test_credentials_received_with_passcred):
