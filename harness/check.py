@@ -118,7 +118,7 @@ def touched_fds(call: Call, result: Result) -> list[int]:
 
 
 def fmt_value(v) -> str:
-    if isinstance(v, tuple) and len(v) == 2:
+    if isinstance(v, tuple) and len(v) == 2 and isinstance(v[1], int):    # (address, addrlen)
         return f"{v[0]} (addrlen {v[1]})"
     return str(v)
 
