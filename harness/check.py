@@ -111,11 +111,14 @@ def touched_fds(call: Call, result: Result) -> list[int]:
         fds.append(result.ret)
     if result.ok and call.name == "socketpair":
         fds.extend(result.out.get("fds", ()))
+    if result.ok and "control" in result.out:          # descriptors received by SCM_RIGHTS
+        from .abi.cmsg import received_fds
+        fds.extend(received_fds(result.out["control"]))
     return [fd for fd in dict.fromkeys(fds) if 0 <= fd < 1 << 20]
 
 
 def fmt_value(v) -> str:
-    if isinstance(v, tuple) and len(v) == 2:
+    if isinstance(v, tuple) and len(v) == 2 and isinstance(v[1], int):    # (address, addrlen)
         return f"{v[0]} (addrlen {v[1]})"
     return str(v)
 
@@ -703,6 +706,8 @@ class Scenario:
             if rlimit_nofile is not None:
                 resource.setrlimit(resource.RLIMIT_NOFILE,
                                    (rlimit_nofile, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+            from .model.scm import Task
+            model.task = Task.current()                 # the child's own pid (and ids)
             sub = Scenario(self.k, model, records.append, self.test_id, label,
                            call_bound=self.call_bound)
             try:

@@ -20,6 +20,7 @@ from typing import Any
 
 from . import abi as _abi
 from . import mem
+from .abi import cmsg
 from .abi import linux as L
 from .mem import NULL, Buffer, Ptr
 
@@ -587,9 +588,11 @@ class Kernel:
         out = {"namelen": namelen, "controllen": controllen, "msg_flags": flags}
         if r.ok:
             out = {"data": _read_back(bufs, r.ret), **out}
-            if control and controllen > 0:          # what put_cmsg() wrote, decoded
-                from .abi.errqueue import cmsgs
+            if control and controllen > 0:          # what put_cmsg() wrote, decoded two ways:
+                from .abi.errqueue import cmsgs     # headers and all (the error queue's)
                 out["cmsgs"] = cmsgs(Buffer(control, controllen).read(), self.abi)
+            if control:                 # by value: fds, credentials (harness/abi/cmsg.py)
+                out["control"] = cmsg.decode(Buffer(control, controllen).read(), self.abi.pointer_size)
             if nbuf is not None and namelen > 0:
                 out["name"] = mem.decode_sockaddr(nbuf.read(min(namelen, nbuf.size)))
         if nbuf is not None:

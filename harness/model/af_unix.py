@@ -710,6 +710,7 @@ def _dgram_set_peer(m, sock: Sock, other: Sock | None) -> None:
     sock.sk_state = "CLOSE" if other is None else "ESTABLISHED"
     if old is not None and old is not other:
         if sock.recv_queue:
+            purge(m, sock.recv_queue)
             sock.recv_queue.clear()
             if old.state != "closed" and old.peer_sock is sock:
                 old.so_error = E.ECONNRESET
@@ -742,6 +743,7 @@ def unix_release_sock(m, sock: Sock, embrion: bool) -> None:
         for embryo in sock.accept_queue:
             unix_release_sock(m, embryo, embrion=True)
     sock.accept_queue = []
+    purge(m, sock.recv_queue)                     # skb_queue_purge(): in-flight files go
 
 
 UNIX_STREAM_OPS = UnixOps("unix_stream_ops", connection=True)
@@ -772,13 +774,18 @@ def unix_create(m, type: int, protocol: int):
 # skb by skb (UNIXCB(skb).consumed is Skb.consumed), including the out-of-band byte of
 # CONFIG_AF_UNIX_OOB (Sock.oob_skb) whose handling changed in 6.10 (manage_oob()).
 #
-# Not modelled: control messages (SCM_RIGHTS, SCM_CREDENTIALS), SO_PEEK_OFF, a send the
+# Control messages (SCM_RIGHTS, SCM_CREDENTIALS) are parsed and delivered by scm.py; the skb
+# carries them (Skb.fp, Skb.creds).
+#
+# Not modelled: SO_PEEK_OFF, a send the
 # sender's buffer could block (large or many unread skbs), a kernel without
 # CONFIG_AF_UNIX_OOB (the profile says whether it has it), recv of 0 bytes with an out-of-band
 # byte or a consumed one at the head, consecutive consumed out-of-band skbs (their handling
 # changed after 6.12).
 
 from .rules import Exact  # noqa: E402
+from . import scm as _scm  # noqa: E402
+from .scm import Scm, check_files, purge, scm_send, skb_creds  # noqa: E402
 from .state import Skb  # noqa: E402
 
 UNIX_SKB_OVERHEAD = 1024            # a margin for the truesize of a small skb
@@ -1067,6 +1074,9 @@ def unix_oob(m) -> bool:
 
 def unix_stream_sendmsg(m, sock, msg):
     from .socket import signal_outcome
+    scm = scm_send(m, sock, msg.control)          # first of all, before the flags
+    if isinstance(scm, Outcome):
+        return scm
     n = msg.len
     oob = bool(msg.flags & L.MSG_OOB)
     if oob:
@@ -1096,15 +1106,20 @@ def unix_stream_sendmsg(m, sock, msg):
         if unread + n > STREAM_MODELLED:
             raise _not_modelled("a unix stream send the sender's buffer may block")
     data = msg.iter.read()
+    check_files(scm, other)
+    creds, cred_rules = skb_creds(m, scm, sock, other)
 
     def deliver(model, result, other=other, data=data, oob=oob):
+        fp = scm.fp                               # only the first skb carries the files
         if data_len:
-            other.recv_queue.append(Skb(data[:data_len], sender=sock))
+            other.recv_queue.append(Skb(data[:data_len], sender=sock, fp=fp, creds=creds))
+            fp = ()
         if oob:
-            skb = Skb(data[data_len:], sender=sock)
+            skb = Skb(data[data_len:], sender=sock, fp=fp, creds=creds)
             other.recv_queue.append(skb)
             other.oob_skb = skb
-    return (SEND_OOB if oob else SEND_STREAM).ok(n, apply=deliver)
+    return (SEND_OOB if oob else SEND_STREAM).ok(n, apply=deliver,
+                                                  also=scm.rules + (cred_rules if n else ()))
 
 
 def unix_seqpacket_sendmsg(m, sock, msg):
@@ -1120,7 +1135,9 @@ def unix_seqpacket_sendmsg(m, sock, msg):
 
 
 def unix_dgram_sendmsg(m, sock, msg):
-    from .rules import Outcome
+    scm = scm_send(m, sock, msg.control)          # first of all, before the flags
+    if isinstance(scm, Outcome):
+        return scm
     if msg.flags & L.MSG_OOB:
         return _err(SEND_DGRAM_OOB, E.EOPNOTSUPP)
     other, name = None, None
@@ -1139,7 +1156,7 @@ def unix_dgram_sendmsg(m, sock, msg):
     also, bind = (), None
     if _passcred_autobind(m, sock):
         bind, also = _autobind_apply(sock), (SEND_PASSCRED,)
-    out = _dgram_send(m, sock, msg, other, name)
+    out = _dgram_send(m, sock, msg, other, name, scm)
     if connected_also:
         from .socket import _with_also
         out = _with_also(out, connected_also)
@@ -1155,8 +1172,7 @@ def unix_dgram_sendmsg(m, sock, msg):
     return tuple(outs)
 
 
-def _dgram_send(m, sock, msg, other, name):
-    from .rules import Outcome
+def _dgram_send(m, sock, msg, other, name, scm):
     from .socket import is_error
     n = msg.len
     if n > _sndbuf(m, sock) - 32:
@@ -1184,6 +1200,7 @@ def _dgram_send(m, sock, msg, other, name):
             def disconnect(model, result, other=other):
                 sock.peer_sock = None
                 sock.sk_state = "CLOSE"
+                purge(model, sock.recv_queue)
                 sock.recv_queue.clear()          # unix_dgram_disconnected(): the peer is dead
             return _err(SEND_DGRAM_REFUSED, E.ECONNREFUSED, disconnect)
         raise _not_modelled("a datagram to a closed socket found by name")
@@ -1195,10 +1212,12 @@ def _dgram_send(m, sock, msg, other, name):
             return _err(SEND_DGRAM_EAGAIN, E.EAGAIN)
         raise _not_modelled("a blocking send to a full datagram queue waits")
     data = msg.iter.read()
+    check_files(scm, other)
+    creds, cred_rules = skb_creds(m, scm, sock, other)
 
     def deliver(model, result, other=other, data=data):
-        other.recv_queue.append(Skb(data, sender=sock))
-    return SEND_DGRAM.ok(n, apply=deliver)
+        other.recv_queue.append(Skb(data, sender=sock, fp=scm.fp, creds=creds))
+    return SEND_DGRAM.ok(n, apply=deliver, also=scm.rules + cred_rules)
 
 
 # --------------------------------------------------------------------------- receive
@@ -1252,17 +1271,24 @@ def unix_dgram_recvmsg(m, sock, rmsg):
     def take(model, result, sock=sock, skb=skb):
         if not peek:
             sock.recv_queue.remove(skb)
+
+    def take_free(model, result, sock=sock, skb=skb):
+        take(model, result)
+        if not peek:                              # skb_free_datagram(): its files go
+            purge(model, [skb])
     size = min(rmsg.size, len(skb.data))
     flags = L.MSG_TRUNC if size < len(skb.data) else 0
     also = (RECV_PEEK,) if peek else ()
     name = _sender_name(skb)
     if rmsg.iter.write_faults(size):
-        return _err(RECV_FAULT, E.EFAULT, take, also)
+        return _err(RECV_FAULT, E.EFAULT, take_free, also)
     ret = size
     if rmsg.flags & L.MSG_TRUNC:
         ret, also = len(skb.data), also + (RECV_TRUNC,)
+    if peek and skb.fp:
+        also += (_scm.RECV_PEEK_DUPS,)
     return Received(RECV_DGRAM, ret, skb.data[:size], name, flags, take,
-                    also + _name_rules(name, rmsg))
+                    also + _name_rules(name, rmsg), scm=Scm(skb.fp, skb.creds))
 
 
 def unix_stream_recv_urg(m, sock, rmsg):
@@ -1302,6 +1328,11 @@ class _Read:
         self.peek = rmsg.peek
         self.rules: list = []
         self.new = m.holds(OOB_HEAD_SKIPPED)
+        self.fp: tuple = ()                 # the files of scm (detached, or dup'd by a peek)
+        self.detached: list = []            # skbs whose files this read took
+        self.creds = None                   # with SO_PASSCRED: the first skb's credentials
+        self.check_creds = False
+        self.passcred = bool(sock.opts.get("SO_PASSCRED"))
 
     def slen(self, skb) -> int:
         return len(skb.data) - self.used[id(skb)]
@@ -1398,6 +1429,12 @@ class _Read:
                 if rmsg.nonblock:
                     return copied, written, name, E.EAGAIN
                 raise _not_modelled("a blocking unix stream receive waits for data")
+            if self.check_creds:                          # never glue different writers
+                if skb.creds != self.creds:
+                    self.note(_scm.STREAM_SCM_STOPS)
+                    return copied, written, name, 0
+            elif self.passcred:
+                self.creds, self.check_creds = skb.creds, True
             got = _sender_name(skb)                       # unix_copy_addr() for each skb
             if got is not None:
                 name = got
@@ -1410,21 +1447,34 @@ class _Read:
             size -= chunk
             if not self.peek:
                 self.used[id(skb)] += chunk
+                if skb.fp and skb not in self.detached:   # unix_detach_fds()
+                    self.fp = skb.fp
+                    self.detached.append(skb)
                 if self.slen(skb):
                     return copied, written, name, 0
                 self.q.remove(skb)
+                if self.fp:                               # if (scm.fp) break
+                    self.note(_scm.STREAM_SCM_STOPS)
+                    return copied, written, name, 0
                 if not size:
                     return copied, written, name, 0
             else:
+                if skb.fp:                                # unix_peek_fds(); break
+                    self.fp = skb.fp
+                    self.note(_scm.RECV_PEEK_DUPS)
+                    self.note(_scm.STREAM_SCM_STOPS)
+                    return copied, written, name, 0
                 again = self.next(skb)                    # skb_peek_next(); goto again
                 if again is None:
                     return copied, written, name, 0
 
     def commit(self, sock):
         """The transition: the queue, the consumed counts and the out-of-band pointer."""
-        q, used, oob = self.q, dict(self.used), self.oob
+        q, used, oob, detached = self.q, dict(self.used), self.oob, list(self.detached)
 
         def apply(model, result):
+            for skb in detached:
+                skb.fp = ()
             for skb in q:
                 skb.consumed = used[id(skb)]
             sock.recv_queue = list(q)
@@ -1469,4 +1519,5 @@ def unix_stream_recvmsg(m, sock, rmsg):
     if ranged and copied:
         rule_, also = ranged[0], (rule_,) + tuple(r for r in also if r is not ranged[0])
     return Received(rule_, copied, written, name, 0, apply,
-                    also + (_name_rules(name, rmsg) if copied else ()))
+                    also + (_name_rules(name, rmsg) if copied else ()),
+                    scm=Scm(read.fp, read.creds))

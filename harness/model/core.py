@@ -47,6 +47,10 @@ class Model:
         # unblocked SIGPIPE is discarded.
         self.sig_blocked: set[int] = set()
         self.sig_pending: set[int] = set()
+        # the caller's pid and ids, read from the process (not from the calls under test):
+        # SCM_CREDENTIALS checks and stamps them (model/scm.py)
+        from .scm import Task
+        self.task = Task.current()
 
     # -- what rules ask ---------------------------------------------------------------
     def capable(self, cap: str) -> bool:

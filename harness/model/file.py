@@ -89,7 +89,8 @@ def name_to_int(name: str) -> int | None:
 
 def release(m: Model, obj) -> None:
     """The last reference to a file went away: sock_close() -> sock->ops->release()."""
-    if isinstance(obj, Sock) and not m.fds.fds_of(obj):
+    from .scm import in_flight
+    if isinstance(obj, Sock) and not m.fds.fds_of(obj) and not in_flight(m, obj):
         release_fn = getattr(obj.ops, "release", None)
         if release_fn is not None:
             release_fn(m, obj)
@@ -105,6 +106,10 @@ def close_fd(m: Model, fd: int):
         gone = model.fds.remove(fd)
         release(model, gone.obj)
 
+    obj = entry.obj
+    if isinstance(obj, Sock) and m.fds.fds_of(obj) == [fd] and any(s.fp for s in obj.recv_queue):
+        from .scm import INFLIGHT_RELEASED
+        return CLOSE.ok(0, apply=remove, also=(INFLIGHT_RELEASED,))
     return CLOSE.ok(0, apply=remove)
 
 

@@ -745,6 +745,7 @@ class Msg:
     iter: uio.Iter
     flags: int
     via: str = "native"
+    control: bytes | None = None    # the kernel's copy of msg_control (None: NULL), model/scm.py
 
     @property
     def len(self) -> int:
@@ -789,7 +790,9 @@ class Received:
     flags: int = 0
     apply: object = None
     also: tuple = ()
-    control: tuple | None = None
+    control: tuple | None = None    # cmsgs the protocol put (the error queue: model/errqueue.py)
+    scm: object = None              # unix: the skb's scm.Scm (files, credentials) it hands over
+    delivery: object = None         # set by the recvmsg wrapper: scm.Delivery (what it installs)
 
 
 def signal_outcome(m, rule_, err: int, flags: int, apply=None, also=()):
@@ -831,6 +834,8 @@ def sock_sendmsg(m, sock, msg: Msg, extra=()):
     """sock_sendmsg() -> ops->sendmsg."""
     _check_flags(msg.flags, SEND_FLAGS, "send")
     msg.via = m.via
+    if msg.control and sock.family != L.AF_UNIX:
+        raise NotModelled("control messages on a socket other than AF_UNIX")
     return _with_also(sock.ops.sendmsg(m, sock, msg), tuple(extra))
 
 
@@ -879,11 +884,33 @@ def received_outcome(got, rmsg: RecvMsg, outputs):
     if isinstance(got, Outcome):
         return got
     out = outputs(got)
+    apply, scm_rules = _scm_transition(got)
     if isinstance(out, Outcome):
-        return Outcome(out.rule, out.errno, out.ret, out.out, got.apply,
+        return Outcome(out.rule, out.errno, out.ret, out.out, apply,
                        (RECV_ADDR_AFTER_DATA,) + out.also)
     out, extra = out if isinstance(out, tuple) else (out, ())
-    return got.rule.ok(got.ret, apply=got.apply, also=tuple(got.also) + tuple(extra), **out)
+    return got.rule.ok(got.ret, apply=apply, also=tuple(got.also) + tuple(extra) + scm_rules,
+                       **out)
+
+
+def _scm_transition(got):
+    """The protocol's transition, then scm_recv()'s: the descriptors the wrapper installs
+    (got.delivery), the files that were not installed dropped (model/scm.py)."""
+    from . import scm
+    if got.scm is None:
+        return got.apply, ()
+    delivery = got.delivery or scm.Delivery(rules=(scm.RECV_NO_CONTROL,) if got.scm.fp else ())
+    if not got.scm.fp:
+        return got.apply, delivery.rules
+    base, files, installs = got.apply, got.scm.fp, list(delivery.installs)
+
+    def apply(model, result):
+        if base is not None:
+            base(model, result)
+        for fd, f, cloexec in installs:
+            model.fds.install(fd, f, cloexec)
+        scm.settle(model, files)
+    return apply, delivery.rules
 
 
 def _name_of(got):
@@ -974,8 +1001,8 @@ def copy_msghdr(m, msg, iov, name, namelen, recv: bool, control=b""):
             return kname
     if len(iov) > UIO_MAXIOV:
         return IOVLEN_TOO_BIG.fail(E.EMSGSIZE)
-    if control and not isinstance(control, tuple):
-        raise NotModelled("control messages (SCM_RIGHTS, SCM_CREDENTIALS ...)")
+    if control and not isinstance(control, tuple) and m.via != "native":
+        raise NotModelled("a compat msg_control (cmsghdr_from_user_compat_to_kern)")
     parts = [uio.recv_part(p) if recv else uio.send_part(p) for p in iov]
     it = uio.Iter(parts)
     if not it.access_ok():                  # import_iovec()
@@ -1012,12 +1039,18 @@ def ___sys_sendmsg(m, sock, iov, flags, name, namelen, control, msg, msg_flags: 
     flags, more = _file_flags(sock, flags)
     if m.via != "native":
         flags |= MSG_CMSG_COMPAT
-    return sock_sendmsg(m, sock, Msg(kname, length, it, flags), also + more)
+    if isinstance(control, tuple):          # (Ptr, 0): a non-NULL msg_control of length 0
+        kcontrol = b"" if control[0].addr != 0 else None
+    else:
+        kcontrol = bytes(control) if control else None
+    return sock_sendmsg(m, sock, Msg(kname, length, it, flags, control=kcontrol), also + more)
 
 
-def recvmsg_outputs(m, it, got, name, namelen, flags: int = 0, msg=None, controllen: int = 0):
+def recvmsg_outputs(m, it, got, name, namelen, flags: int = 0, msg=None, sock=None,
+                    controllen: int = 0):
     """The wrapper's recvmsg outputs: data, msg_namelen (and the name), msg_controllen (and
-    the control messages), msg_flags; or the error of copying the address out."""
+    the control messages: the error queue's, model/errqueue.py, or SCM_RIGHTS and
+    SCM_CREDENTIALS, model/scm.py), msg_flags; or the error of copying the address out."""
     out = {"data": it.wrapper_data(got.written, got.ret)}
     user_len = L.SOCKADDR_STORAGE_SIZE if namelen is None else namelen
     if isinstance(msg, Placed) and not msg.writable:
@@ -1043,11 +1076,7 @@ def recvmsg_outputs(m, it, got, name, namelen, flags: int = 0, msg=None, control
         if named["addrlen"] > 0:
             out["name"] = named["addr"]
     msg_flags, extra = got.flags, ()
-    if got.control is None:
-        if controllen:
-            raise NotModelled("a control buffer on receive")
-        out["controllen"] = 0
-    else:                                   # put_cmsg() for each message the protocol put
+    if got.control is not None:             # put_cmsg() for each message the protocol put
         from .errqueue import CTRUNC, put_cmsgs
         shown, used, truncated = put_cmsgs(m, controllen, got.control)
         out["controllen"] = used
@@ -1055,8 +1084,22 @@ def recvmsg_outputs(m, it, got, name, namelen, flags: int = 0, msg=None, control
             out["cmsgs"] = shown
         if truncated:
             msg_flags, extra = msg_flags | L.MSG_CTRUNC, (CTRUNC,)
+    else:
+        out["controllen"] = 0
     # ____sys_recvmsg() starts msg_flags from flags & (MSG_CMSG_CLOEXEC | MSG_CMSG_COMPAT)
     out["msg_flags"] = (msg_flags | (flags & L.MSG_CMSG_CLOEXEC)) & ~MSG_CMSG_COMPAT
+    if got.scm is not None:                 # scm_recv() after the protocol's copy
+        from . import scm
+        from ..abi import cmsg
+        d = scm.scm_recv(m, sock, got.scm.fp, got.scm.creds, controllen > 0, controllen, flags)
+        got.delivery = d
+        out["controllen"] = d.used
+        if d.ctrunc:
+            out["msg_flags"] |= L.MSG_CTRUNC
+        if controllen > 0:
+            out["control"] = cmsg.decode(d.control)
+    elif got.control is None and controllen > 0:
+        out["control"] = ()
     return (out, extra) if extra else out
 
 
@@ -1077,8 +1120,9 @@ def ___sys_recvmsg(m, sock, iov, flags, name, namelen, controllen, msg):
     if is_error(got):
         return got
     _, _, it, also = got
-    if controllen and not flags & MSG_ERRQUEUE:
-        raise NotModelled("a control buffer on receive")
+    if controllen and not flags & MSG_ERRQUEUE and (m.via != "native" or sock.family != L.AF_UNIX):
+        raise NotModelled("a control buffer on receive (other than the error queue's or a native "
+                          "unix one)")
     flags &= 0xFFFFFFFF
     if m.via != "native":
         flags |= MSG_CMSG_COMPAT
@@ -1086,8 +1130,8 @@ def ___sys_recvmsg(m, sock, iov, flags, name, namelen, controllen, msg):
     rmsg = RecvMsg(it, flags, want_name=True)
     answer = sock_recvmsg(m, sock, rmsg)
     return _with_also(received_outcome(
-        answer, rmsg, lambda g: recvmsg_outputs(m, it, g, name, namelen, flags, msg, controllen)),
-        also + more)
+        answer, rmsg, lambda g: recvmsg_outputs(m, it, g, name, namelen, flags, msg, sock,
+                                                controllen)), also + more)
 
 
 # --------------------------------------------------------------------------- mmsg batches
@@ -1297,7 +1341,7 @@ def __sys_recvmmsg(m: Model, fd: int, msgs, flags: int = 0, vlen=None, timeout=N
         holder = {}
 
         def capture(it, g, _flags, holder=holder):
-            res = recvmsg_outputs(sim, it, g, True, None, _flags)
+            res = recvmsg_outputs(sim, it, g, True, None, _flags, sock=sim_sock)
             out = res[0] if isinstance(res, tuple) else res
             if not is_error(out):
                 holder["msg"] = {"data": out["data"], "msg_len": g.ret,

@@ -123,6 +123,8 @@ class Skb:
     sender: "Sock | None" = None    # skb->sk: unix_copy_addr() reads its name at recv time
     source: Any = None              # UDP: the source address (None: the sender's, read late)
     consumed: int = 0
+    fp: tuple = ()                  # unix: the files of SCM_RIGHTS (UNIXCB(skb).fp), model/scm.py
+    creds: tuple | None = None      # unix: (pid, uid, gid) stamped at the send, or None
 
     @property
     def left(self) -> int:

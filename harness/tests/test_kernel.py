@@ -58,6 +58,26 @@ def test_socketpair_and_data(kernel):
         kernel.close(b)
 
 
+def test_recvmsg_decodes_control_messages(kernel):
+    """sendmsg takes msg_control bytes (harness/abi/cmsg.py builds them); recvmsg with a
+    control buffer returns what was written there decoded: (level, type, fds)."""
+    from harness.abi import cmsg
+    a, b = kernel.socketpair(L.AF_UNIX, L.SOCK_DGRAM, 0).out["fds"]
+    try:
+        assert kernel.sendmsg(a, [b"fd"], control=cmsg.rights(a)).ret == 2
+        got = kernel.recvmsg(b, [4], L.MSG_DONTWAIT, controllen=cmsg.cmsg_space(4))
+        (level, type_, fds), = got.out["control"]
+        assert (level, type_, len(fds)) == (cmsg.SOL_SOCKET, cmsg.SCM_RIGHTS, 1)
+        assert got.out["controllen"] == cmsg.cmsg_space(4)
+        assert kernel.close(fds[0]).ret == 0
+        assert kernel.sendmsg(a, [b"no"]).ret == 2
+        assert kernel.recvmsg(b, [4], L.MSG_DONTWAIT, controllen=64).out["control"] == ()
+        assert "control" not in kernel.recvmsg(b, [4], L.MSG_DONTWAIT, controllen=64).out
+    finally:
+        kernel.close(a)
+        kernel.close(b)
+
+
 def test_fault_page_gives_efault(kernel):
     fd = kernel.socket(L.AF_INET, L.SOCK_DGRAM, 0).ret
     try:
