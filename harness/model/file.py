@@ -105,7 +105,10 @@ def close_fd(m: Model, fd: int):
         gone = model.fds.remove(fd)
         release(model, gone.obj)
 
-    return CLOSE.ok(0, apply=remove)
+    obj, also = entry.obj, ()
+    if isinstance(obj, Sock) and set(m.fds.fds_of(obj)) == {fd}:
+        also = getattr(obj.ops, "release_rules", lambda sock: ())(obj)
+    return CLOSE.ok(0, apply=remove, also=also)
 
 
 def _install_dup(obj, newfd):
