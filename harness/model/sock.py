@@ -31,7 +31,7 @@ import struct
 from ..abi import linux as L
 from ..abi.markers import LSM_SELINUX, SK_SCM_CREDENTIALS, has
 from ..mem import Buffer, Ptr
-from .rules import Exact, Outcome, rule
+from .rules import Exact, Outcome, Range, rule
 from .socket import NotModelled, is_error, sockfd_lookup_light, user_read, user_writes
 
 # Option numbers missing from harness.abi.linux (include/uapi/asm-generic/socket.h, linux/socket.h).
@@ -1081,7 +1081,7 @@ def sk_getsockopt(m, sock, name: int, out: OptOut):
         return struct_value(out, len_, struct.pack("=iII", *cred), GET_PEERCRED)
     if name == SO_PEERSEC:
         if m.holds(GET_PEERSEC_SELINUX) and selinux_stream_class(sock):
-            return (GET_PEERSEC_SELINUX.ok(0), GET_PEERSEC_SELINUX.fail(E.ERANGE))
+            return selinux_peersec(out, len_)
         return GET_PEERSEC_NONE.fail(E.ENOPROTOOPT, **out.unchanged())
     if name == SO_PEERPIDFD and m.holds(GET_PEERPIDFD_NONE):
         if peercred(sock) is not None:
@@ -1141,6 +1141,16 @@ def current_ucred(m) -> tuple[int, int, int]:
         return os.getpid(), cred.fsuid, cred.fsgid
     egid = m.profile.groups[0] if m.profile.groups else os.getegid()
     return os.getpid(), m.profile.euid, egid
+
+
+def selinux_peersec(out: OptOut, len_: int):
+    """selinux_socket_getpeersec_stream(): the context of an unknown length n (with its NUL):
+    copied and *optlen = n when n <= len, else ERANGE with *optlen = n and nothing copied."""
+    if out.len_ptr is not None:
+        return (GET_PEERSEC_SELINUX.ok(0), GET_PEERSEC_SELINUX.fail(E.ERANGE))
+    fits = GET_PEERSEC_SELINUX.ok(0, optlen=Range(1, len_)) if len_ >= 1 else None
+    too_long = GET_PEERSEC_SELINUX.fail(E.ERANGE, optlen=Range(len_ + 1, INT_MAX))
+    return tuple(o for o in (fits, too_long) if o is not None)
 
 
 def selinux_stream_class(sock) -> bool:

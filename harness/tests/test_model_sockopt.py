@@ -524,6 +524,11 @@ def test_peersec_with_selinux(selinux):
             REACHED.update(rules_of(out))
             assert {o.errno for o in out} == {0, E.ERANGE}
             assert {o.rule for o in out} == {S.GET_PEERSEC_SELINUX}
+            ok, erange = sorted(out, key=lambda o: o.errno)
+            assert 10 in ok.out["optlen"] and 65 not in ok.out["optlen"]
+            assert 65 in erange.out["optlen"] and 64 not in erange.out["optlen"]
+            short = run.allowed("getsockopt", fd, L.SOL_SOCKET, S.SO_PEERSEC, 0)
+            assert [o.errno for o in short] == [E.ERANGE]
         else:
             expect(out, E.ENOPROTOOPT, rule=S.GET_PEERSEC_NONE)
     for fd in (udp, dgram):
