@@ -743,3 +743,20 @@ def test_ipv6_v6only(sc, kind):
     sc.setsockopt(fd, L.SOL_IPV6, L.IPV6_V6ONLY, 0)
     sc.getsockopt(fd, L.SOL_IPV6, L.IPV6_V6ONLY)
     sc.close(fd)
+
+
+def test_peer_credentials_of_another_uid(sc):
+    """A socketpair made by a process that dropped to uid/gid 65534 records that process's
+    pid and ids (init_peercred() takes current's euid and egid); as an ordinary user, the
+    user's own."""
+    def body(s):
+        a, b = s.socketpair(L.AF_UNIX, L.SOCK_STREAM | L.SOCK_CLOEXEC, 0).out["fds"]
+        s.getsockopt(a, L.SOL_SOCKET, L.SO_PEERCRED, 12)
+        s.getsockopt(b, L.SOL_SOCKET, L.SO_PEERCRED, 12)
+        s.close(a)
+        s.close(b)
+    import os
+    if os.geteuid() == 0 and sc.m.capable("CAP_SETUID") and sc.m.capable("CAP_SETGID"):
+        sc.in_child(body, uid=65534)
+    else:
+        body(sc)
