@@ -12,7 +12,7 @@ from harness.abi import linux as L
 from harness.mem import NULL
 import struct
 
-from harness.model.sock import (SO_MARK, SO_PASSPIDFD, SO_PEERPIDFD, SO_PEERSEC, SO_RCVTIMEO_NEW,
+from harness.model.sock import (IP_TOS, SO_MARK, SO_PASSPIDFD, SO_PEERPIDFD, SO_PEERSEC, SO_RCVTIMEO_NEW,
                                 SO_SNDTIMEO_NEW, SOL_NETLINK, SOL_RAW)
 from harness.model.tcp import TCP_CORK
 
@@ -760,3 +760,34 @@ def test_peer_credentials_of_another_uid(sc):
         sc.in_child(body, uid=65534)
     else:
         body(sc)
+
+
+TOS_ROWS = [
+    ("get-default", "get", {}), ("get-optlen-1", "get", {"optlen": 1}),
+    ("get-optlen-3", "get", {"optlen": 3}), ("get-optlen-0", "get", {"optlen": 0}),
+    ("get-optlen-8", "get", {"optlen": 8}), ("get-optlen-negative", "get", {"optlen": -1}),
+    ("get-optval-fault", "get", {"optval": "fault"}),
+    ("set-0x10", "set", {"value": 0x10}), ("set-0xff", "set", {"value": 0xFF}),
+    ("set-0x1b7", "set", {"value": 0x1B7}), ("set-minus-1", "set", {"value": -1}),
+    ("set-byte", "set", {"value": b"\x28\x99", "optlen": 1}),
+    ("set-optlen-3", "set", {"value": b"\x48\x00\x00", "optlen": 3}),
+    ("set-optlen-0", "set", {"value": None, "optlen": 0}),
+    ("set-optlen-8", "set", {"value": 0x20, "optlen": 8}),
+    ("set-fault", "set", {"value": "fault"}),
+]
+
+
+@pytest.mark.parametrize("kind", [BY_ID["inet-stream"], BY_ID["inet-dgram"]], ids=str)
+def test_ip_tos(sc, kind):
+    """IP_TOS: an int, a byte (optlen 1..3) or nothing (optlen 0 = 0), kept as 8 bits; TCP
+    keeps its own ECN bits; read back as a byte when 0 < *optlen < 4."""
+    fd = open_kind(sc, kind)
+    for label, call, args in TOS_ROWS:
+        with row(label):
+            args = resolve(sc, args)
+            if call == "set":
+                sc.setsockopt(fd, L.SOL_IP, IP_TOS, **args)
+                sc.getsockopt(fd, L.SOL_IP, IP_TOS)
+            else:
+                sc.getsockopt(fd, L.SOL_IP, IP_TOS, **args)
+    sc.close(fd)

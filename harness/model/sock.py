@@ -11,7 +11,7 @@ Modelled at SOL_SOCKET: the flags, buffers, SO_PRIORITY, SO_MARK, SO_PASSCRED/SO
 SO_BINDTODEVICE, SO_LINGER (and a zero linger's reset on close, af_inet.py), SO_RCVTIMEO/
 SO_SNDTIMEO in both layouts (and a receive timing out, socket.py), SO_RCVLOWAT, SO_PEERCRED,
 SO_PEERSEC (ENOPROTOOPT, or an unpredicted context under SELinux), SO_PEERPIDFD without a
-peer; at SOL_IPV6: IPV6_V6ONLY.
+peer; at SOL_IPV6: IPV6_V6ONLY; at SOL_IP: IP_TOS (AF_INET).
 
 Not modelled (NotModelled): other SOL_SOCKET options (filters, timestamping, busy poll ...);
 a negative l_linger and close() lingering with a time; timeouts that are not whole ticks
@@ -19,9 +19,9 @@ a negative l_linger and close() lingering with a time; timeouts that are not who
 unix socket that listened or connected (only a socketpair records the creds in the model);
 SO_PEERPIDFD with a peer (it installs a pidfd); the receive buffer after
 TCP's SO_RCVLOWAT grew it; SOL_IP/SOL_UDP/SOL_NETLINK/SOL_PACKET options and SOL_IPV6 ones but
-IPV6_V6ONLY (only their level dispatch is; so IP_TOS too, whose set also rewrites
-sk_priority); MPTCP sockets (their SOL_SOCKET handler is custom); and raw user pointers that
-are readable (the model cannot see their contents).
+IPV6_V6ONLY and SOL_IP ones but IP_TOS (only their level dispatch is), and SO_PRIORITY
+after IP_TOS rewrote it (rt_tos2priority()); MPTCP sockets (their SOL_SOCKET handler is
+custom); and raw user pointers that are readable (the model cannot see their contents).
 """
 from __future__ import annotations
 
@@ -37,6 +37,7 @@ from .socket import NotModelled, is_error, sockfd_lookup_light, user_read, user_
 # Option numbers missing from harness.abi.linux (include/uapi/asm-generic/socket.h, linux/socket.h).
 SO_MARK = 36
 SO_PASSPIDFD = 76           # since 6.5 ("af_unix: Add SO_PASSPIDFD and SO_PEERPIDFD")
+IP_TOS = 1                  # include/uapi/linux/in.h
 SO_PEERSEC = 31
 SO_RCVTIMEO_NEW = 66        # since 5.1 (struct __kernel_sock_timeval)
 SO_SNDTIMEO_NEW = 67
@@ -489,6 +490,36 @@ GET_IPV6_FAULT = rule(
     "*optlen cannot be read, or the value cannot be written (SOL_IPV6).",
     "net/ipv6/ipv6_sockglue.c do_ipv6_getsockopt(): copy_from_sockptr(&len, optlen) -> -EFAULT; "
     "copy_to_sockptr(optlen) before copy_to_sockptr(optval) -> -EFAULT")
+SET_TOS = rule(
+    "setsockopt.ip_tos", "0, tos = (u8) val; a TCP socket keeps its ECN bits",
+    "IP_TOS on an AF_INET socket reads an int (optlen >= 4), a single byte (optlen 1..3) or "
+    "nothing (optlen 0: val 0), and stores it in the 8-bit inet->tos; on a SOCK_STREAM socket "
+    "the two ECN bits are not the caller's (they keep the socket's, 0 before a connection). "
+    "It also sets sk_priority from the TOS (rt_tos2priority()), which the model does not follow.",
+    "net/ipv4/ip_sockglue.c do_ip_setsockopt(): optlen >= sizeof(int) ? int : optlen >= 1 ? "
+    "u8 : 0; IP_TOS -> __ip_sock_set_tos(): SOCK_STREAM: val &= ~INET_ECN_MASK; val |= "
+    "inet->tos & INET_ECN_MASK; inet->tos = val (a __u8); sk_priority = rt_tos2priority(val) "
+    "(6.1; lockless ip_sock_set_tos() since 6.7, the same values); ip(7) IP_TOS")
+SET_IP_FAULT = rule(
+    "setsockopt.ip_fault", "EFAULT",
+    "The int (or, with optlen 1..3, the byte) of an SOL_IP option cannot be read.",
+    "net/ipv4/ip_sockglue.c do_ip_setsockopt(): copy_from_sockptr(&val / &ucval) -> -EFAULT")
+GET_TOS = rule(
+    "getsockopt.ip_tos", "the TOS byte: 1 byte when 0 < *optlen < 4, else min(*optlen, 4)",
+    "IP_TOS reads inet->tos (0 on a new socket). Like every int SOL_IP option whose value fits "
+    "a byte, a *optlen of 1, 2 or 3 gets a single byte and *optlen 1.",
+    "net/ipv4/ip_sockglue.c do_ip_getsockopt(): IP_TOS: val = inet->tos; if (len < "
+    "sizeof(int) && len > 0 && val >= 0 && val <= 255) { len = 1; copy ucval } else len = "
+    "min_t(unsigned int, sizeof(int), len); ip(7)", shows=('out.value', 'out.optlen'))
+GET_IP_OPTLEN_NEGATIVE = rule(
+    "getsockopt.ip_optlen_negative", "EINVAL",
+    "*optlen < 0 at SOL_IP (unlike SOL_IPV6, which reads it as unsigned).",
+    "net/ipv4/ip_sockglue.c do_ip_getsockopt(): if (len < 0) return -EINVAL")
+GET_IP_FAULT = rule(
+    "getsockopt.ip_fault", "EFAULT (*optlen written first when only optval faults)",
+    "*optlen cannot be read, or the value cannot be written (SOL_IP).",
+    "net/ipv4/ip_sockglue.c do_ip_getsockopt(): copy_from_sockptr(&len) -> -EFAULT; "
+    "copy_to_sockptr(optlen) before copy_to_sockptr(optval)")
 NETLINK_SET_LEVEL = rule(
     "setsockopt.netlink_level_unknown", "ENOPROTOOPT",
     "A netlink socket at a level other than SOL_NETLINK.",
@@ -917,6 +948,8 @@ def family_setsockopt(m, sock, level, name, opt: OptIn):
             return tcp.do_tcp_setsockopt(m, sock, name, opt)
         if fam == L.AF_INET6 and level == L.SOL_IPV6 and name == L.IPV6_V6ONLY:
             return ipv6_set_v6only(sock, opt)
+        if fam == L.AF_INET and level == L.SOL_IP and name == IP_TOS:
+            return ip_set_tos(sock, opt)
         return _inet_level(sock, level, IP_SET_LEVEL if fam == L.AF_INET else IPV6_SET_LEVEL,
                            E.ENOPROTOOPT, {})
     raise NotModelled(f"setsockopt on family {fam}")
@@ -947,6 +980,54 @@ def ipv6_get_v6only(sock, out: OptOut):
     if not out.writable(n):
         return GET_IPV6_FAULT.fail(E.EFAULT, **({"optlen": n} if "optlen" in shown else {}))
     return GET_V6ONLY.ok(0, **shown)
+
+
+INET_ECN_MASK = 3
+
+
+def ip_set_tos(sock, opt: OptIn):
+    """do_ip_setsockopt() IP_TOS -> __ip_sock_set_tos()."""
+    val = 0
+    if opt.optlen >= 4:
+        raw = opt.read(4)
+        if raw is None:
+            return SET_IP_FAULT.fail(E.EFAULT)
+        val = struct.unpack("=i", raw)[0]
+    elif opt.optlen >= 1:
+        raw = opt.read(1)
+        if raw is None:
+            return SET_IP_FAULT.fail(E.EFAULT)
+        val = raw[0]
+    old = sock.opts.get("IP_TOS", 0)
+    if sock.type == L.SOCK_STREAM:
+        val = (val & ~INET_ECN_MASK) | (old & INET_ECN_MASK)
+    val &= 0xFF
+
+    def store(model, result, sock=sock, val=val, old=old):
+        sock.opts["IP_TOS"] = val
+        if val != old:
+            sock.priority_from_tos = True       # rt_tos2priority(): not modelled
+            sock.opts.pop("SO_PRIORITY", None)
+    return SET_TOS.ok(0, apply=store)
+
+
+def ip_get_tos(sock, out: OptOut):
+    len_ = out.read_len()
+    if len_ is None:
+        return GET_IP_FAULT.fail(E.EFAULT)
+    if len_ < 0:
+        return GET_IP_OPTLEN_NEGATIVE.fail(E.EINVAL, **out.unchanged())
+    val = sock.opts.get("IP_TOS", 0)
+    if 0 < len_ < 4:
+        n, data = 1, bytes([val])
+    else:
+        n, data = min(len_, 4), _int_bytes(val)
+    shown = out.shown(n, data)
+    if not out.len_writable():
+        return GET_IP_FAULT.fail(E.EFAULT)
+    if not out.writable(n):
+        return GET_IP_FAULT.fail(E.EFAULT, **({"optlen": n} if "optlen" in shown else {}))
+    return GET_TOS.ok(0, **shown)
 
 
 def _inet_level(sock, level, unknown_rule, err, outputs: dict):
@@ -999,6 +1080,8 @@ def family_getsockopt(m, sock, level, name, out: OptOut):
             return tcp.do_tcp_getsockopt(m, sock, name, out)
         if fam == L.AF_INET6 and level == L.SOL_IPV6 and name == L.IPV6_V6ONLY:
             return ipv6_get_v6only(sock, out)
+        if fam == L.AF_INET and level == L.SOL_IP and name == IP_TOS:
+            return ip_get_tos(sock, out)
         if fam == L.AF_INET:
             return _inet_level(sock, level, IP_GET_LEVEL, E.EOPNOTSUPP, out.unchanged())
         return _inet_level(sock, level, IPV6_GET_LEVEL, E.ENOPROTOOPT, out.unchanged())
@@ -1046,6 +1129,9 @@ def sk_getsockopt(m, sock, name: int, out: OptOut):
         return int_value(out, len_, 1, REUSE_DEFAULT)
     if name in FLAG_OPTIONS:
         return int_value(out, len_, sock.opts.get(FLAG_OPTIONS[name], 0), GET_FLAG)
+    if name == L.SO_PRIORITY and getattr(sock, "priority_from_tos", False) \
+            and "SO_PRIORITY" not in sock.opts:
+        raise NotModelled("sk_priority after IP_TOS (rt_tos2priority())")
     if name in (L.SO_PRIORITY, SO_MARK):
         key = "SO_PRIORITY" if name == L.SO_PRIORITY else "SO_MARK"
         return int_value(out, len_, _s32(sock.opts.get(key, 0)), GET_INT)

@@ -548,6 +548,34 @@ def test_tcp_cork():
     expect(run.allowed("setsockopt", fd, L.SOL_TCP, T.TCP_CORK, 1, 3), E.EINVAL)
 
 
+@pytest.mark.parametrize("type_", [L.SOCK_STREAM, L.SOCK_DGRAM])
+def test_ip_tos(type_):
+    run = Run()
+    fd = run.sock(L.AF_INET, type_)
+    expect(run.allowed("getsockopt", fd, L.SOL_IP, S.IP_TOS), value=i32(0), optlen=4,
+           rule=S.GET_TOS)
+    expect(run.allowed("setsockopt", fd, L.SOL_IP, S.IP_TOS, 0x1ff), rule=S.SET_TOS)
+    run.play("setsockopt", fd, L.SOL_IP, S.IP_TOS, 0x1ff)
+    tos = 0xFC if type_ == L.SOCK_STREAM else 0xFF
+    expect(run.allowed("getsockopt", fd, L.SOL_IP, S.IP_TOS), value=i32(tos))
+    expect(run.allowed("getsockopt", fd, L.SOL_IP, S.IP_TOS, 3), value=bytes([tos]), optlen=1)
+    expect(run.allowed("getsockopt", fd, L.SOL_IP, S.IP_TOS, 0), value=b"", optlen=0)
+    expect(run.allowed("getsockopt", fd, L.SOL_IP, S.IP_TOS, -1), E.EINVAL,
+           rule=S.GET_IP_OPTLEN_NEGATIVE, optlen=-1)
+    expect(run.allowed("getsockopt", fd, L.SOL_IP, S.IP_TOS, FAULT), E.EFAULT, rule=S.GET_IP_FAULT)
+    expect(run.allowed("getsockopt", fd, L.SOL_IP, S.IP_TOS, 4, FAULT), E.EFAULT, optlen=4)
+    with pytest.raises(Exception, match="rt_tos2priority"):
+        run.allowed("getsockopt", fd, L.SOL_SOCKET, L.SO_PRIORITY)
+    run.play("setsockopt", fd, L.SOL_IP, S.IP_TOS, b"\x10\x20", 1)
+    expect(run.allowed("getsockopt", fd, L.SOL_IP, S.IP_TOS), value=i32(0x10))
+    run.play("setsockopt", fd, L.SOL_IP, S.IP_TOS, None, 0)
+    expect(run.allowed("getsockopt", fd, L.SOL_IP, S.IP_TOS), value=i32(0))
+    expect(run.allowed("setsockopt", fd, L.SOL_IP, S.IP_TOS, FAULT, 2), E.EFAULT,
+           rule=S.SET_IP_FAULT)
+    run.play("setsockopt", fd, L.SOL_SOCKET, L.SO_PRIORITY, 3)
+    expect(run.allowed("getsockopt", fd, L.SOL_SOCKET, L.SO_PRIORITY), value=i32(3))
+
+
 def test_ipv6_v6only():
     run = Run()
     fd = run.sock(L.AF_INET6, L.SOCK_DGRAM)
