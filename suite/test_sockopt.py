@@ -10,9 +10,13 @@ import pytest
 
 from harness.abi import linux as L
 from harness.mem import NULL
-from harness.model.sock import SO_MARK, SO_PASSPIDFD, SOL_NETLINK, SOL_RAW
+import struct
 
-from .endpoints import bound, open_sock, row
+from harness.model.sock import (IP_TOS, SO_MARK, SO_PASSPIDFD, SO_PEERPIDFD, SO_PEERSEC, SO_RCVTIMEO_NEW,
+                                SO_SNDTIMEO_NEW, SOL_NETLINK, SOL_RAW)
+from harness.model.tcp import TCP_CORK
+
+from .endpoints import bound, connected, dgram_pair, open_sock, row
 from .kinds import ALL, ids
 from .privilege import SIDES, run_as
 
@@ -67,7 +71,10 @@ GET_OPTIONS = [
     ("SO_DONTROUTE", L.SO_DONTROUTE), ("SO_OOBINLINE", L.SO_OOBINLINE), ("SO_DEBUG", L.SO_DEBUG),
     ("SO_PRIORITY", L.SO_PRIORITY), ("SO_MARK", SO_MARK), ("SO_RCVBUF", L.SO_RCVBUF),
     ("SO_SNDBUF", L.SO_SNDBUF), ("SO_PASSCRED", L.SO_PASSCRED), ("SO_PASSPIDFD", SO_PASSPIDFD),
-    ("SO_BINDTODEVICE", L.SO_BINDTODEVICE),
+    ("SO_BINDTODEVICE", L.SO_BINDTODEVICE), ("SO_LINGER", L.SO_LINGER),
+    ("SO_RCVTIMEO_OLD", L.SO_RCVTIMEO_OLD), ("SO_SNDTIMEO_NEW", SO_SNDTIMEO_NEW),
+    ("SO_RCVLOWAT", L.SO_RCVLOWAT), ("SO_PEERCRED", L.SO_PEERCRED), ("SO_PEERSEC", SO_PEERSEC),
+    ("SO_PEERPIDFD", SO_PEERPIDFD),
 ]
 
 
@@ -89,6 +96,7 @@ SET_OPTIONS = [
     ("SO_DONTROUTE", L.SO_DONTROUTE, 1), ("SO_OOBINLINE", L.SO_OOBINLINE, 1),
     ("SO_PRIORITY", L.SO_PRIORITY, 6), ("SO_PASSCRED", L.SO_PASSCRED, 1),
     ("SO_PASSPIDFD", SO_PASSPIDFD, 1), ("SO_DEBUG-off", L.SO_DEBUG, 0),
+    ("SO_RCVLOWAT", L.SO_RCVLOWAT, 100),
 ]
 
 
@@ -435,6 +443,12 @@ TCP_ROWS = [
     ("get-optlen-2", "get", L.TCP_MAXSEG, {"optlen": 2}),
     ("get-optlen-0", "get", L.TCP_NODELAY, {"optlen": 0}),
     ("get-optval-fault", "get", L.TCP_MAXSEG, {"optval": "fault"}),
+    ("cork-default", "get", TCP_CORK, {}),
+    ("cork-on", "set", TCP_CORK, {"value": 2}),
+    ("cork-off", "set", TCP_CORK, {"value": 0}),
+    ("cork-optlen-3", "set", TCP_CORK, {"value": 1, "optlen": 3}),
+    ("cork-optlen-8", "set", TCP_CORK, {"value": 1, "optlen": 8}),
+    ("cork-get-optlen-1", "get", TCP_CORK, {"optlen": 1}),
     ("info-optlen-0", "get", L.TCP_INFO, {"optlen": 0}),
     ("info-optlen-1", "get", L.TCP_INFO, {"optlen": 1}),
     ("info-optlen-104", "get", L.TCP_INFO, {"optlen": 104}),
@@ -521,3 +535,259 @@ def test_unix_listener(sc, kind):
     sc.setsockopt(lfd, L.SOL_SOCKET, L.SO_PASSCRED, 1)
     sc.getsockopt(lfd, L.SOL_SOCKET, L.SO_PASSCRED)
     sc.close(lfd)
+
+
+# --------------------------------------------------------------------------- issue 16: options
+
+def linger(onoff: int, secs: int) -> bytes:
+    return struct.pack("=ii", onoff, secs)
+
+
+def timeval(sec: int, usec: int) -> bytes:
+    return struct.pack("=qq", sec, usec)
+
+
+LINGER_ROWS = [
+    # (label, value, optlen or None)
+    ("optlen-0", linger(1, 5), 0), ("optlen-3", linger(1, 5), 3),
+    ("optlen-4", linger(1, 5), 4), ("optlen-7", linger(1, 5), 7),
+    ("on-30", linger(1, 30), None), ("onoff-7-normalised", linger(7, 12), None),
+    ("off-keeps-time", linger(0, 99), None), ("optlen-9", linger(1, 0) + b"x", None),
+    ("on-0", linger(1, 0), 8), ("off", linger(0, 0), None),
+]
+
+
+@pytest.mark.parametrize("kind", [BY_ID["inet-stream"], BY_ID["unix-dgram"]], ids=str)
+def test_linger_round_trip(sc, kind):
+    """SO_LINGER: struct linger of 8 bytes; l_onoff reads back as 0/1, l_onoff 0 keeps the
+    time; shorter than an int or than the struct -> EINVAL; read back with *optlen 4, 8, 12."""
+    fd = open_kind(sc, kind)
+    for label, value, optlen in LINGER_ROWS:
+        with row(label):
+            sc.setsockopt(fd, L.SOL_SOCKET, L.SO_LINGER, value, optlen)
+            sc.getsockopt(fd, L.SOL_SOCKET, L.SO_LINGER, 8)
+    sc.getsockopt(fd, L.SOL_SOCKET, L.SO_LINGER, 4)
+    sc.getsockopt(fd, L.SOL_SOCKET, L.SO_LINGER, 12)
+    sc.setsockopt(fd, L.SOL_SOCKET, L.SO_LINGER, sc.fault(), 8)
+    sc.close(fd)
+
+
+@pytest.mark.parametrize("kind", TCP_KINDS, ids=ids(TCP_KINDS))
+def test_zero_linger_close_resets(sc, kind):
+    """close() with SO_LINGER {1, 0} sends RST instead of FIN: the peer's receive reports
+    ECONNRESET (once), then EOF."""
+    cfd, afd, lfd = connected(sc, kind)
+    sc.close(lfd)
+    sc.sendto(afd, b"data", 0)
+    sc.wait(cfd, nbytes=4)
+    sc.recvfrom(cfd, 64, L.MSG_DONTWAIT)
+    sc.setsockopt(cfd, L.SOL_SOCKET, L.SO_LINGER, linger(1, 0))
+    sc.close(cfd)
+    sc.recvfrom(afd, 64, L.MSG_DONTWAIT)
+    sc.recvfrom(afd, 64, L.MSG_DONTWAIT)
+    sc.close(afd)
+
+
+TIMEO_ROWS = [
+    ("optlen-0", timeval(1, 0), 0), ("optlen-4", timeval(1, 0), 4),
+    ("optlen-15", timeval(1, 0), 15), ("exact-16", timeval(2, 500_000), 16),
+    ("optlen-17", timeval(3, 0) + b"x", None), ("usec-1000000", timeval(1, 1_000_000), None),
+    ("usec-minus-1", timeval(1, -1), None), ("sec-negative", timeval(-1, 0), None),
+    ("sec-negative-usec-bad", timeval(-1, 1_000_000), None), ("usec-only", timeval(0, 40_000), None),
+    ("zero-clears", timeval(0, 0), None),
+]
+TIMEO_NAMES = [("SO_RCVTIMEO_OLD", L.SO_RCVTIMEO_OLD), ("SO_RCVTIMEO_NEW", SO_RCVTIMEO_NEW),
+               ("SO_SNDTIMEO_OLD", L.SO_SNDTIMEO_OLD), ("SO_SNDTIMEO_NEW", SO_SNDTIMEO_NEW)]
+
+
+@pytest.mark.parametrize("label,name", TIMEO_NAMES, ids=[n for n, _ in TIMEO_NAMES])
+def test_timeouts(sc, label, name):
+    """SO_RCVTIMEO/SO_SNDTIMEO, old (struct timeval) and new (__kernel_sock_timeval) layouts:
+    16 bytes; shorter -> EINVAL; tv_usec outside 0..999999 -> EDOM; a negative tv_sec is a
+    zero timeout and reads {0, 0}."""
+    fd = sc.socket(L.AF_INET, L.SOCK_DGRAM | L.SOCK_CLOEXEC, 0).ret
+    for rlabel, value, optlen in TIMEO_ROWS:
+        with row(rlabel):
+            sc.setsockopt(fd, L.SOL_SOCKET, name, value, optlen)
+            sc.getsockopt(fd, L.SOL_SOCKET, name, 16)
+    sc.setsockopt(fd, L.SOL_SOCKET, name, timeval(1, 20_000))
+    sc.getsockopt(fd, L.SOL_SOCKET, name, 8)
+    sc.getsockopt(fd, L.SOL_SOCKET, name, 32)
+    sc.setsockopt(fd, L.SOL_SOCKET, name, sc.fault(), 16)
+    sc.close(fd)
+
+
+def _pair(sc, kind):
+    if kind.is_inet and kind.type == L.SOCK_STREAM:
+        cfd, afd, lfd = connected(sc, kind)
+        sc.close(lfd)
+        return cfd, afd
+    if kind.is_inet:
+        return dgram_pair(sc, kind)
+    return tuple(sc.socketpair(L.AF_UNIX, kind.type | L.SOCK_CLOEXEC, 0).out["fds"])
+
+
+TIMEOUT_KINDS = [k for k in ALL if k.addressing in ("inet", "unix-abstract")]
+
+
+@pytest.mark.parametrize("kind", TIMEOUT_KINDS, ids=ids(TIMEOUT_KINDS))
+def test_receive_times_out(sc, kind):
+    """A blocking receive with a 60 ms SO_RCVTIMEO fails with EAGAIN once it expired (the
+    checker bounds the call by the timeout plus its slack); data queued is returned at once;
+    a negative timeout does not wait at all."""
+    a, b = _pair(sc, kind)
+    sc.setsockopt(b, L.SOL_SOCKET, L.SO_RCVTIMEO_OLD, timeval(0, 60_000))
+    sc.recvfrom(b, 16)
+    sc.sendto(a, b"ping", 0)
+    sc.wait(b, nbytes=4)
+    sc.recvfrom(b, 16)
+    sc.setsockopt(b, L.SOL_SOCKET, SO_RCVTIMEO_NEW, timeval(-1, 0))
+    sc.recvmsg(b, [16])
+    sc.close(a)
+    sc.close(b)
+
+
+PEER_KINDS = [k for k in ALL if k.addressing in ("inet", "unix-abstract")]
+
+
+@pytest.mark.parametrize("kind", PEER_KINDS, ids=ids(PEER_KINDS))
+def test_peer_credentials(sc, kind):
+    """SO_PEERCRED: a socketpair reads the creator's pid, euid and egid on both ends; a socket
+    with no recorded peer (any inet socket, connected or not) reads {0, -1, -1} -- not
+    ENOTCONN. *optlen is cut to 12. SO_PEERSEC without a peer label: ENOPROTOOPT; SO_PEERPIDFD
+    without a peer pid: ENODATA (6.5+)."""
+    lone = open_sock(sc, kind)
+    for optlen in (12, 4, 0, 100):
+        sc.getsockopt(lone, L.SOL_SOCKET, L.SO_PEERCRED, optlen)
+    sc.getsockopt(lone, L.SOL_SOCKET, SO_PEERSEC, 64)
+    sc.getsockopt(lone, L.SOL_SOCKET, SO_PEERPIDFD, 4)
+    sc.close(lone)
+    if kind.is_inet:
+        a, b = _pair(sc, kind)
+        sc.getsockopt(a, L.SOL_SOCKET, L.SO_PEERCRED, 12)
+        sc.getsockopt(b, L.SOL_SOCKET, SO_PEERPIDFD, 4)
+    else:
+        a, b = _pair(sc, kind)
+        sc.getsockopt(a, L.SOL_SOCKET, L.SO_PEERCRED, 12)
+        sc.getsockopt(b, L.SOL_SOCKET, L.SO_PEERCRED, 8)
+    sc.close(a)
+    sc.close(b)
+
+
+@pytest.mark.privileged
+@pytest.mark.parametrize("side", SIDES)
+def test_bindtodevice_lo_first_time(sc, side):
+    """Binding an unbound socket to "lo" needs no capability (sock_bindtoindex_locked() asks
+    for CAP_NET_RAW only to change a binding); a name padded past IFNAMSIZ is cut."""
+    def body(s):
+        fd = s.socket(L.AF_INET, L.SOCK_STREAM | L.SOCK_CLOEXEC, 0).ret
+        s.setsockopt(fd, L.SOL_SOCKET, L.SO_BINDTODEVICE, b"lo" + bytes(30))
+        s.getsockopt(fd, L.SOL_SOCKET, L.SO_BINDTODEVICE, 16)
+        s.setsockopt(fd, L.SOL_SOCKET, L.SO_BINDTODEVICE, b"lo", 2)
+        s.close(fd)
+    run_as(sc, side, "CAP_NET_RAW", body)
+
+
+def test_tcp_rcvlowat(sc):
+    """SO_RCVLOWAT on TCP: capped at half the buffer; fewer unread bytes than the mark leave
+    the socket unreadable for poll (the checker compares readiness after each call), and a
+    non-blocking receive still returns what is there."""
+    kind = TCP_KINDS[0]
+    cfd, afd, lfd = connected(sc, kind)
+    sc.close(lfd)
+    sc.setsockopt(afd, L.SOL_SOCKET, L.SO_RCVLOWAT, 10)
+    sc.getsockopt(afd, L.SOL_SOCKET, L.SO_RCVLOWAT)
+    sc.sendto(cfd, b"12345", 0)
+    sc.wait_sent(cfd)
+    sc.recvfrom(afd, 64, L.MSG_DONTWAIT)
+    sc.sendto(cfd, b"0123456789", 0)
+    sc.wait(afd, nbytes=10)
+    sc.recvfrom(afd, 64, L.MSG_DONTWAIT)
+    sc.setsockopt(cfd, L.SOL_SOCKET, L.SO_RCVBUF, 4096)
+    sc.setsockopt(cfd, L.SOL_SOCKET, L.SO_RCVLOWAT, 1 << 20)
+    sc.getsockopt(cfd, L.SOL_SOCKET, L.SO_RCVLOWAT)
+    sc.setsockopt(cfd, L.SOL_SOCKET, L.SO_RCVLOWAT, -1)
+    sc.getsockopt(cfd, L.SOL_SOCKET, L.SO_RCVLOWAT)
+    sc.close(cfd)
+    sc.close(afd)
+
+
+V6ONLY_ROWS = [
+    ("get-default", "get", {}), ("get-optlen-negative", "get", {"optlen": -1}),
+    ("get-optlen-2", "get", {"optlen": 2}), ("get-optlen-0", "get", {"optlen": 0}),
+    ("get-optlen-8", "get", {"optlen": 8}), ("get-optval-fault", "get", {"optval": "fault"}),
+    ("get-optlen-fault", "get", {"optlen": "fault"}),
+    ("set-1", "set", {"value": 1}), ("set-7", "set", {"value": 7}), ("set-0", "set", {"value": 0}),
+    ("set-optlen-3", "set", {"value": 1, "optlen": 3}),
+    ("set-optlen-8", "set", {"value": 1, "optlen": 8}),
+    ("set-null", "set", {"value": None, "optlen": 4}),
+    ("set-fault", "set", {"value": "fault"}),
+]
+
+
+@pytest.mark.parametrize("kind", [BY_ID["inet6-stream"], BY_ID["inet6-dgram"]], ids=str)
+def test_ipv6_v6only(sc, kind):
+    """IPV6_V6ONLY before bind: set and read back (0/1, a NULL value is 0, *optlen cut to 4 as
+    unsigned); after bind it is fixed (EINVAL)."""
+    fd = open_kind(sc, kind)
+    for label, call, args in V6ONLY_ROWS:
+        with row(label):
+            args = resolve(sc, args)
+            if call == "set":
+                sc.setsockopt(fd, L.SOL_IPV6, L.IPV6_V6ONLY, **({"value": 1} | args))
+                sc.getsockopt(fd, L.SOL_IPV6, L.IPV6_V6ONLY)
+            else:
+                sc.getsockopt(fd, L.SOL_IPV6, L.IPV6_V6ONLY, **args)
+    sc.close(fd)
+    fd, _ = bound(sc, [k for k in ALL if k.family == L.AF_INET6 and k.type == kind.type][0])
+    sc.setsockopt(fd, L.SOL_IPV6, L.IPV6_V6ONLY, 0)
+    sc.getsockopt(fd, L.SOL_IPV6, L.IPV6_V6ONLY)
+    sc.close(fd)
+
+
+def test_peer_credentials_of_another_uid(sc):
+    """A socketpair made by a process that dropped to uid/gid 65534 records that process's
+    pid and ids (init_peercred() takes current's euid and egid); as an ordinary user, the
+    user's own."""
+    def body(s):
+        a, b = s.socketpair(L.AF_UNIX, L.SOCK_STREAM | L.SOCK_CLOEXEC, 0).out["fds"]
+        s.getsockopt(a, L.SOL_SOCKET, L.SO_PEERCRED, 12)
+        s.getsockopt(b, L.SOL_SOCKET, L.SO_PEERCRED, 12)
+        s.close(a)
+        s.close(b)
+    import os
+    if os.geteuid() == 0 and sc.m.capable("CAP_SETUID") and sc.m.capable("CAP_SETGID"):
+        sc.in_child(body, uid=65534)
+    else:
+        body(sc)
+
+
+TOS_ROWS = [
+    ("get-default", "get", {}), ("get-optlen-1", "get", {"optlen": 1}),
+    ("get-optlen-3", "get", {"optlen": 3}), ("get-optlen-0", "get", {"optlen": 0}),
+    ("get-optlen-8", "get", {"optlen": 8}), ("get-optlen-negative", "get", {"optlen": -1}),
+    ("get-optval-fault", "get", {"optval": "fault"}),
+    ("set-0x10", "set", {"value": 0x10}), ("set-0xff", "set", {"value": 0xFF}),
+    ("set-0x1b7", "set", {"value": 0x1B7}), ("set-minus-1", "set", {"value": -1}),
+    ("set-byte", "set", {"value": b"\x28\x99", "optlen": 1}),
+    ("set-optlen-3", "set", {"value": b"\x48\x00\x00", "optlen": 3}),
+    ("set-optlen-0", "set", {"value": None, "optlen": 0}),
+    ("set-optlen-8", "set", {"value": 0x20, "optlen": 8}),
+    ("set-fault", "set", {"value": "fault"}),
+]
+
+
+@pytest.mark.parametrize("kind", [BY_ID["inet-stream"], BY_ID["inet-dgram"]], ids=str)
+def test_ip_tos(sc, kind):
+    """IP_TOS: an int, a byte (optlen 1..3) or nothing (optlen 0 = 0), kept as 8 bits; TCP
+    keeps its own ECN bits; read back as a byte when 0 < *optlen < 4."""
+    fd = open_kind(sc, kind)
+    for label, call, args in TOS_ROWS:
+        with row(label):
+            args = resolve(sc, args)
+            if call == "set":
+                sc.setsockopt(fd, L.SOL_IP, IP_TOS, **args)
+                sc.getsockopt(fd, L.SOL_IP, IP_TOS)
+            else:
+                sc.getsockopt(fd, L.SOL_IP, IP_TOS, **args)
+    sc.close(fd)

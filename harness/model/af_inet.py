@@ -666,6 +666,9 @@ class InetOps(ProtoOps):
     def release(self, m, sock):
         inet_release(m, sock)
 
+    def release_rules(self, sock) -> tuple:
+        return release_rules(sock)
+
 
 class MptcpOps(InetOps):
     """mptcp_stream_ops / mptcp_v6_stream_ops: only getname (inet_getname) is modelled."""
@@ -677,6 +680,9 @@ class MptcpOps(InetOps):
 
     def release(self, m, sock):
         pass
+
+    def release_rules(self, sock) -> tuple:
+        return ()
 
 
 OPS = {
@@ -1530,6 +1536,26 @@ def _time_wait(m, sock) -> None:
 
 # =========================================================================== release
 
+CLOSE_LINGER_RESET = rule(
+    "close.tcp_zero_linger_resets", "0; the connection is reset (RST, not FIN)",
+    "Closing the last descriptor of a connected TCP socket with SO_LINGER {1, 0} aborts the "
+    "connection: an RST goes to the peer, whose next receive reports ECONNRESET (EPIPE when "
+    "the reset finds it in CLOSE_WAIT), and the port is released at once (no TIME_WAIT).",
+    "net/ipv4/tcp.c __tcp_close(): else if (sock_flag(sk, SOCK_LINGER) && !sk->sk_lingertime) "
+    "sk->sk_prot->disconnect(sk, 0) ('Check zero linger _after_ checking for unread data') -> "
+    "tcp_disconnect(): tcp_need_reset() -> tcp_send_active_reset(); socket(7) SO_LINGER")
+
+
+def release_rules(sock) -> tuple:
+    """The rules of what releasing ``sock`` does that close() shows (tcp_close())."""
+    if (sock.type == L.SOCK_STREAM and icsk.table_of(sock) == "tcp"
+            and sock.sk_state in ("ESTABLISHED", "CLOSE_WAIT", "FIN_WAIT1", "FIN_WAIT2")
+            and not sock.recv_queue and sock.opts.get("SO_LINGER")
+            and not sock.opts.get("SO_LINGER_TIME", 0)):
+        return (CLOSE_LINGER_RESET,)
+    return ()
+
+
 def inet_release(m, sock) -> None:
     """inet_release() -> tcp_close() / udp_lib_close(): what becomes of the port and the peer."""
     state = sock.sk_state
@@ -1552,7 +1578,12 @@ def inet_release(m, sock) -> None:
         icsk.put_port(m, sock)
         return
     if sock.opts.get("SO_LINGER"):
-        raise icsk.not_modelled("close() with SO_LINGER")
+        if sock.opts.get("SO_LINGER_TIME", 0):
+            raise icsk.not_modelled("close() waiting for the FIN's ACK (SO_LINGER with a time)")
+        _send_reset(m, sock)                              # tcp_disconnect(): RST, not FIN
+        sock.sk_state = "CLOSE"
+        icsk.put_port(m, sock)
+        return
     if state == "ESTABLISHED":
         tcp_send_fin(m, sock)                             # the end lingers in FIN_WAIT2
         return

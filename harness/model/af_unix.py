@@ -462,7 +462,9 @@ class UnixOps(ProtoOps):
 
     def socketpair(self, m, a: Sock, b: Sock):
         def connect_pair(model, result):
+            from .sock import current_ucred
             a.peer_sock, b.peer_sock = b, a
+            a.peercred = b.peercred = current_ucred(model)     # init_peercred() on both
             a.state = b.state = "connected"
             a.sk_state = b.sk_state = "ESTABLISHED"
         return UNIX_SOCKETPAIR.ok(0, apply=connect_pair)

@@ -106,11 +106,13 @@ def close_fd(m: Model, fd: int):
         gone = model.fds.remove(fd)
         release(model, gone.obj)
 
-    obj = entry.obj
-    if isinstance(obj, Sock) and m.fds.fds_of(obj) == [fd] and any(s.fp for s in obj.recv_queue):
-        from .scm import INFLIGHT_RELEASED
-        return CLOSE.ok(0, apply=remove, also=(INFLIGHT_RELEASED,))
-    return CLOSE.ok(0, apply=remove)
+    obj, also = entry.obj, ()
+    if isinstance(obj, Sock) and set(m.fds.fds_of(obj)) == {fd}:
+        also = tuple(getattr(obj.ops, "release_rules", lambda sock: ())(obj))
+        if any(s.fp for s in obj.recv_queue):
+            from .scm import INFLIGHT_RELEASED
+            also += (INFLIGHT_RELEASED,)
+    return CLOSE.ok(0, apply=remove, also=also)
 
 
 def _install_dup(obj, newfd):

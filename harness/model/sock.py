@@ -7,10 +7,22 @@ The net/socket.c entries (__sys_setsockopt, __sys_getsockopt in socket.py) call
 sys_setsockopt and sys_getsockopt here. Option values live in ``Sock.opts`` under the option's
 name ("SO_REUSEADDR": 0/1, "SO_RCVBUF": the doubled value, ...); a missing key is the default.
 
-Not modelled (NotModelled): SOL_SOCKET options outside OPTIONS below (SO_LINGER, timeouts,
-filters, timestamping, SO_PEERCRED ...), SOL_IP/SOL_IPV6/SOL_UDP/SOL_NETLINK/SOL_PACKET options
-themselves (only their level dispatch is, and IP_RECVERR / IPV6_RECVERR: errqueue.py), MPTCP sockets (their SOL_SOCKET handler is custom),
-and raw user pointers that are readable (the model cannot see their contents).
+Modelled at SOL_SOCKET: the flags, buffers, SO_PRIORITY, SO_MARK, SO_PASSCRED/SO_PASSPIDFD,
+SO_BINDTODEVICE, SO_LINGER (and a zero linger's reset on close, af_inet.py), SO_RCVTIMEO/
+SO_SNDTIMEO in both layouts (and a receive timing out, socket.py), SO_RCVLOWAT, SO_PEERCRED,
+SO_PEERSEC (ENOPROTOOPT, or an unpredicted context under SELinux), SO_PEERPIDFD without a
+peer; at SOL_IPV6: IPV6_V6ONLY; at SOL_IP: IP_TOS (AF_INET); IP_RECVERR / IPV6_RECVERR
+(errqueue.py).
+
+Not modelled (NotModelled): other SOL_SOCKET options (filters, timestamping, busy poll ...);
+a negative l_linger and close() lingering with a time; timeouts that are not whole ticks
+(the profile does not know CONFIG_HZ) or of a 32-bit caller (old_timeval32); SO_PEERCRED of a
+unix socket that listened or connected (only a socketpair records the creds in the model);
+SO_PEERPIDFD with a peer (it installs a pidfd); the receive buffer after
+TCP's SO_RCVLOWAT grew it; SOL_IP/SOL_UDP/SOL_NETLINK/SOL_PACKET options and SOL_IPV6 ones but
+IPV6_V6ONLY and SOL_IP ones but IP_TOS (only their level dispatch is), and SO_PRIORITY
+after IP_TOS rewrote it (rt_tos2priority()); MPTCP sockets (their SOL_SOCKET handler is
+custom); and raw user pointers that are readable (the model cannot see their contents).
 """
 from __future__ import annotations
 
@@ -18,14 +30,19 @@ import errno as E
 import struct
 
 from ..abi import linux as L
-from ..abi.markers import SK_SCM_CREDENTIALS, has
+from ..abi.markers import LSM_SELINUX, SK_SCM_CREDENTIALS, has
 from ..mem import Buffer, Ptr
-from .rules import Exact, Outcome, rule
+from .rules import Exact, Outcome, Range, rule
 from .socket import NotModelled, is_error, sockfd_lookup_light, user_read, user_writes
 
 # Option numbers missing from harness.abi.linux (include/uapi/asm-generic/socket.h, linux/socket.h).
 SO_MARK = 36
 SO_PASSPIDFD = 76           # since 6.5 ("af_unix: Add SO_PASSPIDFD and SO_PEERPIDFD")
+IP_TOS = 1                  # include/uapi/linux/in.h
+SO_PEERSEC = 31
+SO_RCVTIMEO_NEW = 66        # since 5.1 (struct __kernel_sock_timeval)
+SO_SNDTIMEO_NEW = 67
+SO_PEERPIDFD = 77           # since 6.5
 SOL_RAW = 255
 SOL_NETLINK = 270
 INT_MAX = 0x7FFFFFFF
@@ -204,6 +221,66 @@ SET_BINDTODEVICE_FAULT = rule(
     "The device name cannot be read.",
     "net/core/sock.c sock_setbindtodevice(): copy_from_sockptr(devname, optval, optlen) -> -EFAULT")
 
+SET_LINGER = rule(
+    "setsockopt.linger", "0; l_onoff != 0: SOCK_LINGER on, the time = l_linger; 0: off, the time kept",
+    "SO_LINGER takes a struct linger {int l_onoff; int l_linger} (8 bytes): a non-zero l_onoff "
+    "turns lingering on with l_linger seconds (kept as l_linger * HZ jiffies); l_onoff 0 turns "
+    "it off and leaves the stored time alone. Bytes past the 8 are ignored.",
+    "net/core/sock.c sk_setsockopt() SO_LINGER (5.10 sock_setsockopt(): (unsigned int)l_linger * "
+    "HZ; 6.1: unsigned long t_sec = ling.l_linger): if (!ling.l_onoff) sock_reset_flag(sk, "
+    "SOCK_LINGER); else { sk_lingertime = t_sec * HZ; sock_set_flag(sk, SOCK_LINGER); }; "
+    "socket(7) SO_LINGER")
+SET_LINGER_SHORT = rule(
+    "setsockopt.linger_short", "EINVAL",
+    "SO_LINGER with 4 <= optlen < sizeof(struct linger) (8): the int check passed, the struct "
+    "does not fit ('1003.1g').",
+    "net/core/sock.c sk_setsockopt(): SO_LINGER: if (optlen < sizeof(ling)) ret = -EINVAL; "
+    "socket(7) SO_LINGER")
+_TIMEO_CITE = ("net/core/sock.c sk_setsockopt() SO_RCVTIMEO_OLD/NEW, SO_SNDTIMEO_OLD/NEW -> "
+               "sock_set_timeout() -> sock_copy_user_timeval() (5.10 and 6.1 alike); socket(7) "
+               "SO_RCVTIMEO and SO_SNDTIMEO")
+SET_TIMEO = rule(
+    "setsockopt.timeo", "0, the timeout = tv_sec * HZ + ceil(tv_usec / (10^6 / HZ)) jiffies",
+    "SO_RCVTIMEO/SO_SNDTIMEO take a timeval of 16 bytes on 64-bit (old: struct "
+    "__kernel_old_timeval {long, long}; new: struct __kernel_sock_timeval {s64, s64}); "
+    "{0, 0} means no timeout. The time is kept in jiffies, so it reads back rounded up to a "
+    "tick (exact for multiples of 20 ms with HZ 100, 250, 300 or 1000).", _TIMEO_CITE)
+SET_TIMEO_SHORT = rule(
+    "setsockopt.timeo_short", "EINVAL",
+    "A timeout with 4 <= optlen < 16 (the int check passed, the timeval does not fit).",
+    "net/core/sock.c sock_copy_user_timeval(): if (optlen < sizeof(old_tv)) / (optlen < "
+    "sizeof(*tv)) return -EINVAL")
+SET_TIMEO_EDOM = rule(
+    "setsockopt.timeo_edom", "EDOM",
+    "tv_usec outside 0..999999 (checked before the sign of tv_sec).",
+    "net/core/sock.c sock_set_timeout(): if (tv.tv_usec < 0 || tv.tv_usec >= USEC_PER_SEC) "
+    "return -EDOM; socket(7) SO_RCVTIMEO")
+SET_TIMEO_NEGATIVE = rule(
+    "setsockopt.timeo_negative", "0, the timeout = 0: the calls it bounds do not wait",
+    "A negative tv_sec is accepted and stores a zero timeout, which is not 'no timeout' but "
+    "'do not wait': a blocking receive answers EAGAIN at once. It reads back as {0, 0}.",
+    "net/core/sock.c sock_set_timeout(): if (tv.tv_sec < 0) { *timeo_p = 0; pr_info('tries to "
+    "set negative timeout'); return 0; }")
+TIMEO_NEW = rule(
+    "setsockopt.timeo_new_layout", "SO_RCVTIMEO_NEW (66) / SO_SNDTIMEO_NEW (67) exist",
+    "The y2038 options with a 64-bit struct __kernel_sock_timeval, the same 16 bytes on "
+    "64-bit architectures as the old layout.",
+    "include/uapi/asm-generic/socket.h SO_RCVTIMEO_NEW 66, SO_SNDTIMEO_NEW 67 ('socket: Add "
+    "SO_TIMESTAMP[NS]_NEW' / 'socket: Add SO_RCVTIMEO_NEW and SO_SNDTIMEO_NEW', Deepa Dinamani, "
+    "v5.1); net/core/sock.c sock_set_timeout(old_timeval = false)", since=(5, 1, 0))
+SET_RCVLOWAT = rule(
+    "setsockopt.rcvlowat", "0, sk_rcvlowat = val (negative: INT_MAX, 0: 1)",
+    "SO_RCVLOWAT stores the low-water mark; a negative value means INT_MAX and 0 means 1. "
+    "Sockets whose proto_ops has no set_rcvlowat (all but TCP here) store it as given.",
+    "net/core/sock.c sk_setsockopt() SO_RCVLOWAT: if (val < 0) val = INT_MAX; "
+    "sock->ops->set_rcvlowat ? ... : WRITE_ONCE(sk->sk_rcvlowat, val ? : 1); socket(7) SO_RCVLOWAT")
+SET_RCVLOWAT_TCP = rule(
+    "setsockopt.tcp_rcvlowat", "0, sk_rcvlowat = min(val, cap) (0: 1)",
+    "TCP caps the mark at half the receive buffer: sk_rcvbuf / 2 once SO_RCVBUF was set, "
+    "else net.ipv4.tcp_rmem[2] / 2 (and may grow sk_rcvbuf to fit it).",
+    "net/ipv4/tcp.c tcp_set_rcvlowat() (5.10 and 6.1): cap = sk_rcvbuf >> 1 if "
+    "SOCK_RCVBUF_LOCK else sysctl_tcp_rmem[2] >> 1; val = min(val, cap); sk_rcvlowat = val ? : 1")
+
 # --------------------------------------------------------------------------- sk_getsockopt
 
 GET_OPTLEN_FAULT = rule(
@@ -304,6 +381,68 @@ GET_BINDTODEVICE_SHORT = rule(
     "A bound socket's device name needs *optlen >= IFNAMSIZ (16).",
     "net/core/sock.c sock_getbindtodevice(): if (len < IFNAMSIZ) -> -EINVAL")
 
+GET_LINGER = rule(
+    "getsockopt.linger", "struct linger {l_onoff = 0 or 1, l_linger = the seconds set}",
+    "SO_LINGER reads 8 bytes: whether lingering is on (normalised to 1) and the time last set "
+    "with l_onoff != 0 (0 on a new socket), in seconds.",
+    "net/core/sock.c sk_getsockopt() SO_LINGER: lv = sizeof(v.ling); l_onoff = "
+    "sock_flag(sk, SOCK_LINGER); l_linger = sk_lingertime / HZ; socket(7) SO_LINGER",
+    shows=('out.value', 'out.optlen'))
+GET_TIMEO = rule(
+    "getsockopt.timeo", "a 16-byte timeval: the timeout ({0, 0}: none, or a zero one)",
+    "SO_RCVTIMEO/SO_SNDTIMEO read the timeout back as seconds and microseconds, 16 bytes in "
+    "either layout on 64-bit; no timeout (MAX_SCHEDULE_TIMEOUT) and a zero timeout both read "
+    "{0, 0}.",
+    "net/core/sock.c sk_getsockopt() -> sock_get_timeout(): MAX_SCHEDULE_TIMEOUT -> {0, 0}; "
+    "tv_sec = timeo / HZ, tv_usec = (timeo % HZ) * USEC_PER_SEC / HZ",
+    shows=('out.value', 'out.optlen'))
+GET_RCVLOWAT = rule(
+    "getsockopt.rcvlowat", "sk_rcvlowat (1 on a new socket)",
+    "SO_RCVLOWAT reads the mark in effect.",
+    "net/core/sock.c sk_getsockopt() SO_RCVLOWAT: v.val = READ_ONCE(sk->sk_rcvlowat); "
+    "sock_init_data(): sk_rcvlowat = 1; socket(7)")
+GET_PEERCRED = rule(
+    "getsockopt.peercred", "struct ucred of the peer: {pid, euid, egid} when it was recorded",
+    "SO_PEERCRED reads the struct ucred (12 bytes) recorded for the peer: for a socketpair, "
+    "the creating process's pid, euid and egid on both ends.",
+    "net/core/sock.c sk_getsockopt() SO_PEERCRED: cred_to_ucred(sk->sk_peer_pid, "
+    "sk->sk_peer_cred); net/unix/af_unix.c unix_socketpair(): init_peercred() on both; unix(7) "
+    "SO_PEERCRED", shows=('out.value', 'out.optlen'))
+GET_PEERCRED_NONE = rule(
+    "getsockopt.peercred_none", "{pid 0, uid -1, gid -1}",
+    "A socket with no recorded peer (unconnected, TCP, UDP, netlink) reads pid 0 and uid and "
+    "gid -1 -- not ENOTCONN.",
+    "net/core/sock.c sk_getsockopt() SO_PEERCRED (no error case) -> cred_to_ucred(NULL, NULL): "
+    "pid_vnr(NULL) = 0, ucred->uid = ucred->gid = -1", shows=('out.value', 'out.optlen'))
+GET_PEERSEC_NONE = rule(
+    "getsockopt.peersec_unsupported", "ENOPROTOOPT",
+    "SO_PEERSEC answers ENOPROTOOPT when no running security module labels the peer: no "
+    "module implements the hook (the BPF LSM's default is ENOPROTOOPT; mainline AppArmor has "
+    "no peer label), or SELinux with no peer SID (a socket of neither a unix stream nor the "
+    "TCP class, or one with no peer).",
+    "net/core/sock.c sk_getsockopt() SO_PEERSEC -> security_socket_getpeersec_stream(): "
+    "LSM_RET_DEFAULT -ENOPROTOOPT; security/selinux/hooks.c "
+    "selinux_socket_getpeersec_stream(): peer_sid == SECSID_NULL -> -ENOPROTOOPT; "
+    "security/apparmor/lsm.c: no peer label -> -ENOPROTOOPT")
+GET_PEERSEC_SELINUX = rule(
+    "getsockopt.peersec_selinux", "the peer's context (*optlen its length), or ERANGE",
+    "With SELinux running, a socket of the unix stream class (AF_UNIX SOCK_STREAM and "
+    "SOCK_SEQPACKET) or the TCP class always has a peer SID -- SECINITSID_UNLABELED from "
+    "allocation until a connection records the peer's -- and SO_PEERSEC returns its context, "
+    "or ERANGE when *optlen is shorter. The model does not know the policy: neither the "
+    "string nor its length is predicted.",
+    "security/selinux/hooks.c selinux_socket_getpeersec_stream(): SECCLASS_UNIX_STREAM_SOCKET "
+    "/ SECCLASS_TCP_SOCKET / SECCLASS_SCTP_SOCKET -> sksec->peer_sid; "
+    "selinux_sk_alloc_security(): peer_sid = SECINITSID_UNLABELED; scontext_len > len -> "
+    "-ERANGE; put_user(scontext_len, optlen)",
+    requires=has(LSM_SELINUX), requires_default=False)
+GET_PEERPIDFD_NONE = rule(
+    "getsockopt.peerpidfd_no_peer", "ENODATA",
+    "SO_PEERPIDFD (77, since 6.5) on a socket with no recorded peer pid; before 6.5 it is an "
+    "unknown option (ENOPROTOOPT).",
+    "net/core/sock.c sk_getsockopt() SO_PEERPIDFD: if (!peer_pid) return -ENODATA ('af_unix: "
+    "Add SO_PASSPIDFD and SO_PEERPIDFD', v6.5); unix(7) SO_PEERPIDFD", since=(6, 5, 0))
+
 # --------------------------------------------------------------------------- other levels
 
 IP_SET_LEVEL = rule(
@@ -324,6 +463,64 @@ IPV6_GET_LEVEL = rule(
     "getsockopt.ipv6_level_unknown", "ENOPROTOOPT",
     "The same for getsockopt: AF_INET6 answers ENOPROTOOPT both ways (unlike AF_INET).",
     "net/ipv6/ipv6_sockglue.c ipv6_getsockopt(): if (level != SOL_IPV6) return -ENOPROTOOPT")
+SET_V6ONLY = rule(
+    "setsockopt.ipv6_v6only", "0, IPV6_V6ONLY = (val != 0)",
+    "IPV6_V6ONLY on an unbound AF_INET6 socket stores whether the int is non-zero; a NULL "
+    "optval reads as 0 (no EFAULT), and bytes past the int are ignored.",
+    "net/ipv6/ipv6_sockglue.c do_ipv6_setsockopt(): sockptr_is_null(optval) -> val = 0; "
+    "case IPV6_V6ONLY: sk->sk_ipv6only = valbool; ipv6(7) IPV6_V6ONLY")
+SET_V6ONLY_EINVAL = rule(
+    "setsockopt.ipv6_v6only_einval", "EINVAL",
+    "IPV6_V6ONLY with optlen < sizeof(int), or on a socket that already has a port (bound, "
+    "or a connect bound it).",
+    "net/ipv6/ipv6_sockglue.c do_ipv6_setsockopt(): IPV6_V6ONLY: if (optlen < sizeof(int) || "
+    "inet_sk(sk)->inet_num) goto e_inval")
+SET_IPV6_FAULT = rule(
+    "setsockopt.ipv6_fault", "EFAULT",
+    "optlen >= sizeof(int) and the int cannot be read (SOL_IPV6, before the option is looked at).",
+    "net/ipv6/ipv6_sockglue.c do_ipv6_setsockopt(): copy_from_sockptr(&val, optval) -> -EFAULT")
+GET_V6ONLY = rule(
+    "getsockopt.ipv6_v6only", "min((unsigned) *optlen, 4) bytes of sk_ipv6only",
+    "IPV6_V6ONLY reads 0 or 1; the length is cut to 4 as an unsigned number, so a negative "
+    "*optlen reads the whole int (SOL_IPV6 has no len < 0 check).",
+    "net/ipv6/ipv6_sockglue.c do_ipv6_getsockopt(): val = sk->sk_ipv6only; len = "
+    "min_t(unsigned int, sizeof(int), len); copy_to_sockptr(optlen) then (optval); ipv6(7)",
+    shows=('out.value', 'out.optlen'))
+GET_IPV6_FAULT = rule(
+    "getsockopt.ipv6_fault", "EFAULT (*optlen written first when only optval faults)",
+    "*optlen cannot be read, or the value cannot be written (SOL_IPV6).",
+    "net/ipv6/ipv6_sockglue.c do_ipv6_getsockopt(): copy_from_sockptr(&len, optlen) -> -EFAULT; "
+    "copy_to_sockptr(optlen) before copy_to_sockptr(optval) -> -EFAULT")
+SET_TOS = rule(
+    "setsockopt.ip_tos", "0, tos = (u8) val; a TCP socket keeps its ECN bits",
+    "IP_TOS on an AF_INET socket reads an int (optlen >= 4), a single byte (optlen 1..3) or "
+    "nothing (optlen 0: val 0), and stores it in the 8-bit inet->tos; on a SOCK_STREAM socket "
+    "the two ECN bits are not the caller's (they keep the socket's, 0 before a connection). "
+    "It also sets sk_priority from the TOS (rt_tos2priority()), which the model does not follow.",
+    "net/ipv4/ip_sockglue.c do_ip_setsockopt(): optlen >= sizeof(int) ? int : optlen >= 1 ? "
+    "u8 : 0; IP_TOS -> __ip_sock_set_tos(): SOCK_STREAM: val &= ~INET_ECN_MASK; val |= "
+    "inet->tos & INET_ECN_MASK; inet->tos = val (a __u8); sk_priority = rt_tos2priority(val) "
+    "(6.1; lockless ip_sock_set_tos() since 6.7, the same values); ip(7) IP_TOS")
+SET_IP_FAULT = rule(
+    "setsockopt.ip_fault", "EFAULT",
+    "The int (or, with optlen 1..3, the byte) of an SOL_IP option cannot be read.",
+    "net/ipv4/ip_sockglue.c do_ip_setsockopt(): copy_from_sockptr(&val / &ucval) -> -EFAULT")
+GET_TOS = rule(
+    "getsockopt.ip_tos", "the TOS byte: 1 byte when 0 < *optlen < 4, else min(*optlen, 4)",
+    "IP_TOS reads inet->tos (0 on a new socket). Like every int SOL_IP option whose value fits "
+    "a byte, a *optlen of 1, 2 or 3 gets a single byte and *optlen 1.",
+    "net/ipv4/ip_sockglue.c do_ip_getsockopt(): IP_TOS: val = inet->tos; if (len < "
+    "sizeof(int) && len > 0 && val >= 0 && val <= 255) { len = 1; copy ucval } else len = "
+    "min_t(unsigned int, sizeof(int), len); ip(7)", shows=('out.value', 'out.optlen'))
+GET_IP_OPTLEN_NEGATIVE = rule(
+    "getsockopt.ip_optlen_negative", "EINVAL",
+    "*optlen < 0 at SOL_IP (unlike SOL_IPV6, which reads it as unsigned).",
+    "net/ipv4/ip_sockglue.c do_ip_getsockopt(): if (len < 0) return -EINVAL")
+GET_IP_FAULT = rule(
+    "getsockopt.ip_fault", "EFAULT (*optlen written first when only optval faults)",
+    "*optlen cannot be read, or the value cannot be written (SOL_IP).",
+    "net/ipv4/ip_sockglue.c do_ip_getsockopt(): copy_from_sockptr(&len) -> -EFAULT; "
+    "copy_to_sockptr(optlen) before copy_to_sockptr(optval)")
 NETLINK_SET_LEVEL = rule(
     "setsockopt.netlink_level_unknown", "ENOPROTOOPT",
     "A netlink socket at a level other than SOL_NETLINK.",
@@ -449,6 +646,8 @@ def custom_sol_socket(sock) -> bool:
 def default_buf(m, sock, name: str) -> tuple[int, object]:
     """The buffer size a socket starts with, and the rule that sets it."""
     if is_tcp(sock):
+        if name == "SO_RCVBUF" and getattr(sock, "rcvbuf_grown", False):
+            raise NotModelled("sk_rcvbuf after tcp_set_rcvlowat() (tcp_space_from_win)")
         if sock.state not in ("unconnected", "listening"):
             raise NotModelled("TCP buffer sizes after the connection is set up (tcp_init_buffer_space)")
         table = m.profile.sysctl_ints("net.ipv4.tcp_rmem" if name == "SO_RCVBUF" else "net.ipv4.tcp_wmem")
@@ -502,7 +701,16 @@ FLAG_OPTIONS = {L.SO_REUSEADDR: "SO_REUSEADDR", L.SO_KEEPALIVE: "SO_KEEPALIVE",
                 L.SO_REUSEPORT: "SO_REUSEPORT"}
 READ_ONLY = (L.SO_TYPE, L.SO_PROTOCOL, L.SO_DOMAIN, L.SO_ERROR)
 # Known options whose getsockopt the model answers and whose setsockopt has no case (ENOPROTOOPT).
-GET_ONLY = (L.SO_ACCEPTCONN, L.SO_SNDLOWAT)
+GET_ONLY = (L.SO_ACCEPTCONN, L.SO_SNDLOWAT, L.SO_PEERCRED, SO_PEERSEC, SO_PEERPIDFD)
+# SO_RCVTIMEO/SO_SNDTIMEO in both layouts: option -> (the Sock.opts key, the old layout?)
+TIMEO_OPTIONS = {L.SO_RCVTIMEO_OLD: ("SO_RCVTIMEO", True), SO_RCVTIMEO_NEW: ("SO_RCVTIMEO", False),
+                 L.SO_SNDTIMEO_OLD: ("SO_SNDTIMEO", True), SO_SNDTIMEO_NEW: ("SO_SNDTIMEO", False)}
+TIMEVAL_SIZE = 16           # both layouts on a 64-bit kernel: {long or s64, long or s64}
+LINGER_SIZE = 8             # struct linger {int l_onoff; int l_linger;}
+UCRED_SIZE = 12             # struct ucred {pid_t pid; uid_t uid; gid_t gid;}
+# A timeout stored in jiffies reads back exactly when it is a whole number of ticks: any
+# multiple of 20 ms is one for HZ 100, 250, 300 and 1000 (the profile does not read CONFIG_HZ).
+TICK_EXACT_USEC = 20000
 # Option numbers no kernel defines: unknown everywhere. Everything else that the model has no
 # case for is NotModelled (it may exist in some kernel).
 NEVER_DEFINED = lambda name: name <= 0 or name >= 200          # noqa: E731
@@ -534,6 +742,12 @@ def sock_setsockopt(m, sock, name: int, opt: OptIn):
     valbool = int(val != 0)
     if name in READ_ONLY:
         return SET_READ_ONLY.fail(E.ENOPROTOOPT)
+    if name == L.SO_LINGER:
+        return set_linger(sock, opt)
+    if name in TIMEO_OPTIONS:
+        return sock_set_timeout(m, sock, name, opt)
+    if name == L.SO_RCVLOWAT:
+        return set_rcvlowat(m, sock, val)
     if name == L.SO_PASSCRED:
         if m.holds(PASSCRED_RESTRICTED) and not may_scm_recv(sock):
             return PASSCRED_RESTRICTED.fail(E.EOPNOTSUPP)
@@ -562,6 +776,89 @@ def sock_setsockopt(m, sock, name: int, opt: OptIn):
     if name in GET_ONLY or NEVER_DEFINED(name) or (name == SO_PASSPIDFD and not m.holds(SET_PASSPIDFD)):
         return SET_UNKNOWN.fail(E.ENOPROTOOPT)
     raise NotModelled(f"setsockopt SOL_SOCKET option {name}")
+
+
+def set_linger(sock, opt: OptIn):
+    """SO_LINGER: a struct linger. Sock.opts["SO_LINGER"] is the flag, ["SO_LINGER_TIME"] the
+    seconds (sk_lingertime / HZ)."""
+    if opt.optlen < LINGER_SIZE:
+        return SET_LINGER_SHORT.fail(E.EINVAL)
+    raw = opt.read(LINGER_SIZE)
+    if raw is None:
+        return SET_FAULT.fail(E.EFAULT)
+    onoff, linger = struct.unpack("=ii", raw)
+    if not onoff:
+        return _set_store(sock, "SO_LINGER", 0, SET_LINGER)
+    if linger < 0:
+        # 5.10 multiplies (unsigned int)l_linger by HZ, 6.1 sign-extends it and stores
+        # MAX_SCHEDULE_TIMEOUT: the time read back depends on the release and on HZ
+        raise NotModelled("a negative l_linger (MAX_SCHEDULE_TIMEOUT / HZ, by release)")
+
+    def store(model, result, sock=sock, linger=linger):
+        sock.opts["SO_LINGER"] = 1
+        sock.opts["SO_LINGER_TIME"] = linger
+    return SET_LINGER.ok(0, apply=store)
+
+
+def sock_set_timeout(m, sock, name: int, opt: OptIn):
+    """sock_set_timeout(): Sock.opts["SO_RCVTIMEO"/"SO_SNDTIMEO"] holds (tv_sec, tv_usec) of a
+    timeout, 0 for a zero one (a negative tv_sec), and is absent for none."""
+    key, old = TIMEO_OPTIONS[name]
+    also = () if old else (TIMEO_NEW,)
+    if not old and not m.holds(TIMEO_NEW):
+        raise NotModelled("SO_RCVTIMEO_NEW/SO_SNDTIMEO_NEW before 5.1")
+    if old and m.via != "native":
+        raise NotModelled("the compat struct old_timeval32 (8 bytes) of a 32-bit caller")
+    if opt.optlen < TIMEVAL_SIZE:
+        return Outcome(SET_TIMEO_SHORT, E.EINVAL, Exact(-1), {}, None, also)
+    raw = opt.read(TIMEVAL_SIZE)
+    if raw is None:
+        return Outcome(SET_FAULT, E.EFAULT, Exact(-1), {}, None, also)
+    sec, usec = struct.unpack("=qq", raw)
+    if not 0 <= usec < 1_000_000:
+        return Outcome(SET_TIMEO_EDOM, E.EDOM, Exact(-1), {}, None, also)
+    if sec < 0:
+        return _set_store(sock, key, 0, SET_TIMEO_NEGATIVE, also)
+    if sec == 0 and usec == 0:
+        def clear(model, result, sock=sock, key=key):
+            sock.opts.pop(key, None)
+        return SET_TIMEO.ok(0, apply=clear, also=also)
+    if sec >= 1 << 31:
+        raise NotModelled("a timeout near MAX_SCHEDULE_TIMEOUT / HZ (no timeout)")
+    return _set_store(sock, key, (sec, usec), SET_TIMEO, also)
+
+
+def rcvtimeo(sock):
+    """The receive timeout in seconds: None for none (wait for ever), 0 for a zero one."""
+    t = sock.opts.get("SO_RCVTIMEO")
+    if t is None:
+        return None
+    if t == 0:
+        return 0.0
+    return t[0] + t[1] / 1e6
+
+
+def set_rcvlowat(m, sock, val: int):
+    """SO_RCVLOWAT: sk_setsockopt(), or tcp_set_rcvlowat() for TCP."""
+    if val < 0:
+        val = INT_MAX
+    if not is_tcp(sock):
+        return _set_store(sock, "SO_RCVLOWAT", val or 1, SET_RCVLOWAT)
+    if getattr(sock, "userlocks", 0) & SOCK_RCVBUF_LOCK:
+        cap = sock.opts["SO_RCVBUF"] >> 1
+    else:
+        rmem = m.profile.sysctl_ints("net.ipv4.tcp_rmem")
+        if len(rmem) != 3:
+            raise NotModelled("the profile has no net.ipv4.tcp_rmem")
+        cap = rmem[2] >> 1
+    val = min(val, cap) or 1
+    grows = not getattr(sock, "userlocks", 0) & SOCK_RCVBUF_LOCK
+
+    def store(model, result, sock=sock, val=val, grows=grows):
+        sock.opts["SO_RCVLOWAT"] = val
+        if grows:
+            sock.rcvbuf_grown = True    # tcp_set_rcvlowat() may raise sk_rcvbuf to fit it
+    return SET_RCVLOWAT_TCP.ok(0, apply=store)
 
 
 def set_buf(m, sock, name: int, val: int):
@@ -653,9 +950,88 @@ def family_setsockopt(m, sock, level, name, opt: OptIn):
         answered = errqueue.setsockopt(m, sock, level, name, opt)
         if answered is not None:
             return answered
+        if fam == L.AF_INET6 and level == L.SOL_IPV6 and name == L.IPV6_V6ONLY:
+            return ipv6_set_v6only(sock, opt)
+        if fam == L.AF_INET and level == L.SOL_IP and name == IP_TOS:
+            return ip_set_tos(sock, opt)
         return _inet_level(sock, level, IP_SET_LEVEL if fam == L.AF_INET else IPV6_SET_LEVEL,
                            E.ENOPROTOOPT, {})
     raise NotModelled(f"setsockopt on family {fam}")
+
+
+def ipv6_set_v6only(sock, opt: OptIn):
+    """do_ipv6_setsockopt() IPV6_V6ONLY: the int is read first (NULL reads 0)."""
+    val = 0
+    null = isinstance(opt.ptr, Ptr) and opt.ptr.addr == 0
+    if opt.optlen >= 4 and not null:
+        raw = opt.read(4)
+        if raw is None:
+            return SET_IPV6_FAULT.fail(E.EFAULT)
+        val = struct.unpack("=i", raw)[0]
+    if opt.optlen < 4 or sock.local is not None:
+        return SET_V6ONLY_EINVAL.fail(E.EINVAL)
+    return _set_store(sock, "IPV6_V6ONLY", int(val != 0), SET_V6ONLY)
+
+
+def ipv6_get_v6only(sock, out: OptOut):
+    len_ = out.read_len()
+    if len_ is None:
+        return GET_IPV6_FAULT.fail(E.EFAULT)
+    n = min(len_ & 0xFFFFFFFF, 4)
+    shown = out.shown(n, _int_bytes(int(bool(sock.opts.get("IPV6_V6ONLY")))))
+    if not out.len_writable():
+        return GET_IPV6_FAULT.fail(E.EFAULT)
+    if not out.writable(n):
+        return GET_IPV6_FAULT.fail(E.EFAULT, **({"optlen": n} if "optlen" in shown else {}))
+    return GET_V6ONLY.ok(0, **shown)
+
+
+INET_ECN_MASK = 3
+
+
+def ip_set_tos(sock, opt: OptIn):
+    """do_ip_setsockopt() IP_TOS -> __ip_sock_set_tos()."""
+    val = 0
+    if opt.optlen >= 4:
+        raw = opt.read(4)
+        if raw is None:
+            return SET_IP_FAULT.fail(E.EFAULT)
+        val = struct.unpack("=i", raw)[0]
+    elif opt.optlen >= 1:
+        raw = opt.read(1)
+        if raw is None:
+            return SET_IP_FAULT.fail(E.EFAULT)
+        val = raw[0]
+    old = sock.opts.get("IP_TOS", 0)
+    if sock.type == L.SOCK_STREAM:
+        val = (val & ~INET_ECN_MASK) | (old & INET_ECN_MASK)
+    val &= 0xFF
+
+    def store(model, result, sock=sock, val=val, old=old):
+        sock.opts["IP_TOS"] = val
+        if val != old:
+            sock.priority_from_tos = True       # rt_tos2priority(): not modelled
+            sock.opts.pop("SO_PRIORITY", None)
+    return SET_TOS.ok(0, apply=store)
+
+
+def ip_get_tos(sock, out: OptOut):
+    len_ = out.read_len()
+    if len_ is None:
+        return GET_IP_FAULT.fail(E.EFAULT)
+    if len_ < 0:
+        return GET_IP_OPTLEN_NEGATIVE.fail(E.EINVAL, **out.unchanged())
+    val = sock.opts.get("IP_TOS", 0)
+    if 0 < len_ < 4:
+        n, data = 1, bytes([val])
+    else:
+        n, data = min(len_, 4), _int_bytes(val)
+    shown = out.shown(n, data)
+    if not out.len_writable():
+        return GET_IP_FAULT.fail(E.EFAULT)
+    if not out.writable(n):
+        return GET_IP_FAULT.fail(E.EFAULT, **({"optlen": n} if "optlen" in shown else {}))
+    return GET_TOS.ok(0, **shown)
 
 
 def _inet_level(sock, level, unknown_rule, err, outputs: dict):
@@ -709,6 +1085,10 @@ def family_getsockopt(m, sock, level, name, out: OptOut):
         answered = errqueue.getsockopt(m, sock, level, name, out)
         if answered is not None:
             return answered
+        if fam == L.AF_INET6 and level == L.SOL_IPV6 and name == L.IPV6_V6ONLY:
+            return ipv6_get_v6only(sock, out)
+        if fam == L.AF_INET and level == L.SOL_IP and name == IP_TOS:
+            return ip_get_tos(sock, out)
         if fam == L.AF_INET:
             return _inet_level(sock, level, IP_GET_LEVEL, E.EOPNOTSUPP, out.unchanged())
         return _inet_level(sock, level, IPV6_GET_LEVEL, E.ENOPROTOOPT, out.unchanged())
@@ -756,6 +1136,9 @@ def sk_getsockopt(m, sock, name: int, out: OptOut):
         return int_value(out, len_, 1, REUSE_DEFAULT)
     if name in FLAG_OPTIONS:
         return int_value(out, len_, sock.opts.get(FLAG_OPTIONS[name], 0), GET_FLAG)
+    if name == L.SO_PRIORITY and getattr(sock, "priority_from_tos", False) \
+            and "SO_PRIORITY" not in sock.opts:
+        raise NotModelled("sk_priority after IP_TOS (rt_tos2priority())")
     if name in (L.SO_PRIORITY, SO_MARK):
         key = "SO_PRIORITY" if name == L.SO_PRIORITY else "SO_MARK"
         return int_value(out, len_, _s32(sock.opts.get(key, 0)), GET_INT)
@@ -776,9 +1159,99 @@ def sk_getsockopt(m, sock, name: int, out: OptOut):
         return int_value(out, len_, sock.opts.get("SO_PASSPIDFD", 0), GET_PASSPIDFD)
     if name == L.SO_BINDTODEVICE:
         return sock_getbindtodevice(sock, out, len_)
-    if NEVER_DEFINED(name) or (name == SO_PASSPIDFD and not m.holds(GET_PASSPIDFD)):
+    if name == L.SO_LINGER:
+        on = int(bool(sock.opts.get("SO_LINGER")))
+        return struct_value(out, len_, struct.pack("=ii", on, sock.opts.get("SO_LINGER_TIME", 0)),
+                            GET_LINGER)
+    if name in TIMEO_OPTIONS:
+        return sock_get_timeout(m, sock, name, out, len_)
+    if name == L.SO_RCVLOWAT:
+        return int_value(out, len_, sock.opts.get("SO_RCVLOWAT", 1), GET_RCVLOWAT)
+    if name == L.SO_PEERCRED:
+        cred = peercred(sock)
+        if cred is None:
+            return struct_value(out, len_, struct.pack("=iii", 0, -1, -1), GET_PEERCRED_NONE)
+        return struct_value(out, len_, struct.pack("=iII", *cred), GET_PEERCRED)
+    if name == SO_PEERSEC:
+        if m.holds(GET_PEERSEC_SELINUX) and selinux_stream_class(sock):
+            return selinux_peersec(out, len_)
+        return GET_PEERSEC_NONE.fail(E.ENOPROTOOPT, **out.unchanged())
+    if name == SO_PEERPIDFD and m.holds(GET_PEERPIDFD_NONE):
+        if peercred(sock) is not None:
+            raise NotModelled("SO_PEERPIDFD of a peer: a pidfd installed in the fd table")
+        return GET_PEERPIDFD_NONE.fail(E.ENODATA, **out.unchanged())
+    if NEVER_DEFINED(name) or (name == SO_PASSPIDFD and not m.holds(GET_PASSPIDFD)) \
+            or (name == SO_PEERPIDFD and not m.holds(GET_PEERPIDFD_NONE)):
         return GET_UNKNOWN.fail(E.ENOPROTOOPT, **out.unchanged())
     raise NotModelled(f"getsockopt SOL_SOCKET option {name}")
+
+
+def struct_value(out: OptOut, len_: int, value: bytes, rule_):
+    """The tail of sk_getsockopt() for a value of len(value) bytes: cut len, copy, write
+    *optlen (the fault order as int_value())."""
+    n = min(len_, len(value))
+    if not out.writable(n):
+        return Outcome(GET_FAULT, E.EFAULT, Exact(-1), {k: Exact(v) for k, v in out.unchanged().items()})
+    if not out.len_writable():
+        return Outcome(GET_OPTLEN_WRITE_FAULT, E.EFAULT, Exact(-1), {})
+    extra = (GET_TRUNCATED,) if len_ < len(value) else ()
+    return rule_.ok(0, also=extra, **out.shown(n, value))
+
+
+def sock_get_timeout(m, sock, name: int, out: OptOut, len_: int):
+    """sock_get_timeout(): 16 bytes {tv_sec, tv_usec} in either layout on 64-bit."""
+    key, old = TIMEO_OPTIONS[name]
+    also = () if old else (TIMEO_NEW,)
+    if not old and not m.holds(TIMEO_NEW):
+        raise NotModelled("SO_RCVTIMEO_NEW/SO_SNDTIMEO_NEW before 5.1")
+    if old and m.via != "native":
+        raise NotModelled("the compat struct old_timeval32 (8 bytes) of a 32-bit caller")
+    t = sock.opts.get(key)
+    sec, usec = (0, 0) if not t else t
+    if usec % TICK_EXACT_USEC:
+        raise NotModelled("a timeout that is not a whole number of ticks (CONFIG_HZ)")
+    outcome = struct_value(out, len_, struct.pack("=qq", sec, usec), GET_TIMEO)
+    return Outcome(outcome.rule, outcome.errno, outcome.ret, outcome.out, outcome.apply,
+                   outcome.also + also)
+
+
+def peercred(sock):
+    """The (pid, euid, egid) recorded for the peer (sk_peer_pid, sk_peer_cred), None where the
+    socket has none. Only a socketpair records them in the model; a unix socket that listened
+    or connected has them too and is not modelled."""
+    cred = getattr(sock, "peercred", None)
+    if cred is None and sock.family == L.AF_UNIX and (sock.listening or sock.state == "connected"):
+        raise NotModelled("SO_PEERCRED of a unix socket that listened or connected")
+    return cred
+
+
+def current_ucred(m) -> tuple[int, int, int]:
+    """init_peercred(): the calling process's pid, euid and egid (the credentials a child
+    dropped to, when it did)."""
+    import os
+    cred = m.vfs.cred
+    if cred is not None:
+        return os.getpid(), cred.fsuid, cred.fsgid
+    egid = m.profile.groups[0] if m.profile.groups else os.getegid()
+    return os.getpid(), m.profile.euid, egid
+
+
+def selinux_peersec(out: OptOut, len_: int):
+    """selinux_socket_getpeersec_stream(): the context of an unknown length n (with its NUL):
+    copied and *optlen = n when n <= len, else ERANGE with *optlen = n and nothing copied."""
+    if out.len_ptr is not None:
+        return (GET_PEERSEC_SELINUX.ok(0), GET_PEERSEC_SELINUX.fail(E.ERANGE))
+    fits = GET_PEERSEC_SELINUX.ok(0, optlen=Range(1, len_)) if len_ >= 1 else None
+    too_long = GET_PEERSEC_SELINUX.fail(E.ERANGE, optlen=Range(len_ + 1, INT_MAX))
+    return tuple(o for o in (fits, too_long) if o is not None)
+
+
+def selinux_stream_class(sock) -> bool:
+    """socket_type_to_security_class(): SECCLASS_UNIX_STREAM_SOCKET or SECCLASS_TCP_SOCKET (a
+    stream inet socket of protocol 0, TCP or MPTCP)."""
+    if sock.family == L.AF_UNIX:
+        return sock.type in (L.SOCK_STREAM, L.SOCK_SEQPACKET)
+    return sock.family in (L.AF_INET, L.AF_INET6) and sock.type == L.SOCK_STREAM
 
 
 def sock_getbindtodevice(sock, out: OptOut, len_: int):

@@ -877,6 +877,40 @@ def __sys_send(m: Model, fd: int, data, flags: int = 0, length: int | None = Non
 
 # --------------------------------------------------------------------------- recvfrom, recv
 
+RECV_TIMEOUT = rule(
+    "recv.timeout", "EAGAIN after SO_RCVTIMEO (at once for a zero timeout)",
+    "A blocking receive on a socket with a receive timeout waits at most that long: with "
+    "nothing arriving it fails with EAGAIN once the timeout expired, as a non-blocking one "
+    "would at once; a zero timeout (a negative tv_sec was set) does not wait at all.",
+    "include/net/sock.h sock_rcvtimeo(sk, noblock): noblock ? 0 : sk->sk_rcvtimeo; "
+    "net/core/datagram.c __skb_wait_for_more_packets(), net/ipv4/tcp.c tcp_recvmsg_locked() "
+    "(if (!timeo) -EAGAIN), net/unix/af_unix.c unix_stream_data_wait(); socket(7) SO_RCVTIMEO "
+    "'-1 with errno set to EAGAIN or EWOULDBLOCK'")
+TIMEOUT_SLACK = 0.5         # seconds a timed-out receive may take beyond its timeout
+
+
+def _rcvtimeo(sock, flags: int):
+    """sock_rcvtimeo(): the flags a blocking receive with a receive timeout answers as (nothing
+    arrives while it waits: the model is the only sender), and the timeout (None: none)."""
+    from .sock import rcvtimeo
+    if flags & L.MSG_DONTWAIT:
+        return flags, None
+    timeout = rcvtimeo(sock)
+    if timeout is None:
+        return flags, None
+    return flags | L.MSG_DONTWAIT, timeout
+
+
+def _timed(outcomes, timeout):
+    """The outcomes of a receive under a timeout: an EAGAIN comes after it (Outcome.waits)."""
+    if timeout is None:
+        return outcomes
+    from .rules import as_outcomes
+    return tuple(Outcome(o.rule, o.errno, o.ret, o.out, o.apply, o.also + (RECV_TIMEOUT,),
+                         timeout + TIMEOUT_SLACK) if o.errno == E.EAGAIN else o
+                 for o in as_outcomes(outcomes))
+
+
 def received_outcome(got, rmsg: RecvMsg, outputs):
     """A protocol's answer as the call's outcome: an error outcome as it is, a Received with
     the outputs ``outputs(got)`` computes (a dict, or an error outcome for a failed copy of
@@ -931,6 +965,7 @@ def __sys_recvfrom(m: Model, fd: int, size: int, flags: int = 0, addr=False, add
     if is_error(sock):
         return sock
     flags, more = _file_flags(sock, flags & 0xFFFFFFFF)
+    flags, timeout = _rcvtimeo(sock, flags)
     if m.via != "native":
         flags |= MSG_CMSG_COMPAT            # __compat_sys_recvfrom()
     rmsg = RecvMsg(it, flags, want_name=addr is not False)
@@ -951,7 +986,7 @@ def __sys_recvfrom(m: Model, fd: int, size: int, flags: int = 0, addr=False, add
             if addr is True and isinstance(given, int) and 0 <= given < klen:
                 extra = (ADDR_OUT_TRUNCATED,)
         return out, extra
-    return _with_also(received_outcome(got, rmsg, outputs), more)
+    return _timed(_with_also(received_outcome(got, rmsg, outputs), more), timeout)
 
 
 @syscall("recv")
@@ -1127,11 +1162,12 @@ def ___sys_recvmsg(m, sock, iov, flags, name, namelen, controllen, msg):
     if m.via != "native":
         flags |= MSG_CMSG_COMPAT
     flags, more = _file_flags(sock, flags)
+    flags, timeout = _rcvtimeo(sock, flags)
     rmsg = RecvMsg(it, flags, want_name=True)
     answer = sock_recvmsg(m, sock, rmsg)
-    return _with_also(received_outcome(
+    return _timed(_with_also(received_outcome(
         answer, rmsg, lambda g: recvmsg_outputs(m, it, g, name, namelen, flags, msg, sock,
-                                                controllen)), also + more)
+                                                controllen)), also + more), timeout)
 
 
 # --------------------------------------------------------------------------- mmsg batches
@@ -1396,6 +1432,8 @@ def _recv_one(m, sock, sizes, flags, capture):
     if m.via != "native":
         flags |= MSG_CMSG_COMPAT
     flags, more = _file_flags(sock, flags)
+    if not flags & L.MSG_DONTWAIT and sock.opts.get("SO_RCVTIMEO") is not None:
+        raise NotModelled("recvmmsg with SO_RCVTIMEO")
     rmsg = RecvMsg(it, flags, want_name=True)
     answer = sock_recvmsg(m, sock, rmsg)
     return _with_also(received_outcome(answer, rmsg, lambda g: capture(it, g, flags)),

@@ -1,7 +1,7 @@
 """net/ipv4/tcp.c: do_tcp_setsockopt() / do_tcp_getsockopt() at SOL_TCP (reached through
 tcp_setsockopt/tcp_getsockopt for AF_INET and AF_INET6 TCP sockets; sock.py dispatches here).
 
-Modelled: TCP_NODELAY, TCP_MAXSEG (before the connection is set up), TCP_INFO (its length per
+Modelled: TCP_NODELAY, TCP_CORK (the option; not the data it holds back), TCP_MAXSEG (before the connection is set up), TCP_INFO (its length per
 kernel, and what a listener or a closed socket shows in it), option numbers no kernel
 defines. Other TCP options raise NotModelled.
 """
@@ -16,6 +16,7 @@ from .rules import Predicate, rule
 from .socket import NotModelled
 
 TCP_MSS_DEFAULT = 536          # include/uapi/linux/tcp.h
+TCP_CORK = 3                   # include/uapi/linux/tcp.h
 TCP_MIN_MSS = 88               # include/net/tcp.h
 MAX_TCP_WINDOW = 32767
 # include/net/tcp_states.h, by the names Sock.sk_state holds
@@ -74,6 +75,16 @@ SET_NODELAY = rule(
     "setsockopt.tcp_nodelay", "0, Nagle off iff val != 0",
     "TCP_NODELAY turns Nagle's algorithm off (any non-zero int) or back on.",
     "net/ipv4/tcp.c __tcp_sock_set_nodelay(); tcp(7) TCP_NODELAY")
+SET_CORK = rule(
+    "setsockopt.tcp_cork", "0, corked iff val != 0",
+    "TCP_CORK sets or clears TCP_NAGLE_CORK (partial segments are held); clearing it pushes "
+    "what was held. Independent of TCP_NODELAY: each reads back its own bit.",
+    "net/ipv4/tcp.c do_tcp_setsockopt() TCP_CORK -> __tcp_sock_set_cork(): nonagle |= / &= "
+    "~TCP_NAGLE_CORK, tcp_push_pending_frames() (5.10 and 6.1); tcp(7) TCP_CORK")
+GET_CORK = rule(
+    "getsockopt.tcp_cork", "0 or 1",
+    "TCP_CORK reads whether the socket is corked (0 on a new socket).",
+    "net/ipv4/tcp.c do_tcp_getsockopt() TCP_CORK: val = !!(tp->nonagle & TCP_NAGLE_CORK); tcp(7)")
 SET_MAXSEG = rule(
     "setsockopt.tcp_maxseg", "0, user_mss = val",
     "TCP_MAXSEG sets the user MSS (0 resets it).",
@@ -146,6 +157,8 @@ def do_tcp_getsockopt(m, sock, name: int, out):
     n = min(len_, 4)
     if name == L.TCP_NODELAY:
         value, r = sock.opts.get("TCP_NODELAY", 0), GET_NODELAY
+    elif name == TCP_CORK:
+        value, r = sock.opts.get("TCP_CORK", 0), GET_CORK
     elif name == L.TCP_MAXSEG:
         if not (sock.listening or (sock.state == "unconnected" and sock.local is None)):
             raise NotModelled("TCP_MAXSEG after bind/connect (a connect attempt sets the path MSS)")
@@ -206,6 +219,8 @@ def do_tcp_setsockopt(m, sock, name: int, opt):
     val = struct.unpack("=i", raw)[0]
     if name == L.TCP_NODELAY:
         return _store(sock, "TCP_NODELAY", int(val != 0), SET_NODELAY)
+    if name == TCP_CORK:
+        return _store(sock, "TCP_CORK", int(val != 0), SET_CORK)
     if name == L.TCP_MAXSEG:
         if val and not (TCP_MIN_MSS <= (val & 0xFFFFFFFF) <= MAX_TCP_WINDOW):
             return SET_MAXSEG_RANGE.fail(E.EINVAL)
@@ -424,6 +439,9 @@ def _tcp_sendmsg(m, sock, msg):
     n = msg.len
     if n == 0:
         return SEND_OK.ok(0)
+    if sock.opts.get("TCP_CORK"):
+        raise _nm("data held by TCP_CORK (pushed at uncork, or by the zero-window probe timer "
+                  "after about 200 ms)")
     peer = sock.peer_sock
     if peer is None:
         raise _nm("a TCP peer the model does not hold")

@@ -495,6 +495,30 @@ def test_tcp_unspec_and_close():
     assert n.name(c3, peer=True)[0] == E.ENOTCONN
 
 
+def test_tcp_close_with_zero_linger_resets():
+    """SO_LINGER {1, 0}: close() sends RST, the peer reads ECONNRESET, and the port is free at
+    once (no TIME_WAIT holds it)."""
+    import struct
+    n = Net()
+    lfd = n.listener()
+    port = n.local(lfd).port
+    c = n.new()
+    n.call("connect", c, _in(port))
+    a = n.call("accept4", lfd, 0).ret.value
+    held = n.local(c)
+    n.call("setsockopt", c, L.SOL_SOCKET, L.SO_LINGER, struct.pack("=ii", 1, 0))
+    n.ok(af_inet.CLOSE_LINGER_RESET, "close", c)
+    assert n.obj(a).so_error == E.ECONNRESET and n.obj(a).sk_state == "CLOSE"
+    n.ok(af_inet.BIND_OK, "bind", n.new(), held)
+    # a linger that is off again closes with FIN
+    c2 = n.new()
+    n.call("connect", c2, _in(port))
+    n.call("accept4", lfd, 0)
+    n.call("setsockopt", c2, L.SOL_SOCKET, L.SO_LINGER, struct.pack("=ii", 0, 0))
+    o = n.call("close", c2)
+    assert af_inet.CLOSE_LINGER_RESET not in o.rules
+
+
 def _with_markers(n, **readings):
     """Give the hand-built profile marker readings: name=True/False, or None for unknown."""
     import dataclasses

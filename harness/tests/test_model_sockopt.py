@@ -391,6 +391,247 @@ def test_tcp_errors():
     expect(run.allowed("setsockopt", fd, L.SOL_TCP, 0, 1), E.ENOPROTOOPT, rule=T.SET_UNKNOWN)
 
 
+# --------------------------------------------------------------------------- issue 16 options
+
+def linger(onoff, secs):
+    return struct.pack("=ii", onoff, secs)
+
+
+def timeval(sec, usec):
+    return struct.pack("=qq", sec, usec)
+
+
+def test_linger_round_trip_and_lengths():
+    run = Run()
+    fd = run.sock(L.AF_INET)
+    expect(run.allowed("getsockopt", fd, L.SOL_SOCKET, L.SO_LINGER, 8), value=linger(0, 0),
+           optlen=8, rule=S.GET_LINGER)
+    expect(run.allowed("setsockopt", fd, L.SOL_SOCKET, L.SO_LINGER, linger(1, 0), 7), E.EINVAL,
+           rule=S.SET_LINGER_SHORT)
+    expect(run.allowed("setsockopt", fd, L.SOL_SOCKET, L.SO_LINGER, linger(1, 0), 3), E.EINVAL,
+           rule=S.SET_OPTLEN_SHORT)
+    run.play("setsockopt", fd, L.SOL_SOCKET, L.SO_LINGER, linger(7, 30))
+    expect(run.allowed("getsockopt", fd, L.SOL_SOCKET, L.SO_LINGER, 8), value=linger(1, 30))
+    expect(run.allowed("getsockopt", fd, L.SOL_SOCKET, L.SO_LINGER, 64), optlen=8)
+    expect(run.allowed("getsockopt", fd, L.SOL_SOCKET, L.SO_LINGER, 4), value=i32(1), optlen=4,
+           rule=S.GET_TRUNCATED)
+    o = expect(run.allowed("setsockopt", fd, L.SOL_SOCKET, L.SO_LINGER, linger(0, 5) + b"xx"),
+               rule=S.SET_LINGER)
+    run.play("setsockopt", fd, L.SOL_SOCKET, L.SO_LINGER, linger(0, 5))
+    expect(run.allowed("getsockopt", fd, L.SOL_SOCKET, L.SO_LINGER, 8), value=linger(0, 30))
+    with pytest.raises(Exception, match="l_linger"):
+        run.allowed("setsockopt", fd, L.SOL_SOCKET, L.SO_LINGER, linger(1, -1))
+    assert o.errno == 0
+
+
+@pytest.mark.parametrize("name", [L.SO_RCVTIMEO_OLD, S.SO_RCVTIMEO_NEW, L.SO_SNDTIMEO_OLD,
+                                  S.SO_SNDTIMEO_NEW])
+def test_timeouts(name):
+    run = Run()
+    fd = run.sock(L.AF_UNIX, L.SOCK_DGRAM)
+    new = name in (S.SO_RCVTIMEO_NEW, S.SO_SNDTIMEO_NEW)
+    o = expect(run.allowed("getsockopt", fd, L.SOL_SOCKET, name, 16), value=timeval(0, 0),
+               optlen=16, rule=S.GET_TIMEO)
+    assert (S.TIMEO_NEW in o.also) == new
+    expect(run.allowed("setsockopt", fd, L.SOL_SOCKET, name, timeval(1, 0), 15), E.EINVAL,
+           rule=S.SET_TIMEO_SHORT)
+    expect(run.allowed("setsockopt", fd, L.SOL_SOCKET, name, timeval(1, 0), 2), E.EINVAL,
+           rule=S.SET_OPTLEN_SHORT)
+    expect(run.allowed("setsockopt", fd, L.SOL_SOCKET, name, timeval(1, 1_000_000)), E.EDOM,
+           rule=S.SET_TIMEO_EDOM)
+    expect(run.allowed("setsockopt", fd, L.SOL_SOCKET, name, timeval(-1, -1)), E.EDOM)
+    expect(run.allowed("setsockopt", fd, L.SOL_SOCKET, name, FAULT, 16), E.EFAULT)
+    expect(run.allowed("setsockopt", fd, L.SOL_SOCKET, name, timeval(2, 500_000) + bytes(8)),
+           rule=S.SET_TIMEO)
+    run.play("setsockopt", fd, L.SOL_SOCKET, name, timeval(2, 500_000) + bytes(8))
+    expect(run.allowed("getsockopt", fd, L.SOL_SOCKET, name, 16), value=timeval(2, 500_000))
+    expect(run.allowed("getsockopt", fd, L.SOL_SOCKET, name, 8), value=timeval(2, 0)[:8],
+           optlen=8)
+    expect(run.allowed("setsockopt", fd, L.SOL_SOCKET, name, timeval(-5, 0)),
+           rule=S.SET_TIMEO_NEGATIVE)
+    run.play("setsockopt", fd, L.SOL_SOCKET, name, timeval(-5, 0))
+    expect(run.allowed("getsockopt", fd, L.SOL_SOCKET, name, 16), value=timeval(0, 0))
+    run.play("setsockopt", fd, L.SOL_SOCKET, name, timeval(0, 10_000))
+    with pytest.raises(Exception, match="ticks"):
+        run.allowed("getsockopt", fd, L.SOL_SOCKET, name, 16)
+    run.play("setsockopt", fd, L.SOL_SOCKET, name, timeval(0, 0))
+    assert "SO_RCVTIMEO" not in run.obj(fd).opts and "SO_SNDTIMEO" not in run.obj(fd).opts
+
+
+def test_new_timeouts_only_since_5_1():
+    assert not Run((5, 0, 0)).m.holds(S.TIMEO_NEW) and Run("5.10").m.holds(S.TIMEO_NEW)
+
+
+@pytest.mark.parametrize("family", [L.AF_INET, L.AF_UNIX])
+def test_rcvlowat(family):
+    run = Run()
+    fd = run.sock(family)
+    expect(run.allowed("getsockopt", fd, L.SOL_SOCKET, L.SO_RCVLOWAT), value=i32(1),
+           rule=S.GET_RCVLOWAT)
+    rule_ = S.SET_RCVLOWAT_TCP if family == L.AF_INET else S.SET_RCVLOWAT
+    for val, stored in ((10, 10), (0, 1), (-1, 3145728 if family == L.AF_INET else S.INT_MAX)):
+        expect(run.allowed("setsockopt", fd, L.SOL_SOCKET, L.SO_RCVLOWAT, val), rule=rule_)
+        run.play("setsockopt", fd, L.SOL_SOCKET, L.SO_RCVLOWAT, val)
+        expect(run.allowed("getsockopt", fd, L.SOL_SOCKET, L.SO_RCVLOWAT), value=i32(stored))
+    if family == L.AF_INET:
+        with pytest.raises(Exception, match="tcp_set_rcvlowat"):
+            run.allowed("getsockopt", fd, L.SOL_SOCKET, L.SO_RCVBUF)
+        locked = run.sock(family)
+        run.play("setsockopt", locked, L.SOL_SOCKET, L.SO_RCVBUF, 5000)
+        run.play("setsockopt", locked, L.SOL_SOCKET, L.SO_RCVLOWAT, 10**6)
+        expect(run.allowed("getsockopt", locked, L.SOL_SOCKET, L.SO_RCVLOWAT), value=i32(5000))
+        expect(run.allowed("getsockopt", locked, L.SOL_SOCKET, L.SO_RCVBUF), value=i32(10000))
+
+
+def test_peercred_peersec_peerpidfd():
+    run = Run()
+    tcp, udp = run.sock(L.AF_INET), run.sock(L.AF_INET6, L.SOCK_DGRAM)
+    none = struct.pack("=iii", 0, -1, -1)
+    expect(run.allowed("getsockopt", tcp, L.SOL_SOCKET, L.SO_PEERCRED, 12), value=none,
+           optlen=12, rule=S.GET_PEERCRED_NONE)
+    expect(run.allowed("getsockopt", udp, L.SOL_SOCKET, L.SO_PEERCRED, 100), optlen=12)
+    expect(run.allowed("getsockopt", udp, L.SOL_SOCKET, L.SO_PEERCRED, 4), value=i32(0), optlen=4)
+    expect(run.allowed("getsockopt", tcp, L.SOL_SOCKET, S.SO_PEERSEC, 64), E.ENOPROTOOPT,
+           rule=S.GET_PEERSEC_NONE, optlen=64)
+    expect(run.allowed("getsockopt", tcp, L.SOL_SOCKET, S.SO_PEERPIDFD), E.ENODATA,
+           rule=S.GET_PEERPIDFD_NONE)
+    expect(run.allowed("setsockopt", tcp, L.SOL_SOCKET, L.SO_PEERCRED, 1), E.ENOPROTOOPT,
+           rule=S.SET_UNKNOWN)
+    pair = run.play("socketpair", L.AF_UNIX, L.SOCK_STREAM, 0).out["fds"].value
+    me = struct.pack("=iII", *S.current_ucred(run.m))
+    expect(run.allowed("getsockopt", pair[0], L.SOL_SOCKET, L.SO_PEERCRED, 12), value=me,
+           rule=S.GET_PEERCRED)
+    expect(run.allowed("getsockopt", pair[1], L.SOL_SOCKET, S.SO_PEERSEC, 64), E.ENOPROTOOPT)
+    with pytest.raises(Exception, match="pidfd"):
+        run.allowed("getsockopt", pair[1], L.SOL_SOCKET, S.SO_PEERPIDFD)
+    old = Run("6.1")
+    fd = old.sock(L.AF_INET)
+    expect(old.allowed("getsockopt", fd, L.SOL_SOCKET, S.SO_PEERPIDFD), E.ENOPROTOOPT,
+           rule=S.GET_UNKNOWN)
+
+
+@pytest.mark.parametrize("selinux", [True, False, None])
+def test_peersec_with_selinux(selinux):
+    import dataclasses
+    run = Run()
+    run.m.profile = dataclasses.replace(run.m.profile, markers={"lsm.selinux": {
+        "value": selinux, "source": "test securityfs", "known": selinux is not None}})
+    tcp, udp, unix = run.sock(L.AF_INET), run.sock(L.AF_INET, L.SOCK_DGRAM), run.sock(L.AF_UNIX)
+    dgram = run.sock(L.AF_UNIX, L.SOCK_DGRAM)
+    for fd in (tcp, unix):
+        out = run.allowed("getsockopt", fd, L.SOL_SOCKET, S.SO_PEERSEC, 64)
+        if selinux:
+            REACHED.update(rules_of(out))
+            assert {o.errno for o in out} == {0, E.ERANGE}
+            assert {o.rule for o in out} == {S.GET_PEERSEC_SELINUX}
+            ok, erange = sorted(out, key=lambda o: o.errno)
+            assert 10 in ok.out["optlen"] and 65 not in ok.out["optlen"]
+            assert 65 in erange.out["optlen"] and 64 not in erange.out["optlen"]
+            short = run.allowed("getsockopt", fd, L.SOL_SOCKET, S.SO_PEERSEC, 0)
+            assert [o.errno for o in short] == [E.ERANGE]
+        else:
+            expect(out, E.ENOPROTOOPT, rule=S.GET_PEERSEC_NONE)
+    for fd in (udp, dgram):
+        expect(run.allowed("getsockopt", fd, L.SOL_SOCKET, S.SO_PEERSEC, 64), E.ENOPROTOOPT,
+               rule=S.GET_PEERSEC_NONE)
+
+
+def test_tcp_cork():
+    run = Run()
+    fd = run.sock(L.AF_INET6)
+    expect(run.allowed("getsockopt", fd, L.SOL_TCP, T.TCP_CORK), value=i32(0), rule=T.GET_CORK)
+    expect(run.allowed("setsockopt", fd, L.SOL_TCP, T.TCP_CORK, 5), rule=T.SET_CORK)
+    run.play("setsockopt", fd, L.SOL_TCP, T.TCP_CORK, 5)
+    run.play("setsockopt", fd, L.SOL_TCP, L.TCP_NODELAY, 1)
+    expect(run.allowed("getsockopt", fd, L.SOL_TCP, T.TCP_CORK), value=i32(1))
+    expect(run.allowed("getsockopt", fd, L.SOL_TCP, L.TCP_NODELAY), value=i32(1))
+    expect(run.allowed("setsockopt", fd, L.SOL_TCP, T.TCP_CORK, 1, 3), E.EINVAL)
+
+
+@pytest.mark.parametrize("type_", [L.SOCK_STREAM, L.SOCK_DGRAM])
+def test_ip_tos(type_):
+    run = Run()
+    fd = run.sock(L.AF_INET, type_)
+    expect(run.allowed("getsockopt", fd, L.SOL_IP, S.IP_TOS), value=i32(0), optlen=4,
+           rule=S.GET_TOS)
+    expect(run.allowed("setsockopt", fd, L.SOL_IP, S.IP_TOS, 0x1ff), rule=S.SET_TOS)
+    run.play("setsockopt", fd, L.SOL_IP, S.IP_TOS, 0x1ff)
+    tos = 0xFC if type_ == L.SOCK_STREAM else 0xFF
+    expect(run.allowed("getsockopt", fd, L.SOL_IP, S.IP_TOS), value=i32(tos))
+    expect(run.allowed("getsockopt", fd, L.SOL_IP, S.IP_TOS, 3), value=bytes([tos]), optlen=1)
+    expect(run.allowed("getsockopt", fd, L.SOL_IP, S.IP_TOS, 0), value=b"", optlen=0)
+    expect(run.allowed("getsockopt", fd, L.SOL_IP, S.IP_TOS, -1), E.EINVAL,
+           rule=S.GET_IP_OPTLEN_NEGATIVE, optlen=-1)
+    expect(run.allowed("getsockopt", fd, L.SOL_IP, S.IP_TOS, FAULT), E.EFAULT, rule=S.GET_IP_FAULT)
+    expect(run.allowed("getsockopt", fd, L.SOL_IP, S.IP_TOS, 4, FAULT), E.EFAULT, optlen=4)
+    with pytest.raises(Exception, match="rt_tos2priority"):
+        run.allowed("getsockopt", fd, L.SOL_SOCKET, L.SO_PRIORITY)
+    run.play("setsockopt", fd, L.SOL_IP, S.IP_TOS, b"\x10\x20", 1)
+    expect(run.allowed("getsockopt", fd, L.SOL_IP, S.IP_TOS), value=i32(0x10))
+    run.play("setsockopt", fd, L.SOL_IP, S.IP_TOS, None, 0)
+    expect(run.allowed("getsockopt", fd, L.SOL_IP, S.IP_TOS), value=i32(0))
+    expect(run.allowed("setsockopt", fd, L.SOL_IP, S.IP_TOS, FAULT, 2), E.EFAULT,
+           rule=S.SET_IP_FAULT)
+    run.play("setsockopt", fd, L.SOL_SOCKET, L.SO_PRIORITY, 3)
+    expect(run.allowed("getsockopt", fd, L.SOL_SOCKET, L.SO_PRIORITY), value=i32(3))
+
+
+def test_ipv6_v6only():
+    run = Run()
+    fd = run.sock(L.AF_INET6, L.SOCK_DGRAM)
+    expect(run.allowed("getsockopt", fd, L.SOL_IPV6, L.IPV6_V6ONLY), value=i32(0), optlen=4,
+           rule=S.GET_V6ONLY)
+    expect(run.allowed("getsockopt", fd, L.SOL_IPV6, L.IPV6_V6ONLY, -1), optlen=4)
+    expect(run.allowed("getsockopt", fd, L.SOL_IPV6, L.IPV6_V6ONLY, 2), optlen=2, value=b"\0\0")
+    expect(run.allowed("getsockopt", fd, L.SOL_IPV6, L.IPV6_V6ONLY, FAULT), E.EFAULT,
+           rule=S.GET_IPV6_FAULT)
+    expect(run.allowed("getsockopt", fd, L.SOL_IPV6, L.IPV6_V6ONLY, 4, FAULT), E.EFAULT, optlen=4)
+    expect(run.allowed("setsockopt", fd, L.SOL_IPV6, L.IPV6_V6ONLY, 1, 3), E.EINVAL,
+           rule=S.SET_V6ONLY_EINVAL)
+    expect(run.allowed("setsockopt", fd, L.SOL_IPV6, L.IPV6_V6ONLY, FAULT, 4), E.EFAULT,
+           rule=S.SET_IPV6_FAULT)
+    expect(run.allowed("setsockopt", fd, L.SOL_IPV6, L.IPV6_V6ONLY, None, 4), rule=S.SET_V6ONLY)
+    run.play("setsockopt", fd, L.SOL_IPV6, L.IPV6_V6ONLY, 3)
+    expect(run.allowed("getsockopt", fd, L.SOL_IPV6, L.IPV6_V6ONLY), value=i32(1))
+    run.obj(fd).local = "bound"
+    expect(run.allowed("setsockopt", fd, L.SOL_IPV6, L.IPV6_V6ONLY, 0), E.EINVAL,
+           rule=S.SET_V6ONLY_EINVAL)
+
+
+@pytest.mark.parametrize("kind", ["tcp", "udp", "unix"])
+def test_receive_timeout(kind):
+    """A blocking receive with SO_RCVTIMEO answers EAGAIN, and may take the timeout to."""
+    from harness.model import socket as K
+    from test_model_data import Data
+    d = Data()
+    a, b = {"tcp": d.tcp, "udp": d.udp, "unix": d.pair}[kind]()
+    d.call("setsockopt", b, L.SOL_SOCKET, L.SO_RCVTIMEO_OLD, timeval(0, 60_000))
+    o = d.fails(E.EAGAIN, K.RECV_TIMEOUT, "recvfrom", b, 10)
+    assert o.waits is not None and o.waits >= 0.06
+    d.call("sendto", a, b"hi", 0)
+    d.ok(None, "recvfrom", b, 10)
+    d.call("setsockopt", b, L.SOL_SOCKET, S.SO_RCVTIMEO_NEW, timeval(-1, 0))
+    o = d.fails(E.EAGAIN, K.RECV_TIMEOUT, "recvmsg", b, [10])
+    assert o.waits is not None
+    for fd in (a, b):
+        d.call("close", fd)
+
+
+def test_zero_linger_close_resets():
+    from harness.model import af_inet
+    from test_model_data import Data
+    d = Data()
+    c, a = d.tcp()
+    d.call("setsockopt", c, L.SOL_SOCKET, L.SO_LINGER, linger(1, 0))
+    d.ok(af_inet.CLOSE_LINGER_RESET, "close", c)
+    assert d.obj(a).so_error == E.ECONNRESET
+    d.call("close", a)
+    c, a = d.tcp()
+    d.call("setsockopt", c, L.SOL_SOCKET, L.SO_LINGER, linger(1, 5))
+    with pytest.raises(Exception, match="SO_LINGER with a time"):
+        d.call("close", c)
+
+
 # --------------------------------------------------------------------------- coverage
 
 def test_read_only_optlen():
