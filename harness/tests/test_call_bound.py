@@ -99,7 +99,8 @@ def test_blocked_call_fails_within_the_bound(prof, monkeypatch, alarm_restored, 
     with pytest.raises(Mismatch) as info:
         sc.recv(a, 10)
     took = time.monotonic() - t0
-    assert bound * 0.9 <= took < bound + 1.0
+    # the upper limit only tells 'came back' from 'hung': a loaded machine stretches it
+    assert bound * 0.9 <= took < bound + 10.0
     text = str(info.value)
     assert f"kernel: blocked (no answer within {bound:g} s)" in text
     assert "model allows: -1 EAGAIN" in text and "test.recv_at_once" in text
