@@ -198,8 +198,7 @@ def _make_machine():
                               self._structured(), self.sc.reproducer())
 
         def _structured(self) -> list:
-            allowed = {n: _allowed_for_c(a) for n, a in self.allowed.items()}
-            return repro_c.structured(self.sc.history, allowed, self.origins)
+            return repro_c.structured(self.sc.history, self.sc.allowed_at, self.origins)
 
         # -- model-chosen arguments ---------------------------------------------------------
         def family_of(self, fd: int) -> int:
@@ -364,28 +363,6 @@ def _make_machine():
                     raise AssertionError(f"explore leaked descriptors {leaked} (a harness defect)")
 
     return Machine
-
-
-def _allowed_for_c(allowed_json: list) -> list:
-    """The record's allowed outcomes ("result": "-1 EINVAL" or "3" or a constraint text) as
-    repro_c wants them."""
-    out = []
-    for a in allowed_json:
-        if not isinstance(a, dict):
-            continue
-        text = str(a.get("result", ""))
-        entry = {"rule": a.get("rule"), "describe": text}
-        head = text.split(" (")[0].strip()
-        if head.startswith("-1 "):
-            entry["errno"] = head[3:].split()[0]
-        else:
-            try:
-                v = int(head)
-                entry["ret"] = [v, v]
-            except ValueError:
-                entry["ret"] = None
-        out.append(entry)
-    return out
 
 
 # --------------------------------------------------------------------------- running

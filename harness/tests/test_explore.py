@@ -141,3 +141,33 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, args, says):
     errors = [line for line in out.stderr.splitlines() if "error:" in line]
     assert len(errors) == 1 and says in errors[0], out.stderr
     assert "Traceback" not in out.stderr and not out.stdout
+
+
+def test_repro_writes_the_c_reproducer_of_a_failing_suite_check(tmp_path):
+    """``sockspec repro TEST_ID``: the failing check record carries the test's calls; the C
+    program made from them replays them and exits 1 at the wrong answer."""
+    (tmp_path / "wrong_listen.py").write_text(textwrap.dedent(WRONG_LISTEN))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path), REPO]))
+    test_id = "suite/test_listen.py::test_listen_again_changes_backlog[inet-stream]"
+    out = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "wrong_listen",
+                          f"--sockspec-run-dir={tmp_path / 'run'}", test_id],
+                         cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 1, out.stdout[-3000:]
+    run = load_run(tmp_path / "run")
+    failing = [c for c in run.checks if c["verdict"] == "fail"]
+    assert failing and [c["name"] for c in failing[0]["calls"]] == ["socket", "bind", "listen"]
+    c_file = tmp_path / "suite.c"
+    made = subprocess.run([sys.executable, "-m", "harness.cli", "repro", test_id, "--run-dir",
+                           str(tmp_path / "run"), "-o", str(c_file)],
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
+    assert made.returncode == 0, made.stderr
+    binary = tmp_path / "suite-repro"
+    subprocess.run([shutil.which("cc") or "gcc", "-Wall", "-Werror", "-o", str(binary), str(c_file)],
+                   check=True, capture_output=True, text=True)
+    ran = subprocess.run([str(binary)], capture_output=True, text=True, timeout=20)
+    assert ran.returncode == 1 and "test.wrong_inet_listen" in ran.stdout, ran.stdout
+    # bad inputs: one line, exit 2
+    for args in (["no/such/test::x", "--run-dir", str(tmp_path / "run")], [str(tmp_path / "nothing")]):
+        bad = subprocess.run([sys.executable, "-m", "harness.cli", "repro", *args], cwd=REPO,
+                             env=env, capture_output=True, text=True, timeout=60)
+        assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1, bad.stderr
