@@ -419,7 +419,7 @@ def explore(session: Session, seed: int, max_examples: int | None, seconds: floa
     deadline = None if seconds is None else time.monotonic() + seconds
     left = max_examples
     while True:
-        size = 20 if left is None else min(left, 20)
+        size = 100 if left is None else min(left, 100)
         if size <= 0 or (deadline is not None and time.monotonic() >= deadline and batch):
             return None, batch
         # one reproducible seed per batch, derived from the run's seed. Hypothesis draws each
