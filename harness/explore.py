@@ -121,8 +121,8 @@ SESSION: Session | None = None
 def _make_machine():
     from hypothesis import assume, strategies as st
     from hypothesis.stateful import Bundle, RuleBasedStateMachine, multiple, precondition, rule
-    from .check import Mismatch, ModelGap, Scenario
-    from .model import Model, read_fd_table
+    from .check import Mismatch, ModelGap
+    from . import session
     from .mem import NULL, SockaddrIn, SockaddrIn6, SockaddrUn
     from . import repro_c
 
@@ -133,13 +133,11 @@ def _make_machine():
             super().__init__()
             s = SESSION
             self.s = s
-            self.before = read_fd_table()
-            model = Model(s.profile)
-            model.seed_fds(self.before)
             self.records: list[dict] = []
-            self.sc = Scenario(s.kernel, model, self.records.append, f"explore::seed={s.seed}",
-                               "root" if s.profile.euid == 0 else "user", {},
-                               call_bound=s.call_bound)
+            # a fresh model knowing the fds already open, as the suite's sc fixture makes it
+            self.sc, self.before = session.scenario(s.kernel, s.profile, self.records.append,
+                                                    f"explore::seed={s.seed}", {},
+                                                    call_bound=s.call_bound)
             self.allowed: dict[int, list] = {}
             self.origins: dict[int, dict] = {}
             self.steps: list[tuple[str, dict]] = []
@@ -356,7 +354,7 @@ def _make_machine():
                         self.s.checks += len(self.records) - n
             finally:
                 self.sc.close_all()
-                leaked = sorted(set(table()) - set(self.before))
+                leaked = sorted(set(table()) - set(self.before.table))
                 for fd in leaked:                 # the kernel's, where the model diverged
                     self.s.kernel.close(fd)
                 if leaked and not self.sc.failed:
@@ -511,24 +509,17 @@ def _jsonable(v):
     return repr(v)
 
 
-def _header(run_dir: str, profile) -> None:
-    import datetime
-    from .model.rules import REGISTRY
+def _header(run_dir: str, profile, expect=None) -> None:
+    from . import session
     from .report.records import ResultsWriter
     w = ResultsWriter(run_dir)
-    w.write({"kind": "header", "format": 1, "run_id": os.path.basename(os.path.normpath(run_dir)),
-             "started": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-             "profile": profile.to_json(), "explore": True,
-             "rules": [dict(r.to_json(), applies=r.holds(profile.kernel_version, profile.markers))
-                       for r in REGISTRY.values()]})
+    w.write(session.header(run_dir, profile, expect, explore=True))
     w.close()
 
 
 def main(args) -> int:
-    from .check import CALL_BOUND
     from .kernel import Kernel, load_backend
-    from .profile import probe
-    from . import netns
+    from .session import enter as enter_session
     if args.time is not None and args.max_examples is not None:
         raise UsageError("give --time or --max-examples, not both")
     if args.time is not None and not args.time > 0:
@@ -563,9 +554,7 @@ def main(args) -> int:
         seconds = 60.0
     seed = args.seed if args.seed is not None else int.from_bytes(os.urandom(4), "little")
     kernel = Kernel(load_backend(args.backend if args.backend != "auto" else "auto"))
-    if not args.no_netns:
-        netns.enter_private(kernel)
-    profile = probe(kernel, args.target, "linux")
+    profile = enter_session(kernel, not args.no_netns, args.target, "linux")
     session = Session(kernel, profile, args.call_bound, expect)
     session.progress = not args.quiet
     session.in_flight = args.in_flight
@@ -587,14 +576,14 @@ def main(args) -> int:
         print(f"no divergence: {summary}")
         if run_dir:
             os.makedirs(run_dir, exist_ok=True)
-            _header(run_dir, profile)
+            _header(run_dir, profile, expect)
             _end(run_dir, session, 0, None)
         return 0
     if not run_dir:
         from .report.records import new_run_dir
         run_dir = new_run_dir("reports", "explore")
     os.makedirs(run_dir, exist_ok=True)
-    _header(run_dir, profile)
+    _header(run_dir, profile, expect)
     rec = write_found(run_dir, found, session, seed)
     _end(run_dir, session, 1, rec)
     what = "flaky divergence (the re-run differed)" if found.flaky else "divergence"
