@@ -128,7 +128,6 @@ def test_the_true_model_agrees_for_a_seeded_30_s_exploration(tmp_path):
     (["--max-examples", "0"], "--max-examples 0"),
     (["--seed", "-1"], "--seed -1"),
     (["--steps", "0"], "--steps 0"),
-    (["--target", "debian:6.1"], "--target debian:6.1"),
     (["--run-dir", "FILE"], "not a directory"),
     (["--expect", "MISSING"], "MISSING"),
     (["--time", "5", "--max-examples", "3"], "not allowed with"),
@@ -171,3 +170,23 @@ def test_repro_writes_the_c_reproducer_of_a_failing_suite_check(tmp_path):
         bad = subprocess.run([sys.executable, "-m", "harness.cli", "repro", *args], cwd=REPO,
                              env=env, capture_output=True, text=True, timeout=60)
         assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1, bad.stderr
+
+
+def test_matrix_explore_runs_after_the_suite_in_each_target():
+    """sockspec matrix --explore SECONDS: each target's one command (the contract) runs the
+    suite, then explore with the suite's call bound and expectation file, into RUN_DIR/explore."""
+    import argparse
+    from harness import run
+    from harness.targets.base import Suite
+    s = Suite(python="/py", pytest_args=("--sockspec-expect=/e.toml",), cwd="/w", env={}, explore=30)
+    argv = s.argv("/r", "debian:6.1", "linux")
+    assert argv[argv.index("run"):argv.index("--")] == [
+        "run", "--run-dir", "/r", "--target", "debian:6.1", "--target-kind", "linux",
+        "--explore", "30"]
+    args = argparse.Namespace(explore=30.0, explore_seed=1, backend="auto", target="debian:6.1",
+                              run_dir="/r", pytest_args=argv[argv.index("--") + 1:])
+    cmd = run.explore_args(args)
+    assert cmd[cmd.index("explore"):] == [
+        "explore", "--time", "30", "--seed", "1", "--no-database", "--quiet", "--target",
+        "debian:6.1", "--run-dir", "/r/explore", "--expect", "/e.toml", "--call-bound", "10"]
+    assert "--explore" not in Suite(python="/py", cwd="/w", env={}).argv("/r", "host", "linux")
