@@ -190,3 +190,22 @@ def test_matrix_explore_runs_after_the_suite_in_each_target():
         "explore", "--time", "30", "--seed", "1", "--no-database", "--quiet", "--target",
         "debian:6.1", "--run-dir", "/r/explore", "--expect", "/e.toml", "--call-bound", "10"]
     assert "--explore" not in Suite(python="/py", cwd="/w", env={}).argv("/r", "host", "linux")
+
+
+FLAKY_ONCE = """
+    import itertools
+    from harness.model import af_unix
+    from harness.model.rules import Rule
+    WRONG = Rule("test.wrong_once", "test", "EINVAL", "Wrong the first time only.", "nowhere")
+    real, calls = af_unix.unix_create, itertools.count()
+    af_unix.unix_create = lambda m, t, p: WRONG.fail(22) if next(calls) == 0 else real(m, t, p)
+"""
+
+
+def test_a_divergence_that_does_not_come_back_is_reported_flaky(tmp_path):
+    out = explore(tmp_path, "--time", "10", "--seed", "1", "--no-database",
+                  "--run-dir", str(tmp_path / "run"), patch=FLAKY_ONCE)
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert out.stdout.startswith("flaky divergence (the re-run differed)")
+    run, rec = found(tmp_path / "run")
+    assert rec["verdict"] == "flaky" and run.tests[0].get("flaky") is True
