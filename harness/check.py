@@ -200,7 +200,7 @@ class Scenario:
         self.diverged_names: list[str] = []     # observables of the current check that differed
         self.diverged_rules: dict[str, list] = {}   # observable -> the rules that predicted it
         self._failure: tuple | None = None      # (Call, failure_detail) of the last failure
-        self.allowed_at: dict[int, list] = {}   # history index -> allowed outcomes (repro_c)
+        self.allowed_at: dict[int, tuple] = {}  # history index -> allowed outcomes (repro_c)
 
     # -- the call paths ------------------------------------------------------------
     def kernel_for(self, via: str) -> Kernel:
@@ -525,8 +525,7 @@ class Scenario:
         if problems:
             self.failed = True
         if self.history and self.history[-1][0] is c:
-            from .repro_c import allowed_json
-            self.allowed_at[len(self.history) - 1] = allowed_json(outcomes)
+            self.allowed_at[len(self.history) - 1] = outcomes     # as data only on a failure
         also, exercised = [], []
         if matched is not None and not problems:
             also = [r.name for r in matched.also]
@@ -641,8 +640,8 @@ class Scenario:
     def structured_calls(self) -> list[dict]:
         """This scenario's calls so far as data (a failing check record's ``calls``), from
         which harness/repro_c.py writes a standalone C reproducer."""
-        from .repro_c import structured
-        return structured(self.history, self.allowed_at)
+        from .repro_c import allowed_json, structured
+        return structured(self.history, {n: allowed_json(o) for n, o in self.allowed_at.items()})
 
     def reproducer(self) -> str:
         """A self-contained script replaying this scenario's calls so far."""

@@ -196,7 +196,8 @@ def _make_machine():
                               self._structured(), self.sc.reproducer())
 
         def _structured(self) -> list:
-            return repro_c.structured(self.sc.history, self.sc.allowed_at, self.origins)
+            return repro_c.structured(self.sc.history, {n: repro_c.allowed_json(o) for n, o
+                                                        in self.sc.allowed_at.items()}, self.origins)
 
         # -- model-chosen arguments ---------------------------------------------------------
         def family_of(self, fd: int) -> int:
