@@ -83,7 +83,7 @@ def scenario(kernel: Kernel, profile: Profile, record: Callable[[dict], None], t
     fd table it starts from (for ``leaked``)."""
     before = snapshot()
     model = Model(profile)
-    model.seed_fds(read_fd_table())
+    model.seed_fds(before.table)
     sc = Scenario(kernel, model, record, test_id, "root" if profile.euid == 0 else "user",
                   compat, call_bound=call_bound)
     return sc, before
