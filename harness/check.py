@@ -203,6 +203,7 @@ class Scenario:
         self.diverged_names: list[str] = []     # observables of the current check that differed
         self.diverged_rules: dict[str, list] = {}   # observable -> the rules that predicted it
         self._failure: tuple | None = None      # (Call, failure_detail) of the last failure
+        self.allowed_at: dict[int, tuple] = {}  # history index -> allowed outcomes (repro_c)
 
     # -- the call paths ------------------------------------------------------------
     def kernel_for(self, via: str) -> Kernel:
@@ -407,6 +408,7 @@ class Scenario:
                 "observation": {"result": _fmt_result(r), "state": {f"{fd}.SO_ERROR": observed}},
                 "verdict": "pass" if ok else "fail", "duration": duration, "message": message,
                 "reproducer": None if ok else self.reproducer(),
+                **({} if ok else {"calls": self.structured_calls()}),
             })
         if failures:
             raise Mismatch("\n".join(failures + ["  model state at the end:",
@@ -525,6 +527,8 @@ class Scenario:
         self.checks += 1
         if problems:
             self.failed = True
+        if self.history and self.history[-1][0] is c:
+            self.allowed_at[len(self.history) - 1] = outcomes     # as data only on a failure
         also, exercised = [], []
         if matched is not None and not problems:
             also = [r.name for r in matched.also]
@@ -550,6 +554,7 @@ class Scenario:
             "reproducer": self.reproducer() if problems else None,
         }
         if problems:
+            rec["calls"] = self.structured_calls()
             rec.update(self.failure_detail(c, outcomes, matched and matched.rule.name))
             rec["divergence"] = divergence(outcomes, matched, self.diverged_names,
                                            bool(self.blocked.get(len(self.history) - 1)),
@@ -634,6 +639,12 @@ class Scenario:
                  for fd, e in sorted(entries.items()) if isinstance(e.obj, Sock)]
         others = len(entries) - len(lines)
         return lines + [f"and {others} other open files"] if others else lines
+
+    def structured_calls(self) -> list[dict]:
+        """This scenario's calls so far as data (a failing check record's ``calls``), from
+        which harness/repro_c.py writes a standalone C reproducer."""
+        from .repro_c import allowed_json, structured
+        return structured(self.history, {n: allowed_json(o) for n, o in self.allowed_at.items()})
 
     def reproducer(self) -> str:
         """A self-contained script replaying this scenario's calls so far."""

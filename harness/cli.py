@@ -7,7 +7,8 @@ import sys
 
 # subcommand modules; each has add_parser(subparsers) setting func(args) -> exit code
 SUBCOMMANDS = ("harness.profile", "harness.model.cli", "harness.run",
-               "harness.report.cli", "harness.targets.cli")
+               "harness.report.cli", "harness.targets.cli", "harness.explore",
+               "harness.repro")
 
 
 class UsageError(Exception):

@@ -7,21 +7,19 @@ The controller (or the serial process) writes the run's header and end records a
 """
 from __future__ import annotations
 
-import datetime as _dt
 import os
 import sys
 import signal
 
-import psutil
 import pytest
 from _pytest.runner import runtestprotocol
 
-from . import netns
-from .check import CALL_BOUND, Scenario
+from . import netns, session
+from .check import CALL_BOUND
 from .kernel import BackendError, Kernel, load_backend
-from .model import Model, read_fd_table, rules_for
+from .model import rules_for
 from .model.rules import REGISTRY
-from .profile import Profile, probe
+from .profile import Profile
 
 
 # --------------------------------------------------------------------------- options
@@ -117,11 +115,12 @@ def pytest_configure(config):
         # as an ordinary user the workers' user namespace is made here (they have threads)
         if use_netns and netns.prepare_userns_for_workers(kernel):
             use_netns = False          # the workers cannot enter one either: the reason is kept
-        profile = _probe_in_child(kernel, use_netns, *target)
+        try:
+            profile = session.probe_in_child(kernel, use_netns, *target)
+        except RuntimeError as exc:
+            raise pytest.UsageError(str(exc))
     else:
-        if use_netns:
-            netns.enter_private(kernel)
-        profile = probe(kernel, *target)
+        profile = session.enter(kernel, use_netns, *target)
     env = Env(config, kernel, profile)
     config._sockspec = env
     config.pluginmanager.register(env, "sockspec-env")
@@ -129,19 +128,6 @@ def pytest_configure(config):
 
 def _is_xdist_controller(config) -> bool:
     return not hasattr(config, "workerinput") and bool(config.getoption("numprocesses", None))
-
-
-def _probe_in_child(kernel: Kernel, use_netns: bool, target: str, kind: str) -> Profile:
-    from .child import run_in_child
-
-    def child():
-        if use_netns:
-            netns.enter_private(kernel)
-        return probe(kernel, target, kind).to_json()
-    res = run_in_child(child, timeout=60)
-    if not res.ok:
-        raise pytest.UsageError(f"probing the profile failed: {res.describe()}")
-    return Profile.from_json(res.value)
 
 
 def _is_suite_run(config) -> bool:
@@ -216,16 +202,8 @@ class Env:
             from .taint import Watch
             self.taint = Watch.start()
             self.taint_report: dict | None = None
-            self.writer.write({
-                "kind": "header", "format": 1,
-                "run_id": os.path.basename(os.path.normpath(self.run_dir)),
-                "started": _now(), "profile": profile.to_json(),
-                "rules": [dict(r.to_json(), applies=r.holds(profile.kernel_version, profile.markers),
-                               basis=r.basis(profile.kernel_version, profile.markers))
-                          for r in REGISTRY.values()],
-                **({"expect": self.expect.to_json()} if self.expect else {}),
-                "taint": self.taint.start_record(),
-            })
+            self.writer.write(session.header(self.run_dir, profile, self.expect,
+                                             self.taint.start_record()))
 
     def _on_sigterm(self, signum, frame):
         self.interrupted = self.interrupted or "SIGTERM"
@@ -555,8 +533,7 @@ def _is_main_thread() -> bool:
     return threading.current_thread() is threading.main_thread()
 
 
-def _now() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+_now = session.now
 
 
 # --------------------------------------------------------------------------- fixtures
@@ -579,20 +556,14 @@ def sc(sockspec_env, request):
     """The test's Scenario: every call through it is checked against the model. The fd table
     must be the same after the test as before it (checked with psutil)."""
     env = sockspec_env
-    proc = psutil.Process()
-    before = proc.num_fds()
-    model = Model(env.profile)
-    model.seed_fds(read_fd_table())
-    scenario = Scenario(env.kernel, model, env.record, request.node.nodeid,
-                        "root" if env.profile.euid == 0 else "user", env.compat_kernels,
-                        call_bound=env.config.getoption("sockspec_call_bound"))
+    scenario, before = session.scenario(env.kernel, env.profile, env.record, request.node.nodeid,
+                                        env.compat_kernels,
+                                        call_bound=env.config.getoption("sockspec_call_bound"))
     yield scenario
     # (the end-of-scenario checks ran in the call phase: pytest_runtest_call -> finish())
     scenario.close_all()
     if env.interrupted or request.session.shouldstop:
         return                # a signal stopped the test midway: its descriptors prove nothing
-    after = proc.num_fds()
-    if after != before:
-        leaked = sorted(set(read_fd_table()) - set(model.fds.entries))
-        pytest.fail(f"the test leaked descriptors: {before} open before, {after} after "
-                    f"(new: {leaked})", pytrace=False)
+    leaked = session.leaked(before, scenario)
+    if leaked:
+        pytest.fail(leaked, pytrace=False)

@@ -28,7 +28,40 @@ def pytest_args(args) -> list[str]:
 
 def main(args) -> int:
     import pytest
-    return int(pytest.main(pytest_args(args)))
+    if args.explore is not None and not 0 < args.explore <= 86400:
+        raise ValueError(f"--explore {args.explore:g}: must be a number of seconds above 0")
+    status = int(pytest.main(pytest_args(args)))
+    if args.explore is None:
+        return status
+    explored = explore(args)
+    # a Linux target's divergence fails the run as a failed test does; a sandbox's is a finding
+    return status or (explored if args.target_kind == "linux" and explored == 1 else 0)
+
+
+def explore_args(args) -> list[str]:
+    """``sockspec explore`` after the suite, in the same target: seeded, time-boxed, no search
+    database (a guest's cache is throw-away), the suite's call bound and expectation file, its
+    results in RUN_DIR/explore."""
+    import sys
+    out = [sys.executable, "-m", "harness.cli"]
+    if args.backend and args.backend != "auto":
+        out += ["--backend", args.backend]
+    out += ["explore", "--time", f"{args.explore:g}", "--seed", str(args.explore_seed),
+            "--no-database", "--quiet", "--target", args.target]
+    if args.run_dir:
+        out += ["--run-dir", os.path.join(os.path.abspath(args.run_dir), "explore")]
+    for a in args.pytest_args:
+        if a.startswith("--sockspec-call-bound="):
+            out += ["--call-bound", a.split("=", 1)[1]]
+        if a.startswith("--sockspec-expect="):
+            out += ["--expect", a.split("=", 1)[1]]
+    return out
+
+
+def explore(args) -> int:
+    import subprocess
+    print(f"sockspec run: exploring for {args.explore:g} s (seed {args.explore_seed})", flush=True)
+    return subprocess.run(explore_args(args)).returncode
 
 
 def add_parser(sub) -> None:
@@ -38,5 +71,9 @@ def add_parser(sub) -> None:
     ap.add_argument("--target", default="host", help="name of this target in reports")
     ap.add_argument("--target-kind", default="linux", choices=("linux", "sandbox"),
                     help="linux targets must agree with the model; a sandbox's differences are findings")
+    ap.add_argument("--explore", type=float, default=None, metavar="SECONDS",
+                    help="after the suite, run sockspec explore for this long (RUN_DIR/explore)")
+    ap.add_argument("--explore-seed", type=int, default=1, metavar="N",
+                    help="the seed of that exploration (default 1)")
     ap.add_argument("pytest_args", nargs="*", help="extra pytest arguments (after --)")
     ap.set_defaults(func=main)

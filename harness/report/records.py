@@ -49,6 +49,13 @@ keeps every record it wrote. Every record has a ``kind``:
 
   A test's rows are checked or skipped with a reason, never dropped: the summary counts them.
 
+``explore`` -- a divergence ``sockspec explore`` found (harness/explore.py), after the check
+records of its minimal sequence::
+
+    {"kind": "explore", "test_id": "explore::seed=1", "seed": 1, "verdict": "fail" | "flaky",
+     "sequence": [{"rule": "socket", "args": {...}}, ...], "calls": [...], "message": "...",
+     "reproducer": "...", "replay": null}
+
 ``end`` -- last, by the controller; a run without it was interrupted::
 
     {"kind": "end", "finished": "<iso8601>",
@@ -66,6 +73,9 @@ Fields beyond the required ones (``REQUIRED`` below) are kept; these optional on
   [...], "key": "...", "documented": bool}`` -- the rules whose prediction the kernel
   contradicted, whether any is documented behaviour (a man page) rather than a Linux
   implementation detail, and the key that groups identical differences (``Run.divergences``);
+- a failing check's ``"calls"``: the scenario's calls so far as structured data (name,
+  arguments, the kernel's answer, the allowed outcomes where checked: harness/repro_c.py),
+  from which ``sockspec repro`` writes a standalone C reproducer;
 - the end record's ``"rows_skipped"``: {reason: count} over the row_skip records (of each
   test's last attempt);
 - the end record's ``"checks"``: the controller's count of check records; ``"flaky"`` (test
@@ -109,6 +119,7 @@ REQUIRED = {
     "test": {"test_id": _STR, "outcome": ("passed", "failed", "skipped", "expected")},
     "row_skip": {"test_id": _STR, "row": _STR, "reason": _STR},
     "end": {"finished": _STR, "counts": (dict,)},
+    "explore": {"test_id": _STR, "seed": (int,), "verdict": ("fail", "flaky"), "sequence": (list,)},
 }
 KINDS = tuple(REQUIRED)
 
@@ -161,6 +172,8 @@ SCHEMA = {
         "also": Opt(_STRS), "exercised": Opt(_STRS),
         "divergence": Opt({"kind": _OPT_STR, "rules": _STRS, "key": _OPT_STR,
                            "documented": Opt((bool,))}),
+        "calls": Opt([{"name": Req(_STR), "args": Opt({}), "result": Opt({}),
+                       "allowed": Opt([{}])}]),
     },
     "test": {
         "duration": _OPT_NUM, "reason": _OPT_STR, "attempts": Opt(_INT),
@@ -172,6 +185,10 @@ SCHEMA = {
         "rows_skipped": Opt({}),
     },
     "row_skip": {},
+    "explore": {"message": _OPT_STR, "reproducer": _OPT_STR, "replay": _OPT_STR,
+                "sequence": [{"rule": Req(_STR), "args": Opt({})}],
+                "calls": Opt([{"name": Req(_STR), "args": Opt({}), "result": Opt({}),
+                               "allowed": Opt([{}])}])},
 }
 _ALLOWED_ENTRY = {"rule": _OPT_STR, "result": (str, int, float, type(None), dict, list),
                   "citation": _OPT_STR}
@@ -447,6 +464,7 @@ class Run:
     checks: list[dict] = field(default_factory=list)
     tests: list[dict] = field(default_factory=list)
     row_skips: list[dict] = field(default_factory=list)
+    explores: list[dict] = field(default_factory=list)
     end: dict | None = None
     problems: list[Problem] = field(default_factory=list)
 
@@ -631,6 +649,8 @@ def load_run(run_dir: str | os.PathLike) -> Run:
             run.tests.append(r)
         elif kind == "row_skip":
             run.row_skips.append(r)
+        elif kind == "explore":
+            run.explores.append(r)
         else:
             run.end = r
     return run

@@ -62,12 +62,15 @@ class Suite:
     cwd: str = field(default_factory=os.getcwd)
     env: dict = field(default_factory=lambda: dict(os.environ))
     expect: dict = field(default_factory=dict)      # target name -> expectation file (absolute)
+    explore: float | None = None                     # sockspec explore after the suite, seconds
 
     def argv(self, run_dir: str, target: str, target_kind: str) -> list[str]:
         argv = [self.python, "-m", "harness.cli"]
         if self.backend and self.backend != "auto":
             argv += ["--backend", self.backend]
         argv += ["run", "--run-dir", run_dir, "--target", target, "--target-kind", target_kind]
+        if self.explore:
+            argv += ["--explore", f"{self.explore:g}"]
         extra = list(self.pytest_args)
         if self.expect.get(target):
             extra.append(f"--sockspec-expect={self.expect[target]}")

@@ -46,7 +46,7 @@ def main(args) -> int:
     if pytest_args[:1] == ["--"]:
         pytest_args = pytest_args[1:]
     suite = Suite(pytest_args=tuple(pytest_args), backend=getattr(args, "backend", None),
-                  expect=expect)
+                  expect=expect, explore=getattr(args, "explore", None))
     progress = Progress(width=min(24, max(len(t.name) for t in targets)))
     for t in targets:
         progress(t.name, f"{t.target_kind}: {t.describe()}"
@@ -204,5 +204,8 @@ def add_parser(sub) -> None:
                          "several. gvisor uses harness/expect/gvisor.toml unless given another")
     ap.add_argument("--no-default-expect", action="store_true",
                     help="no shipped expectation file for gvisor: all its differences are unexpected")
+    ap.add_argument("--explore", type=positive(float), default=None, metavar="SECONDS",
+                    help="in each target, run sockspec explore for this long after its suite "
+                         "(seed 1; results in the target's run directory under explore/)")
     ap.add_argument("pytest_args", nargs="*", help="extra pytest arguments (after --)")
     ap.set_defaults(func=main)
