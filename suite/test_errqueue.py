@@ -125,6 +125,31 @@ def test_ip_recverr_connected(sc, profile, family):
 
 
 @pytest.mark.parametrize("family", [L.AF_INET, L.AF_INET6], ids=["udp", "udp6"])
+def test_ip_recverr_bad_arguments(sc, profile, family):
+    """IP_RECVERR / IPV6_RECVERR with a value the kernel cannot read (EFAULT) and with a short
+    optlen (IPv4 reads a byte, IPv6 wants an int: EINVAL); a queued error whose data buffer
+    cannot be written is EFAULT and lost (the next read finds the queue empty)."""
+    endpoints.needs_private_netns(profile, "a port nobody holds")
+    level, opt = RECVERR[family]
+    where = _closed_port(sc, family)
+    fd = _udp(sc, family)
+    with row("optval-fault"):
+        sc.setsockopt(fd, level, opt, sc.fault(), 4)
+    with row("optlen-2"):
+        sc.setsockopt(fd, level, opt, b"\x01\x00", 2)
+    with row("optlen-0"):
+        sc.setsockopt(fd, level, opt, b"", 0)
+    sc.getsockopt(fd, level, opt)
+    sc.setsockopt(fd, level, opt, 1)
+    sc.sendto(fd, b"lost", 0, where)
+    sc.wait(fd, POLLERR)
+    sc.getsockopt(fd, L.SOL_SOCKET, L.SO_ERROR)
+    with row("data-fault"):
+        sc.recvmsg(fd, [(sc.fault(), 8)], ERRQ, controllen=64)
+    sc.recvmsg(fd, [10], ERRQ | DW, controllen=64)
+
+
+@pytest.mark.parametrize("family", [L.AF_INET, L.AF_INET6], ids=["udp", "udp6"])
 def test_errqueue_leaves_the_socket_error(sc, profile, family):
     """Without IP_RECVERR the ICMP error of a connected UDP socket is only its socket error:
     recv and recvmmsg with MSG_ERRQUEUE answer EAGAIN and leave it pending (recvmmsg does not

@@ -439,6 +439,29 @@ def test_seqpacket_send_after_reset(sc):
     sc.send(a, b"x")
 
 
+@pytest.mark.parametrize("what", ["zero-length-seqpacket", "two-zero-length-seqpacket",
+                                  "read-oob-byte-stream", "read-oob-byte-then-data-stream"])
+def test_close_with_empty_head(sc, what):
+    """The closed end's receive queue holds an skb with nothing left to read at its head (a
+    zero-length seqpacket message, the emptied skb of an out-of-band byte already read): whether
+    the peer gets ECONNRESET depends on the kernel (close.unix_reset_skips_empty_head) and on
+    what is queued behind it."""
+    seqpacket = what.endswith("seqpacket")
+    a, b = connected(sc, BY_ID["unix-seqpacket-socketpair" if seqpacket else
+                               "unix-stream-socketpair"])
+    if seqpacket:
+        for _ in range(2 if what.startswith("two") else 1):
+            sc.send(a, b"")
+    else:
+        sc.send(a, b"x", L.MSG_OOB)
+        sc.recv(b, 1, L.MSG_OOB | DW)
+        if what.endswith("then-data-stream"):
+            sc.send(a, b"y")
+    sc.close(b)
+    sc.getsockopt(a, L.SOL_SOCKET, L.SO_ERROR)
+    sc.recv(a, 10, DW)
+
+
 # --------------------------------------------------------------------------- SIGPIPE
 
 SIGPIPE = 13
@@ -497,6 +520,30 @@ def test_udp_port_unreachable(sc, profile, family):
     lone = _udp(sc, family)
     sc.sendto(lone, b"x", 0, where)
     sc.sendto(lone, b"x", 0, where)
+
+
+@pytest.mark.parametrize("family", [L.AF_INET, L.AF_INET6], ids=["udp", "udp6"])
+def test_udp_connected_port_zero(sc, profile, family):
+    """A UDP socket connected to port 0 of loopback filters on the address only: a datagram it
+    sends to its own address comes back to it, one from another socket on loopback reaches
+    it, and one it sends to a port nobody holds brings ECONNREFUSED back."""
+    endpoints.needs_private_netns(profile, "a port nobody holds")
+    kind = Kind("inet" if family == L.AF_INET else "inet6", L.SOCK_DGRAM)
+    probe, nobody = endpoints.bound(sc, kind)
+    sc.close(probe)
+    fd, own = _receiver(sc, family)
+    zero = SockaddrIn(0, own.addr) if family == L.AF_INET else SockaddrIn6(0, own.addr)
+    sc.connect(fd, zero)
+    sc.sendto(fd, b"self", 0, own)
+    arrived(sc, BY_ID["udp-connected"], fd)
+    sc.recvfrom(fd, 10, DW, True)
+    other = _udp(sc, family, bound=True)
+    sc.sendto(other, b"other", 0, own)
+    arrived(sc, BY_ID["udp-connected"], fd)
+    sc.recvfrom(fd, 10, DW, True)
+    sc.sendto(fd, b"lost", 0, nobody)
+    sc.wait(fd, POLLERR)
+    sc.getsockopt(fd, L.SOL_SOCKET, L.SO_ERROR)
 
 
 # --------------------------------------------------------------------------- out-of-band

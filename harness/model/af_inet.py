@@ -666,7 +666,7 @@ class InetOps(ProtoOps):
     def release(self, m, sock):
         inet_release(m, sock)
 
-    def release_rules(self, sock) -> tuple:
+    def release_rules(self, sock, m=None) -> tuple:
         return release_rules(sock)
 
 
@@ -681,7 +681,7 @@ class MptcpOps(InetOps):
     def release(self, m, sock):
         pass
 
-    def release_rules(self, sock) -> tuple:
+    def release_rules(self, sock, m=None) -> tuple:
         return ()
 
 

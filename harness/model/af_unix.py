@@ -694,6 +694,12 @@ class UnixOps(ProtoOps):
     def release(self, m, sock):
         unix_release_sock(m, sock, embrion=False)
 
+    def release_rules(self, sock, m=None) -> tuple:
+        if m is not None and self.connection and sock.peer_sock is not None \
+                and _head_skipped(m, sock):
+            return (RESET_SKIPS_EMPTY_HEAD,)
+        return ()
+
 
 def name_rules(name, peer: bool) -> tuple:
     return (GETNAME_UNNAMED,) if name is None else (GETNAME_NAMED,)
@@ -721,6 +727,30 @@ def _dgram_set_peer(m, sock: Sock, other: Sock | None) -> None:
             old.sk_state = "CLOSE"
 
 
+RESET_SKIPS_EMPTY_HEAD = rule(
+    "close.unix_reset_skips_empty_head", "the peer is hung up without ECONNRESET",
+    "Closing a connected stream or seqpacket socket sets ECONNRESET on its peer when its receive "
+    "queue still holds something (or it was never accepted). Where this rule holds, an skb with "
+    "nothing left to read at the head of the queue -- the emptied skb of an out-of-band byte "
+    "already read, a zero-length seqpacket message -- does not count: only an skb behind it "
+    "does. Before, any queued skb reset the peer (and always where CONFIG_AF_UNIX_OOB is not "
+    "built: the test is under #if IS_ENABLED(CONFIG_AF_UNIX_OOB)).",
+    "net/unix/af_unix.c unix_release_sock(): skb = skb_peek(&sk->sk_receive_queue); if (skb && "
+    "!unix_skb_len(skb)) skb = skb_peek_next(skb, ...); if (skb || embrion) skpair->sk_err = "
+    "ECONNRESET; 'af_unix: Don't set -ECONNRESET for consumed OOB skb.' (Kuniyuki Iwashima, net "
+    "pull for v6.16-rc4, June 2025); in stable 6.1.143 (Debian's 6.1 changelog) and 6.12.36 "
+    "(linux-6.12.y push of 2025-07-03: dbef50be6793); no BTF or kallsyms trace, so the release "
+    "decides; observed on 6.18.44",
+    since=(6, 16, 0), backports=((6, 1, 143), (6, 12, 36)),
+    shows=("answer", "SO_ERROR"), requires=has(CONFIG_AF_UNIX_OOB), requires_since=(5, 15, 0))
+
+
+def _head_skipped(m, sock: Sock) -> bool:
+    """unix_release_sock() of a kernel with RESET_SKIPS_EMPTY_HEAD: the head skb of the queue
+    has nothing left to read (unix_skb_len() == 0) and is not counted."""
+    return bool(sock.recv_queue) and sock.recv_queue[0].left == 0 and m.holds(RESET_SKIPS_EMPTY_HEAD)
+
+
 def unix_release_sock(m, sock: Sock, embrion: bool) -> None:
     """unix_release_sock(): drop the name, hang up a stream peer (ECONNRESET if data was left
     unread or the socket was never accepted), and release the embryos of a listener."""
@@ -737,7 +767,8 @@ def unix_release_sock(m, sock: Sock, embrion: bool) -> None:
     skpair, sock.peer_sock = sock.peer_sock, None
     if skpair is not None and sock.type in (L.SOCK_STREAM, L.SOCK_SEQPACKET):
         skpair.shutdown = SHUTDOWN_MASK
-        if sock.recv_queue or embrion:
+        left = sock.recv_queue[1:] if _head_skipped(m, sock) else sock.recv_queue
+        if left or embrion:
             skpair.so_error = E.ECONNRESET
             skpair.err_unprobed = True          # left for the peer's next call
         # skpair.peer_sock stays: getpeername still reports our name

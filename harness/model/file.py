@@ -108,7 +108,7 @@ def close_fd(m: Model, fd: int):
 
     obj, also = entry.obj, ()
     if isinstance(obj, Sock) and set(m.fds.fds_of(obj)) == {fd}:
-        also = tuple(getattr(obj.ops, "release_rules", lambda sock: ())(obj))
+        also = tuple(getattr(obj.ops, "release_rules", lambda sock, m=None: ())(obj, m))
         if any(s.fp for s in obj.recv_queue):
             from .scm import INFLIGHT_RELEASED
             also += (INFLIGHT_RELEASED,)

@@ -139,6 +139,16 @@ SEND_V4_ON_V6 = rule(
 
 # --------------------------------------------------------------------------- recv rules
 
+RECV_PEER_PORT_ZERO = rule(
+    "recv.udp_peer_port_zero", "datagrams from any port of the peer's address",
+    "A UDP socket connected to port 0 (connect() accepts it; only a send to port 0 is refused) "
+    "filters incoming datagrams on the peer's address only: inet_dport is 0, so the lookup "
+    "takes a datagram from any source port of that address -- its own included -- and the ICMP "
+    "error for a datagram it sent to any port reaches it.",
+    "net/ipv4/udp.c compute_score(): if (inet->inet_dport) { if (inet->inet_dport != sport) "
+    "return -1; score += 4; }; net/ipv6/udp.c compute_score(): the same test; "
+    "net/ipv4/datagram.c __ip4_datagram_connect(): inet->inet_dport = usin->sin_port")
+
 RECV_OK = rule(
     "recv.udp", "one datagram; the source address (16 or 28 bytes)",
     "A receive takes the oldest datagram whole: a short buffer gets its start and msg_flags "
@@ -239,10 +249,24 @@ def _score_v4(sk, saddr: str, sport: int) -> int | None:
             if mapped is None:
                 return None
             paddr = str(mapped)
-        if paddr != saddr or peer.port != sport:
+        bonus = _peer_filter(paddr, peer.port, saddr, sport)
+        if bonus is None:
             return None
-        score += 8
+        score += bonus
     return score
+
+
+def _peer_filter(paddr: str, pport: int, saddr: str, sport: int) -> int | None:
+    """The part of compute_score() that a connected socket's peer contributes: None when the
+    datagram's source is not the peer, else the score it adds (4 for the address, 4 for the
+    port). A peer port of 0 (connect() to port 0) filters nothing (RECV_PEER_PORT_ZERO)."""
+    if paddr != saddr:
+        return None
+    if pport == 0:
+        return 4
+    if pport != sport:
+        return None
+    return 8
 
 
 def _autobind_may_pick(m, port: int) -> bool:
@@ -281,7 +305,7 @@ def lookup(m, v4: bool, daddr: str, dport: int, saddr: str, sport: int | None):
     for group in (exact, wild):
         scored = []
         for sk in group:
-            if sport is None and sk.peer is not None:
+            if sport is None and sk.peer is not None and sk.peer.port != 0:
                 if _autobind_may_pick(m, sk.peer.port):
                     raise _nm("a datagram from a port never observed to a connected socket")
                 continue                    # the new port cannot be the one it is connected to
@@ -290,9 +314,10 @@ def lookup(m, v4: bool, daddr: str, dport: int, saddr: str, sport: int | None):
             else:
                 s = 0
                 if sk.peer is not None:
-                    if sk.peer.addr != saddr or sk.peer.port != sport:
+                    bonus = _peer_filter(sk.peer.addr, sk.peer.port, saddr, sport)
+                    if bonus is None:
                         continue
-                    s += 8
+                    s += bonus
             if s is not None:
                 scored.append((s, sk))
         if scored:
@@ -336,6 +361,8 @@ def _deliver(m, sender, v4: bool, saddr: str, daddr: str, dport: int, data: byte
 
     def queue(model, result, receiver=receiver, sender=sender):
         receiver.recv_queue.append(Skb(data, sender=sender, source=(saddr, _port_now(sender))))
+    if receiver.peer is not None and receiver.peer.port == 0:
+        return queue, (SEND_OK, RECV_PEER_PORT_ZERO)
     return queue, (SEND_OK,)
 
 
@@ -346,7 +373,7 @@ def _peer_is(sock, v4: bool, daddr: str, dport: int) -> bool:
     if v4 and sock.family == L.AF_INET6:
         mapped = ipaddress.IPv6Address(addr).ipv4_mapped
         addr = None if mapped is None else str(mapped)
-    return addr == daddr and peer.port == dport
+    return addr == daddr and peer.port in (0, dport)
 
 
 def _port_unreachable(m, sender, v4: bool, daddr: str, dport: int, data: bytes):
@@ -363,6 +390,7 @@ def _port_unreachable(m, sender, v4: bool, daddr: str, dport: int, data: bytes):
     connected = sender.sk_state == "ESTABLISHED"
     if connected and not _peer_is(sender, v4, daddr, dport):
         return None, (SEND_NO_RECEIVER, errqueue.UNMATCHED)
+    extra = (RECV_PEER_PORT_ZERO,) if connected and sender.peer.port == 0 else ()
     if errqueue.recverr(sender, v4):
         skb = errqueue.port_unreachable(sender, v4, daddr, dport, data)
 
@@ -370,13 +398,13 @@ def _port_unreachable(m, sender, v4: bool, daddr: str, dport: int, data: bytes):
             sender.err_queue.append(skb)
             sender.so_error = E.ECONNREFUSED
             sender.err_unprobed = True              # the ICMP error arrives asynchronously
-        return queued, (errqueue.QUEUED, SEND_NO_RECEIVER)
+        return queued, (errqueue.QUEUED, SEND_NO_RECEIVER) + extra
 
     def refused(model, result, sender=sender):
         if connected:
             sender.so_error = E.ECONNREFUSED
             sender.err_unprobed = True              # the ICMP error arrives asynchronously
-    return refused, (SEND_NO_RECEIVER,)
+    return refused, (SEND_NO_RECEIVER,) + extra
 
 
 def _route_v4(m, sock, daddr: str):

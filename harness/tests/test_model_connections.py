@@ -24,6 +24,7 @@ from model_profile import Run, fake_result, rules_of
 FAULT = Ptr(0x1000, "PROT_NONE page", True)
 REACHED: set[str] = set()
 VERSIONS = ["6.1", "6.12", "6.18"]
+VERSIONS_OF = {"6.1.100": (6, 1, 100), "6.12.20": (6, 12, 20)}
 STREAM, DGRAM, SEQPACKET = L.SOCK_STREAM, L.SOCK_DGRAM, L.SOCK_SEQPACKET
 NB = L.SOCK_NONBLOCK
 
@@ -780,6 +781,29 @@ def test_unix_stream_connections(version):
     assert n.name(clients[1], peer=True)[1] == _un(abstract=b"srv")
     n.fails(E.ECONNREFUSED, af_unix.CONNECT_ABSTRACT_REFUSED, "connect", n.new(L.AF_UNIX),
             _un(abstract=b"srv"))
+
+
+def test_unix_close_with_empty_head():
+    """unix_release_sock(): a zero-length seqpacket message at the head of the closed end's
+    queue resets the peer only before 'af_unix: Don't set -ECONNRESET for consumed OOB skb.'
+    (v6.16; stable 6.1.143, 6.12.36) or without CONFIG_AF_UNIX_OOB (5.10); a message behind it
+    always does."""
+    for version, skips in [("5.10", False), ("6.1.100", False), ("6.1", True), ("6.12.20", False),
+                           ("6.12", True), ("6.18", True)]:
+        _close_with_empty_head(Net(VERSIONS_OF.get(version, version)), skips)
+
+
+def _close_with_empty_head(n, skips):
+    for behind in (False, True):
+        a, b = n.call("socketpair", L.AF_UNIX, SEQPACKET | L.SOCK_CLOEXEC, 0).out["fds"].value
+        n.call("send", a, b"")
+        if behind:
+            n.call("send", a, b"x")
+        o = n.call("close", b)
+        reset = behind or not skips
+        assert n.obj(a).so_error == (E.ECONNRESET if reset else 0)
+        assert (af_unix.RESET_SKIPS_EMPTY_HEAD in o.also) == skips
+        n.call("close", a)
 
 
 def test_unix_connect_errors():

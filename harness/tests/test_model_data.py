@@ -370,6 +370,24 @@ def test_udp_port_unreachable(family):
     assert d.obj(lone).so_error == 0
 
 
+@pytest.mark.parametrize("family", [L.AF_INET, L.AF_INET6])
+def test_udp_connected_to_port_zero(family):
+    """compute_score(): inet_dport 0 filters nothing, so a socket connected to port 0 of
+    loopback takes its own datagrams and any other socket's on that address, and the ICMP error
+    for a datagram it sends to a closed port reaches it."""
+    d = Data()
+    s = d.bound(family, DGRAM)
+    own = d.addr(s)
+    d.call("connect", s, lo(family, 0))
+    d.ok(udp.RECV_PEER_PORT_ZERO, "sendto", s, b"self", 0, own)
+    assert [x.data for x in d.obj(s).recv_queue] == [b"self"]
+    other = d.bound(family, DGRAM)
+    d.ok(udp.RECV_PEER_PORT_ZERO, "sendto", other, b"other", 0, own)
+    assert len(d.obj(s).recv_queue) == 2
+    o = d.ok(udp.RECV_PEER_PORT_ZERO, "sendto", s, b"lost", 0, lo(family, 9))
+    assert udp.SEND_NO_RECEIVER in o.rules and d.obj(s).so_error == E.ECONNREFUSED
+
+
 def test_send_address_on_connected():
     """sendto() on connected sockets: TCP ignores the address (any address), UDP and a unix
     datagram socket send that datagram where it says and stay connected, unix stream answers
@@ -827,6 +845,13 @@ def test_pointer_kinds():
     P.test_iovecs()
     P.test_msghdr_placement_and_control()
     P.test_socketpair_sv_and_timeout()
+
+
+def test_receive_timeouts():
+    """SO_RCVTIMEO's receive scenarios (test_model_sockopt), run here too for the same reason."""
+    import test_model_sockopt as S
+    for kind in ("tcp", "udp", "unix"):
+        S.test_receive_timeout(kind)
 
 
 def test_every_rule_is_reached():
