@@ -806,7 +806,7 @@ def sock_set_timeout(m, sock, name: int, opt: OptIn):
     key, old = TIMEO_OPTIONS[name]
     also = () if old else (TIMEO_NEW,)
     if not old and not m.holds(TIMEO_NEW):
-        raise NotModelled("SO_RCVTIMEO_NEW/SO_SNDTIMEO_NEW before 5.1")
+        return SET_UNKNOWN.fail(E.ENOPROTOOPT)   # 66/67 had no case before 5.1
     if old and m.via != "native":
         raise NotModelled("the compat struct old_timeval32 (8 bytes) of a 32-bit caller")
     if opt.optlen < TIMEVAL_SIZE:
@@ -1203,7 +1203,7 @@ def sock_get_timeout(m, sock, name: int, out: OptOut, len_: int):
     key, old = TIMEO_OPTIONS[name]
     also = () if old else (TIMEO_NEW,)
     if not old and not m.holds(TIMEO_NEW):
-        raise NotModelled("SO_RCVTIMEO_NEW/SO_SNDTIMEO_NEW before 5.1")
+        return GET_UNKNOWN.fail(E.ENOPROTOOPT, **out.unchanged())   # no case before 5.1
     if old and m.via != "native":
         raise NotModelled("the compat struct old_timeval32 (8 bytes) of a 32-bit caller")
     t = sock.opts.get(key)

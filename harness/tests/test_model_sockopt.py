@@ -459,7 +459,16 @@ def test_timeouts(name):
 
 
 def test_new_timeouts_only_since_5_1():
+    """Before 5.1 options 66 and 67 have no case in sock_setsockopt()/sock_getsockopt():
+    ENOPROTOOPT both ways, *optlen left alone."""
     assert not Run((5, 0, 0)).m.holds(S.TIMEO_NEW) and Run("5.10").m.holds(S.TIMEO_NEW)
+    run = Run((5, 0, 0))
+    fd = run.sock(L.AF_INET)
+    for name in (S.SO_RCVTIMEO_NEW, S.SO_SNDTIMEO_NEW):
+        expect(run.allowed("setsockopt", fd, L.SOL_SOCKET, name, timeval(1, 0)), E.ENOPROTOOPT,
+               rule=S.SET_UNKNOWN)
+        expect(run.allowed("getsockopt", fd, L.SOL_SOCKET, name, 16), E.ENOPROTOOPT,
+               rule=S.GET_UNKNOWN, optlen=16)
 
 
 @pytest.mark.parametrize("family", [L.AF_INET, L.AF_UNIX])
