@@ -233,8 +233,12 @@ def _pytest(tmp_path, *args, env=None, timeout=300, popen=False):
             "-p", "harness.tests.session_faults", "-o", "addopts=", *args]
     env = dict(os.environ, **(env or {}))
     if popen:
+        # the run starts with SIGINT at its default even when these tests run in a background
+        # job (a non-interactive shell's `cmd &` ignores SIGINT, the child inherits the ignore
+        # and Python then installs no KeyboardInterrupt handler: the SIGINT sent would do nothing)
         return subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, text=True)
+                                stderr=subprocess.STDOUT, text=True,
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     return subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
 
 
