@@ -106,6 +106,12 @@ class Net(Run):
         self.call("listen", fd, backlog)
         return fd
 
+    def connection(self, lfd):
+        """(client, accepted) of a TCP connection to the listener lfd (IPv4)."""
+        c = self.new()
+        self.call("connect", c, _in(self.local(lfd).port))
+        return c, self.call("accept4", lfd, 0).ret.value
+
     def name(self, fd, peer=False):
         o = self.call("getpeername" if peer else "getsockname", fd)
         return o.errno, _v(o.out.get("addr")), _v(o.out.get("addrlen"))
@@ -469,17 +475,13 @@ def test_tcp_unspec_and_close():
     n = Net()
     lfd = n.listener()
     port = n.local(lfd).port
-    c = n.new()
-    n.call("connect", c, _in(port))
-    a = n.call("accept4", lfd, 0).ret.value
+    c, a = n.connection(lfd)
     n.ok(af_inet.CONNECT_UNSPEC, "connect", c, SockaddrRaw(b"\0\0"))
     assert n.obj(c).so_error == 0 and n.obj(a).sk_state == "CLOSE"   # both read ECONNRESET
     assert n.name(a, peer=True)[0] == E.ENOTCONN
     n.ok(af_inet.LISTEN_AUTOBIND, "listen", c, 2)
     # FIN exchange: first closer lingers holding the port
-    c2 = n.new()
-    n.call("connect", c2, _in(port))
-    a2 = n.call("accept4", lfd, 0).ret.value
+    c2, a2 = n.connection(lfd)
     n.ok(af_inet.SHUTDOWN_OK, "shutdown", c2, L.SHUT_WR)
     assert n.obj(a2).sk_state == "CLOSE_WAIT" and n.name(a2, peer=True)[0] == 0
     n.ok(af_inet.SHUTDOWN_OK, "shutdown", a2, L.SHUT_WR)
@@ -503,9 +505,7 @@ def test_tcp_close_with_zero_linger_resets():
     n = Net()
     lfd = n.listener()
     port = n.local(lfd).port
-    c = n.new()
-    n.call("connect", c, _in(port))
-    a = n.call("accept4", lfd, 0).ret.value
+    c, a = n.connection(lfd)
     held = n.local(c)
     n.call("setsockopt", c, L.SOL_SOCKET, L.SO_LINGER, struct.pack("=ii", 1, 0))
     n.ok(af_inet.CLOSE_LINGER_RESET, "close", c)
