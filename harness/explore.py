@@ -426,7 +426,11 @@ def explore(session: Session, seed: int, max_examples: int | None, seconds: floa
         # global_force_seed would also turn the example database off
         hypothesis.core.threadlocal._hypothesis_global_random = random.Random(seed * 1_000_003 + batch)
         phases = [Phase.explicit, Phase.generate, Phase.shrink] + ([Phase.reuse] if batch == 0 else [])
-        cfg = settings(max_examples=size, stateful_step_count=steps_per_example, deadline=None,
+        # from Hypothesis' default profile, never the loaded one: with a CI variable in the
+        # environment (CI, GITHUB_ACTIONS, ...) Hypothesis loads its "ci" profile, whose
+        # derandomize=True ignores the seed above, so every batch would run the same examples
+        cfg = settings(settings.get_profile("default"), max_examples=size,
+                       stateful_step_count=steps_per_example, deadline=None, derandomize=False,
                        database=db, suppress_health_check=list(HealthCheck), phases=phases,
                        report_multiple_bugs=False, print_blob=False)
         session.last_failure = None

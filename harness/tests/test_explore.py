@@ -37,7 +37,7 @@ WRONG_LISTEN = """
 """
 
 
-def explore(tmp_path, *args, patch: str = "", timeout: float = 120):
+def explore(tmp_path, *args, patch: str = "", timeout: float = 120, ci: bool = False):
     script = tmp_path / "run_explore.py"
     script.write_text(textwrap.dedent(patch) + textwrap.dedent("""
         import sys
@@ -45,6 +45,14 @@ def explore(tmp_path, *args, patch: str = "", timeout: float = 120):
         sys.exit(main(sys.argv[1:]))
     """))
     env = dict(os.environ, PYTHONPATH=REPO, SOCKSPEC_CACHE=str(tmp_path / "cache"))
+    # a CI variable makes Hypothesis load its "ci" profile (derandomize=True), which explore
+    # must not follow; the callers choose whether it is set
+    for var in ("CI", "GITHUB_ACTIONS", "GITLAB_CI", "TF_BUILD", "BUILDKITE", "CIRCLECI",
+                "CIRRUS_CI", "CODEBUILD_BUILD_ID", "HEROKU_TEST_RUN_ID", "TEAMCITY_VERSION",
+                "bamboo.buildKey", "__TOX_ENVIRONMENT_VARIABLE_ORIGINAL_CI"):
+        env.pop(var, None)
+    if ci:
+        env["CI"] = "true"
     return subprocess.run([sys.executable, str(script), "explore", "--quiet", *args],
                           capture_output=True, text=True, timeout=timeout, env=env, cwd=tmp_path)
 
@@ -60,7 +68,8 @@ def found(run_dir):
                          ids=["unix-socket", "inet-listen"])
 def test_a_wrong_rule_is_found_shrunk_and_reproduced_in_c(tmp_path, patch, last_call):
     run_dir = tmp_path / "run"
-    out = explore(tmp_path, "--time", "20", "--seed", "7", "--run-dir", str(run_dir), patch=patch)
+    out = explore(tmp_path, "--time", "20", "--seed", "7", "--run-dir", str(run_dir), patch=patch,
+                  ci=True)
     # found within the time box (the search; shrinking has a bound of its own)
     assert float(out.stdout.split("first seen at ")[1].split()[0]) <= 20, out.stdout
     assert out.returncode == 1, out.stdout + out.stderr
@@ -86,10 +95,12 @@ def test_a_wrong_rule_is_found_shrunk_and_reproduced_in_c(tmp_path, patch, last_
 
 
 def test_the_same_seed_gives_the_same_sequence_and_the_database_replays_it(tmp_path):
+    """The second run has CI=true in its environment: the seed, not Hypothesis' "ci" profile
+    (derandomize=True, which once made every batch the same), decides the sequence."""
     seqs = []
     for n in range(2):
         out = explore(tmp_path, "--time", "20", "--seed", "11", "--no-database",
-                      "--run-dir", str(tmp_path / f"r{n}"), patch=WRONG_LISTEN)
+                      "--run-dir", str(tmp_path / f"r{n}"), patch=WRONG_LISTEN, ci=n == 1)
         assert out.returncode == 1, out.stderr
         counts = out.stdout.splitlines()[0].split(" in ")[0]      # not the times
         seqs.append((found(tmp_path / f"r{n}")[1]["sequence"], counts))
@@ -98,7 +109,7 @@ def test_the_same_seed_gives_the_same_sequence_and_the_database_replays_it(tmp_p
     first = explore(tmp_path, "--time", "20", "--seed", "12", "--run-dir", str(tmp_path / "d1"),
                     patch=WRONG_LISTEN)
     second = explore(tmp_path, "--time", "20", "--seed", "13", "--run-dir", str(tmp_path / "d2"),
-                     patch=WRONG_LISTEN)
+                     patch=WRONG_LISTEN, ci=True)
     assert first.returncode == second.returncode == 1
     assert os.listdir(tmp_path / "cache" / "explore-db")
     examples = int(second.stdout.split("examples ")[1].split(",")[0])
