@@ -10,6 +10,7 @@ CDEF = """
 long sockspec_raw(long nr, long a0, long a1, long a2, long a3, long a4, long a5);
 long sockspec_compat(long nr, long a0, long a1, long a2, long a3, long a4, long a5, int *err);
 int sockspec_has_compat(void);
+void sockspec_batch(long n, const long *calls, long *rets);
 """
 
 SOURCE = r"""
@@ -35,6 +36,17 @@ long sockspec_raw(long nr, long a0, long a1, long a2, long a3, long a4, long a5)
     long ret = syscall(nr, a0, a1, a2, a3, a4, a5);
     return ret == -1 ? -errno : ret;
 #endif
+}
+
+/* n native syscalls in one trip from Python: calls[7 * i] is the number of the i-th, the six
+   words after it its arguments; rets[i] its answer as sockspec_raw() gives it. In order, and
+   nothing between them: the checker's state probe (harness/kernel.py: Kernel.observe). */
+void sockspec_batch(long n, const long *calls, long *rets)
+{
+    for (long i = 0; i < n; i++) {
+        const long *c = calls + 7 * i;
+        rets[i] = sockspec_raw(c[0], c[1], c[2], c[3], c[4], c[5], c[6]);
+    }
 }
 
 #if defined(__x86_64__)

@@ -55,35 +55,55 @@ class ModelGap(AssertionError):
 
 # --------------------------------------------------------------------------- probing
 
+_SOCKET_INTS = ("SO_DOMAIN", "SO_TYPE", "SO_PROTOCOL", "SO_ACCEPTCONN")
+
+
 def probe(k: Kernel, fd: int, names: set[str]) -> dict:
-    """Observe, on the kernel, the names the model has expectations for."""
+    """Observe, on the kernel, the names the model has expectations for (the calls in one
+    trip: Kernel.observe)."""
     obs = {}
-    flags = k.fcntl(fd, L.F_GETFD)
+    wanted = {"F_GETFD": ("fcntl", L.F_GETFD)}
+    if not names <= {"open"}:
+        wanted["F_GETFL"] = ("fcntl", L.F_GETFL)
+        for opt in _SOCKET_INTS:
+            if opt in names:
+                wanted[opt] = ("getsockopt", L.SOL_SOCKET, getattr(L, opt), 4)
+        if "procfs" in names or "inode" in names:
+            wanted["fstat"], wanted["readlink"] = ("fstat",), ("readlink_fd",)
+        for name in ("sockname", "peername"):
+            if name in names:
+                wanted[name] = ("get" + name,)
+        if "listen_backlog" in names or "accept_queue" in names:
+            wanted["TCP_INFO"] = ("getsockopt", L.SOL_TCP, L.TCP_INFO, _TCP_INFO_SIZE)
+        if "IPV6_V6ONLY" in names:
+            wanted["IPV6_V6ONLY"] = ("getsockopt", L.IPPROTO_IPV6, L.IPV6_V6ONLY, 4)
+        if "SO_ERROR" in names:
+            wanted["SO_ERROR"] = ("getsockopt", L.SOL_SOCKET, L.SO_ERROR, 4)
+    seen = dict(zip(wanted, k.observe(fd, list(wanted.values()))))
+    flags = seen["F_GETFD"]
     obs["open"] = flags.ok
     if not flags.ok or names <= {"open"}:
         return obs
     obs["FD_CLOEXEC"] = bool(flags.ret & L.FD_CLOEXEC)
-    fl = k.fcntl(fd, L.F_GETFL)
-    obs["O_NONBLOCK"] = bool(fl.ret & L.O_NONBLOCK)
-    for opt in ("SO_DOMAIN", "SO_TYPE", "SO_PROTOCOL", "SO_ACCEPTCONN"):
+    obs["O_NONBLOCK"] = bool(seen["F_GETFL"].ret & L.O_NONBLOCK)
+    for opt in _SOCKET_INTS:
         if opt in names:
-            r = k.getsockopt(fd, L.SOL_SOCKET, getattr(L, opt))
+            r = seen[opt]
             obs[opt] = r.out.get("int") if r.ok else errname(r.errno)
-    if "procfs" in names or "inode" in names:
-        st = k.fstat(fd)
-        link = k.readlink(f"/proc/self/fd/{fd}")
+    if "fstat" in seen:
+        st, link = seen["fstat"], seen["readlink"]
         ino = st.out.get("st_ino")
         obs["inode"] = ino
         obs["procfs"] = (st.ok and link.ok and (st.out["st_mode"] & L.S_IFMT) == L.S_IFSOCK
                          and link.out["target"] == f"socket:[{ino}]")
         if not obs["procfs"]:
             obs["procfs_detail"] = f"link {link.out.get('target', link)!s}, fstat {st.out or st}"
-    for name, fn in (("sockname", k.getsockname), ("peername", k.getpeername)):
+    for name in ("sockname", "peername"):
         if name in names:
-            r = fn(fd)
+            r = seen[name]
             obs[name] = (r.out.get("addr"), r.out.get("addrlen")) if r.ok else errname(r.errno)
-    if "listen_backlog" in names or "accept_queue" in names:
-        r = k.getsockopt(fd, L.SOL_TCP, L.TCP_INFO, _TCP_INFO_SIZE)
+    if "TCP_INFO" in seen:
+        r = seen["TCP_INFO"]
         if r.ok and len(r.out.get("value", b"")) >= 32:
             unacked, sacked = struct.unpack_from("=II", r.out["value"], 24)
             obs["listen_backlog"] = sacked
@@ -92,10 +112,10 @@ def probe(k: Kernel, fd: int, names: set[str]) -> dict:
             obs["listen_backlog"] = obs["accept_queue"] = \
                 errname(r.errno) if not r.ok else "short TCP_INFO"
     if "IPV6_V6ONLY" in names:
-        r = k.getsockopt(fd, L.IPPROTO_IPV6, L.IPV6_V6ONLY)
+        r = seen["IPV6_V6ONLY"]
         obs["IPV6_V6ONLY"] = r.out.get("int") if r.ok else errname(r.errno)
     if "SO_ERROR" in names:
-        r = k.getsockopt(fd, L.SOL_SOCKET, L.SO_ERROR)
+        r = seen["SO_ERROR"]
         obs["SO_ERROR"] = r.out.get("int") if r.ok else errname(r.errno)
     return obs
 
@@ -125,6 +145,13 @@ def fmt_value(v) -> str:
 
 # --------------------------------------------------------------------------- the call bound
 
+_FIRED: list[int] = []          # the SIGALRMs bounded()'s handler saw during the call
+
+
+def _alarm_fired(signum, frame) -> None:
+    _FIRED.append(signum)
+
+
 def bounded(fn: Callable[[], Result], bound: float) -> tuple[Result, bool]:
     """Run ``fn()`` (one raw syscall) with a one-shot SIGALRM ``bound`` seconds away; returns
     its value and whether the bound expired before it returned (the call blocked).
@@ -140,9 +167,11 @@ def bounded(fn: Callable[[], Result], bound: float) -> tuple[Result, bool]:
     previous = signal.getsignal(signal.SIGALRM)
     if previous is None:                 # installed outside Python: leave it alone
         return fn(), False
-    fired: list[int] = []
-    signal.signal(signal.SIGALRM, lambda signum, frame: fired.append(signum))
-    signal.siginterrupt(signal.SIGALRM, True)        # no SA_RESTART: the syscall gets EINTR
+    fired = _FIRED
+    fired.clear()
+    # Python installs its handlers without SA_RESTART (PyOS_setsig: SA_ONSTACK only), so the
+    # syscall gets EINTR; siginterrupt(2) would only say so again, at two more syscalls a call
+    signal.signal(signal.SIGALRM, _alarm_fired)
     outer, _ = signal.setitimer(signal.ITIMER_REAL, bound)
     outer_first = 0 < outer <= bound
     if outer_first:
@@ -330,7 +359,7 @@ class Scenario:
         seen = dict(r.out["revents"])
         predicted = {fd: poll.readiness(self.m, sock) for fd, sock in socks}
         reported = {(id(sock), "poll", str(predicted[fd]), poll.bits(seen[fd])) for fd, sock in socks
-                    if predicted[fd] is not None} & self.divergent
+                    if predicted[fd] is not None} & self.divergent if self.divergent else set()
         late = [fd for fd, sock in socks if predicted[fd] is not None
                 and seen[fd] not in predicted[fd] and predicted[fd].settles is not None
                 and (id(sock), "poll", str(predicted[fd]), poll.bits(seen[fd])) not in reported]

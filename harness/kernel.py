@@ -13,8 +13,10 @@ The same wrappers issue calls in three ways: the native ABI, the i386 ABI throug
 """
 from __future__ import annotations
 
+import array
 import ctypes
 import errno as _errno
+import functools
 import struct
 from typing import Any
 
@@ -27,6 +29,7 @@ from .mem import NULL, Buffer, Ptr
 BACKENDS = ("cffi", "ctypes")
 _LONG_MIN, _LONG_MAX = -(1 << 63), (1 << 64) - 1
 _SIGNED_MAX = (1 << 63) - 1
+_ZEROS = (0,) * 6
 
 
 class BackendError(RuntimeError):
@@ -62,6 +65,30 @@ class CffiBackend:
                 return -1, -ret
             return ret, 0
         self.raw = raw
+        ffi = _sockspec_raw.ffi
+        batch = getattr(self._lib, "sockspec_batch", None)     # absent from an older build
+
+        def prepare_batch(calls: list[tuple[int, list[int]]]):
+            """[(nr, words)] as run_batch() takes them: 7 longs per call, and room for the
+            answers."""
+            if batch is None:
+                return calls
+            flat = array.array("l")
+            for nr, words in calls:
+                flat.append(nr)
+                flat.extend(words)
+                flat.extend(_ZEROS[:6 - len(words)])
+            rets = array.array("l", bytes(8 * len(calls)))
+            return len(calls), ffi.from_buffer("long[]", flat), rets, ffi.from_buffer("long[]", rets), flat
+
+        def run_batch(prepared) -> list[tuple[int, int]]:
+            """The calls, in order, in one trip: [(ret, errno)] as raw() gives them."""
+            if batch is None:
+                return [raw(nr, *words) for nr, words in prepared]
+            n, calls, rets, c_rets, _ = prepared
+            batch(n, calls, c_rets)
+            return [(-1, -ret) if -4096 < ret < 0 else (ret, 0) for ret in rets]
+        self.prepare_batch, self.run_batch = prepare_batch, run_batch
 
     def compat(self, nr: int, a0=0, a1=0, a2=0, a3=0, a4=0, a5=0) -> tuple[int, int]:
         ret = self._lib.sockspec_compat(nr, a0, a1, a2, a3, a4, a5, self._err)
@@ -92,6 +119,13 @@ class CtypesBackend:
         ctypes.set_errno(0)
         ret = self._syscall(nr, a0, a1, a2, a3, a4, a5)
         return ret, (ctypes.get_errno() if ret == -1 else 0)
+
+    @staticmethod
+    def prepare_batch(calls: list[tuple[int, list[int]]]):
+        return calls
+
+    def run_batch(self, prepared) -> list[tuple[int, int]]:
+        return [self.raw(nr, *words) for nr, words in prepared]
 
     def compat(self, nr: int, a0=0, a1=0, a2=0, a3=0, a4=0, a5=0) -> tuple[int, int]:
         if not self.has_compat:
@@ -136,6 +170,8 @@ def load_backend(name: str | None = None):
 # =========================================================================== argument checks
 
 def _int(name: str, value, lo: int = _LONG_MIN, hi: int = _LONG_MAX) -> int:
+    if type(value) is int and lo <= value <= hi:        # the common case, checked first
+        return value
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"{name} must be an int, not {type(value).__name__}")
     if not lo <= value <= hi:
@@ -202,8 +238,6 @@ def _scratch(method):
     """A public wrapper: the previous call's buffers are released when an outermost wrapper
     starts, and every buffer of this call stays alive until then (the kernel may read or
     write them, and outputs are decoded after the call)."""
-    import functools
-
     @functools.wraps(method)
     def wrapper(self, *args, **kwargs):
         if self._depth == 0:
@@ -245,12 +279,15 @@ class Kernel:
         self._fault: Ptr | None = None
         self._guards: mem.GuardPool | None = None
         self._depth = 0
+        self._observe_plans: dict[tuple, tuple] = {}
 
     # ------------------------------------------------------------------ issuing
 
     def raw(self, nr: int, *args) -> Result:
         """A native syscall by number; arguments are ints or Ptr."""
-        ret, err = self.backend.raw(_int("nr", nr, 0, 4095), *self._words(args))
+        if type(nr) is not int or not 0 <= nr <= 4095:
+            _int("nr", nr, 0, 4095)
+        ret, err = self.backend.raw(nr, *self._words(args))
         return Result(ret, err)
 
     def compat_raw(self, nr: int, *args) -> Result:
@@ -262,12 +299,25 @@ class Kernel:
         if len(args) > 6:
             raise TypeError(f"a syscall takes at most 6 arguments ({len(args)} given)")
         words = []
-        for i, a in enumerate(args):
-            if isinstance(a, (Ptr, Buffer)):
-                a = a.addr
-            a = _int(f"argument {i}", a)
-            words.append(a - (1 << 64) if a > _SIGNED_MAX else a)   # a C long: (void *)-1 is -1
-        return words
+        for a in args:                  # the hot path of every call: ints first, no names
+            if type(a) is not int:
+                if isinstance(a, (Ptr, Buffer)):
+                    a = a.addr
+                if type(a) is not int:
+                    break
+            if a > _SIGNED_MAX:
+                if a > _LONG_MAX:
+                    break
+                a -= 1 << 64                                     # a C long: (void *)-1 is -1
+            elif a < _LONG_MIN:
+                break
+            words.append(a)
+        else:
+            return words
+        i = len(words)                  # the argument that did not fit: its error names it
+        a = args[i].addr if isinstance(args[i], (Ptr, Buffer)) else args[i]
+        _int(f"argument {i}", a)
+        raise AssertionError("unreachable")
 
     def _native(self, name: str, *args) -> Result:
         return self.raw(self.native_abi.nr(name), *args)
@@ -749,6 +799,10 @@ class Kernel:
             optval = _user_buffer("optval", optval, max(size, 0))
         r = self._socket_call("getsockopt", L.SYS_GETSOCKOPT, _c_int("fd", fd),
                               _c_int("level", level), _c_int("name", name), optval, lptr)
+        return self._getsockopt_result(r, vbuf, lbuf)
+
+    @staticmethod
+    def _getsockopt_result(r: Result, vbuf, lbuf) -> Result:
         out = {}
         if lbuf is not None:
             n = struct.unpack("=i", lbuf.read(4))[0]
@@ -822,7 +876,9 @@ class Kernel:
     def fstat(self, fd: int) -> Result:
         """out: st_mode and st_ino."""
         buf = mem.HeapAllocator().alloc(256)
-        r = self._native("fstat", _c_int("fd", fd), buf)
+        return self._fstat_result(self._native("fstat", _c_int("fd", fd), buf), buf)
+
+    def _fstat_result(self, r: Result, buf: Buffer) -> Result:
         if not r.ok:
             return r
         if self.native_abi.name == "x86_64":       # st_dev, st_ino, st_nlink (8 each), st_mode
@@ -840,13 +896,101 @@ class Kernel:
             raise ValueError("path contains a NUL byte")
         heap = mem.HeapAllocator()
         p, buf = heap.alloc(len(path) + 1, path + b"\0"), heap.alloc(_int("size", size, 1))
+        return self._readlink_result(self._native(*self._readlink_args(p, buf, size)), buf)
+
+    def _readlink_args(self, path, buf, size: int) -> tuple:
         if "readlink" in self.native_abi.syscalls:
-            r = self._native("readlink", p, buf, size)
-        else:
-            r = self._native("readlinkat", -100, p, buf, size)   # AT_FDCWD
+            return "readlink", path, buf, size
+        return "readlinkat", -100, path, buf, size                # AT_FDCWD
+
+    @staticmethod
+    def _readlink_result(r: Result, buf: Buffer) -> Result:
         if not r.ok:
             return r
         return Result(r.ret, 0, {"target": buf.read(r.ret).decode(errors="replace")})
+
+    # ------------------------------------------------------------------ observing, in one trip
+
+    def observe(self, fd: int, wanted: list[tuple]) -> list[Result]:
+        """The checker's state probe: infrastructure calls on one fd, issued natively, in
+        order, in one trip through the backend (the wrappers' own overhead is most of what a
+        probe costs), each answered exactly as its wrapper answers it. ``wanted`` items:
+        ("fcntl", cmd), ("getsockopt", level, name, optlen), ("fstat",), ("readlink_fd",)
+        (/proc/self/fd/<fd>), ("getsockname",), ("getpeername",)."""
+        key = (fd, tuple(wanted))
+        plan = self._observe_plans.get(key)
+        if plan is None:
+            if len(self._observe_plans) >= 256:
+                self._observe_plans.clear()
+            plan = self._observe_plans[key] = self._observe_plan(fd, wanted)
+        block, template, after, batched, calls, decoders = plan
+        if template:
+            ctypes.memmove(block.addr, template, len(template))   # lengths set, buffers zeroed
+        answers = (self.backend.run_batch(calls) if batched
+                   else [self.backend.raw(nr, *words) for nr, words in calls])
+        after.data = ctypes.string_at(block.addr, len(template))  # what the calls left there
+        return [decode(Result(ret, err)) for decode, (ret, err) in zip(decoders, answers)]
+
+    def _observe_plan(self, fd: int, wanted: list[tuple]) -> tuple:
+        """observe()'s memory (one block, kept with the plan), its initial contents, the
+        syscalls and, per call, how its wrapper decodes the answer."""
+        fd = _c_int("fd", fd)
+        template = bytearray()
+
+        def place(data: bytes) -> int:              # 8-aligned, in the one block of memory
+            offset = len(template)
+            template.extend(data)
+            template.extend(bytes(-len(template) % 8))
+            return offset
+
+        steps = []              # (syscall name and args: an int or ("@", offset), decoder maker)
+        for item in wanted:
+            kind = item[0]
+            if kind == "fcntl":
+                steps.append((("fcntl", fd, _c_int("cmd", item[1]), 0), None))
+            elif kind == "getsockopt":
+                level, name, size = (_c_int("level", item[1]), _c_int("name", item[2]),
+                                     _c_int("optlen", item[3]))
+                v = max(size, 4)
+                n, b = place(struct.pack("=i", size)), place(bytes(v))
+                steps.append((("getsockopt", fd, level, name, ("@", b), ("@", n)),
+                              lambda view, b=b, v=v, n=n: functools.partial(
+                                  self._getsockopt_result, vbuf=view(b, v), lbuf=view(n, 4))))
+            elif kind == "fstat":
+                b = place(bytes(256))
+                steps.append((("fstat", fd, ("@", b)),
+                              lambda view, b=b: functools.partial(self._fstat_result,
+                                                                  buf=view(b, 256))))
+            elif kind == "readlink_fd":
+                p, b = place(f"/proc/self/fd/{fd}".encode() + b"\0"), place(bytes(256))
+                steps.append((self._readlink_args(("@", p), ("@", b), 256),
+                              lambda view, b=b: functools.partial(self._readlink_result,
+                                                                  buf=view(b, 256))))
+            elif kind in ("getsockname", "getpeername"):
+                size = L.SOCKADDR_STORAGE_SIZE
+                n, a = place(struct.pack("=i", size)), place(bytes(size))
+                steps.append(((kind, fd, ("@", a), ("@", n)),
+                              lambda view, a=a, size=size, n=n: (
+                                  lambda r, abuf=view(a, size), lbuf=view(n, 4):
+                                  self._addr_result(r, abuf, lbuf, {}))))
+            else:
+                raise ValueError(f"observe: unknown call {item!r}")
+        block = mem.HeapAllocator().alloc(len(template))
+        after = _After()
+
+        def view(offset: int, size: int) -> _AfterView:
+            return _AfterView(after, offset, size)
+
+        def word(arg):
+            return block.addr + arg[1] if isinstance(arg, tuple) else arg
+
+        calls = [(self.native_abi.nr(c[0]), self._words([word(a) for a in c[1:]])) for c, _ in steps]
+        # a backend without batches (a test's stand-in that only has raw()): one call at a time
+        batched = hasattr(self.backend, "prepare_batch")
+        if batched:
+            calls = self.backend.prepare_batch(calls)
+        decoders = [_as_is if make is None else make(view) for _, make in steps]
+        return block, bytes(template), after, batched, calls, decoders
 
     def getpid(self) -> int:
         return self._native("getpid").ret
@@ -861,6 +1005,30 @@ class _RawIov:
 
     def __init__(self, addr: int, size: int):
         self.addr, self.size = addr, size
+
+
+def _as_is(r: Result) -> Result:
+    return r
+
+
+class _After:
+    """observe()'s block as the calls left it: one copy, read by the decoders' views."""
+    data = b""
+
+
+class _AfterView:
+    """A Buffer's read() over a part of observe()'s copy of its block."""
+    __slots__ = ("after", "offset", "size")
+
+    def __init__(self, after: _After, offset: int, size: int):
+        self.after, self.offset, self.size = after, offset, size
+
+    def read(self, n: int | None = None, offset: int = 0) -> bytes:
+        n = self.size - offset if n is None else n
+        if offset < 0 or n < 0 or offset + n > self.size:
+            raise ValueError(f"read of {n} bytes at {offset} outside a {self.size}-byte buffer")
+        start = self.offset + offset
+        return self.after.data[start:start + n]
 
 
 def _written(buf: Buffer) -> bool:

@@ -137,6 +137,9 @@ class Buffer:
         ctypes.memmove(self.addr + offset, data, len(data))
 
 
+_ARRAYS: dict[int, type] = {}      # the ctypes array type of each buffer size, made once
+
+
 class HeapAllocator:
     """Buffers anywhere in the address space (the native 64-bit ABI). Every buffer stays
     alive until reset(): the kernel may still use a buffer only a pointer refers to."""
@@ -146,7 +149,10 @@ class HeapAllocator:
 
     def alloc(self, size: int, data: bytes = b"") -> Buffer:
         size = _checked_size(size)
-        raw = ctypes.create_string_buffer(max(size, 1))
+        array = _ARRAYS.get(size)
+        if array is None:
+            array = _ARRAYS[size] = ctypes.c_char * max(size, 1)
+        raw = array()                           # zero-filled, as create_string_buffer's
         self._live.append(raw)
         buf = Buffer(ctypes.addressof(raw), size, raw)
         if data:
@@ -242,6 +248,8 @@ class GuardPool:
 
 
 def _checked_size(size) -> int:
+    if type(size) is int and 0 <= size <= 1 << 26:      # the common case, checked first
+        return size
     if not isinstance(size, int) or isinstance(size, bool):
         raise TypeError(f"buffer size must be an int, not {type(size).__name__}")
     if size < 0:

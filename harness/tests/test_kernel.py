@@ -214,3 +214,77 @@ def test_backend_missing_message(monkeypatch):
     with pytest.raises(BackendError, match="--backend ctypes"):
         load_backend("cffi")
     assert load_backend("auto").name == "ctypes"
+
+
+def _observed_fds(kernel):
+    """A socket of each kind and state the checker probes, and files that are not sockets."""
+    import os
+    from harness.mem import SockaddrIn, SockaddrIn6
+    fds = [kernel.socket(L.AF_UNIX, L.SOCK_STREAM, 0).ret]
+    listener = kernel.socket(L.AF_INET, L.SOCK_STREAM, 0).ret
+    kernel.bind(listener, SockaddrIn(0, "127.0.0.1"))
+    kernel.listen(listener, 5)
+    dgram = kernel.socket(L.AF_INET6, L.SOCK_DGRAM | L.SOCK_NONBLOCK | L.SOCK_CLOEXEC, 0).ret
+    kernel.connect(dgram, SockaddrIn6(9, "::1"))
+    fds += [listener, dgram, *kernel.socketpair(L.AF_UNIX, L.SOCK_SEQPACKET, 0).out["fds"]]
+    fds += [os.open("/", os.O_RDONLY), *os.pipe()]
+    return fds
+
+
+WANTED = [("fcntl", L.F_GETFD), ("fcntl", L.F_GETFL),
+          *(("getsockopt", L.SOL_SOCKET, opt, 4) for opt in (L.SO_DOMAIN, L.SO_TYPE, L.SO_ERROR)),
+          ("getsockopt", L.SOL_TCP, L.TCP_INFO, 104), ("getsockopt", L.IPPROTO_IPV6, L.IPV6_V6ONLY, 4),
+          ("getsockopt", L.SOL_SOCKET, L.SO_TYPE, 2), ("fstat",), ("readlink_fd",),
+          ("getsockname",), ("getpeername",)]
+
+
+def _one_by_one(kernel, fd):
+    answers = []
+    for item in WANTED:
+        kind, *args = item
+        if kind == "readlink_fd":
+            answers.append(kernel.readlink(f"/proc/self/fd/{fd}"))
+        else:
+            answers.append(getattr(kernel, kind)(fd, *args))
+    return answers
+
+
+def test_observe_answers_as_the_wrappers_do(kernel):
+    """The checker's probe issues its calls in one trip (Kernel.observe); each answer is the
+    one the call's own wrapper gives, on sockets, files that are not sockets and closed fds,
+    and again on the same fd (the plan and its memory are reused)."""
+    import os
+    fds = _observed_fds(kernel)
+    try:
+        for fd in fds + [fds[-1] + 50, -1]:
+            for _ in range(2):
+                assert kernel.observe(fd, WANTED) == _one_by_one(kernel, fd), fd
+    finally:
+        for fd in fds:
+            os.close(fd)
+
+
+def test_observe_without_a_batch_backend_goes_one_call_at_a_time(kernel):
+    """A backend with only raw() (the tests' lying stand-ins) still answers observe(), through
+    raw(), so what it lies about is what the probe sees."""
+    import os
+
+    class RawOnly:
+        name, has_compat = kernel.backend.name, False
+
+        def __init__(self):
+            self.calls = 0
+
+        def raw(self, *args):
+            self.calls += 1
+            return kernel.backend.raw(*args)
+
+    backend = RawOnly()
+    only = Kernel(backend)
+    fds = _observed_fds(kernel)
+    try:
+        assert only.observe(fds[0], WANTED) == _one_by_one(kernel, fds[0])
+        assert backend.calls == len(WANTED)
+    finally:
+        for fd in fds:
+            os.close(fd)
