@@ -284,7 +284,8 @@ def _unix_charge(m, sock: Sock) -> tuple[int, int]:
     buffer (af_unix._outstanding's margin: the data, up to twice it plus overhead)."""
     from .af_unix import UNIX_SKB_OVERHEAD
     low = high = 0
-    holders = m.fds.socks() + [e for other in m.fds.socks() for e in other.accept_queue]
+    socks = m.fds.socks()
+    holders = socks + [e for other in socks for e in other.accept_queue]
     for s in holders:
         for skb in s.recv_queue:
             if skb.sender is sock:

@@ -19,6 +19,7 @@ can read back: it has no write-back here.
 """
 from __future__ import annotations
 
+import functools
 import inspect
 
 from ..abi import linux as L
@@ -95,6 +96,11 @@ def _s32(v: int) -> int:
     return v - (1 << 32) if v & 0x80000000 else v
 
 
+@functools.lru_cache(maxsize=None)
+def _signature(entry) -> inspect.Signature:
+    return inspect.signature(entry)
+
+
 def _arguments(call: Call) -> dict | None:
     """The call's arguments by name, defaults filled in, from the model entry's signature
     (which has the names and defaults of the Kernel wrapper)."""
@@ -102,7 +108,7 @@ def _arguments(call: Call) -> dict | None:
     if entry is None:
         return None
     try:
-        bound = inspect.signature(entry).bind(None, *call.args, **call.kwargs)
+        bound = _signature(entry).bind(None, *call.args, **call.kwargs)
     except TypeError:
         return None
     bound.apply_defaults()
