@@ -745,6 +745,34 @@ def test_ipv6_v6only(sc, kind):
     sc.close(fd)
 
 
+@pytest.mark.parametrize("flags", [L.SOCK_NONBLOCK, 0], ids=["nonblocking", "blocking"])
+def test_ipv6_v6only_after_a_refused_connect(sc, flags):
+    """A refused TCP connection gives back the port connect() took (and one bind() took for
+    port 0), so IPV6_V6ONLY may be set again although getsockname still shows the port; a
+    port bind() fixed stays, and the option answers EINVAL (found by sockspec explore)."""
+    kind = [k for k in ALL if k.family == L.AF_INET6 and k.type == L.SOCK_STREAM][0]
+    target, addr = bound(sc, kind)             # bound, not listening: connect is refused
+    fd = open_sock(sc, kind, flags)
+    sc.connect(fd, addr)
+    sc.getsockname(fd)
+    sc.setsockopt(fd, L.SOL_IPV6, L.IPV6_V6ONLY, 1)
+    sc.getsockopt(fd, L.SOL_IPV6, L.IPV6_V6ONLY)
+    sc.close(fd)
+    fd = open_sock(sc, kind, flags)
+    sc.bind(fd, kind.address())                # the address fixed, the port automatic
+    sc.connect(fd, addr)
+    sc.setsockopt(fd, L.SOL_IPV6, L.IPV6_V6ONLY, 1)
+    sc.close(fd)
+    fd, mine = bound(sc, kind)
+    fixed = open_sock(sc, kind, flags)
+    sc.close(fd)
+    sc.bind(fixed, mine)                       # the port fixed: it stays after the refusal
+    sc.connect(fixed, addr)
+    sc.setsockopt(fixed, L.SOL_IPV6, L.IPV6_V6ONLY, 1)
+    sc.close(fixed)
+    sc.close(target)
+
+
 def test_peer_credentials_of_another_uid(sc):
     """A socketpair made by a process that dropped to uid/gid 65534 records that process's
     pid and ids (init_peercred() takes current's euid and egid); as an ordinary user, the

@@ -471,10 +471,13 @@ SET_V6ONLY = rule(
     "case IPV6_V6ONLY: sk->sk_ipv6only = valbool; ipv6(7) IPV6_V6ONLY")
 SET_V6ONLY_EINVAL = rule(
     "setsockopt.ipv6_v6only_einval", "EINVAL",
-    "IPV6_V6ONLY with optlen < sizeof(int), or on a socket that already has a port (bound, "
-    "or a connect bound it).",
+    "IPV6_V6ONLY with optlen < sizeof(int), or on a socket that holds a port (bound, or a "
+    "connect, listen or send took one and has not given it back: a refused or reset TCP "
+    "connection gives back a port bind() did not fix), or a raw socket.",
     "net/ipv6/ipv6_sockglue.c do_ipv6_setsockopt(): IPV6_V6ONLY: if (optlen < sizeof(int) || "
-    "inet_sk(sk)->inet_num) goto e_inval")
+    "inet_sk(sk)->inet_num) goto e_inval; net/ipv4/tcp.c tcp_set_state(TCP_CLOSE) -> "
+    "inet_put_port() unless SOCK_BINDPORT_LOCK; net/ipv4/inet_hashtables.c __inet_put_port(): "
+    "inet_num = 0")
 SET_IPV6_FAULT = rule(
     "setsockopt.ipv6_fault", "EFAULT",
     "optlen >= sizeof(int) and the int cannot be read (SOL_IPV6, before the option is looked at).",
@@ -959,6 +962,16 @@ def family_setsockopt(m, sock, level, name, opt: OptIn):
     raise NotModelled(f"setsockopt on family {fam}")
 
 
+def _inet_num(sock) -> bool:
+    """inet_sk(sk)->inet_num != 0: the socket holds a port in the bind table (bind(), or the
+    port connect/listen/send took), or it is raw (inet6_create(): SOCK_RAW inet_num =
+    protocol, never 0). A port a TCP connection took automatically is given back when the
+    connection ends in CLOSE (tcp_set_state(TCP_CLOSE) -> inet_put_port() unless
+    SOCK_BINDPORT_LOCK; __inet_put_port() sets inet_num = 0), though getsockname still shows
+    it (inet_sport is kept)."""
+    return sock.bound or sock.type == L.SOCK_RAW
+
+
 def ipv6_set_v6only(sock, opt: OptIn):
     """do_ipv6_setsockopt() IPV6_V6ONLY: the int is read first (NULL reads 0)."""
     val = 0
@@ -968,7 +981,7 @@ def ipv6_set_v6only(sock, opt: OptIn):
         if raw is None:
             return SET_IPV6_FAULT.fail(E.EFAULT)
         val = struct.unpack("=i", raw)[0]
-    if opt.optlen < 4 or sock.local is not None:
+    if opt.optlen < 4 or _inet_num(sock):
         return SET_V6ONLY_EINVAL.fail(E.EINVAL)
     return _set_store(sock, "IPV6_V6ONLY", int(val != 0), SET_V6ONLY)
 

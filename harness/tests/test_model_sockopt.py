@@ -602,8 +602,14 @@ def test_ipv6_v6only():
     expect(run.allowed("setsockopt", fd, L.SOL_IPV6, L.IPV6_V6ONLY, None, 4), rule=S.SET_V6ONLY)
     run.play("setsockopt", fd, L.SOL_IPV6, L.IPV6_V6ONLY, 3)
     expect(run.allowed("getsockopt", fd, L.SOL_IPV6, L.IPV6_V6ONLY), value=i32(1))
-    run.obj(fd).local = "bound"
+    # inet_num, not the address getsockname shows: a refused connection gave its port back
+    run.obj(fd).local = "[::1]:40000"
+    expect(run.allowed("setsockopt", fd, L.SOL_IPV6, L.IPV6_V6ONLY, 0), rule=S.SET_V6ONLY)
+    run.obj(fd).bound = True
     expect(run.allowed("setsockopt", fd, L.SOL_IPV6, L.IPV6_V6ONLY, 0), E.EINVAL,
+           rule=S.SET_V6ONLY_EINVAL)
+    raw = run.sock(L.AF_INET6, L.SOCK_RAW, L.IPPROTO_ICMPV6)    # inet_num = protocol
+    expect(run.allowed("setsockopt", raw, L.SOL_IPV6, L.IPV6_V6ONLY, 1), E.EINVAL,
            rule=S.SET_V6ONLY_EINVAL)
 
 
