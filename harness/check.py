@@ -358,8 +358,10 @@ class Scenario:
             return [f"ppoll over fds {fds} failed: {_fmt_result(r)}"], []
         seen = dict(r.out["revents"])
         predicted = {fd: poll.readiness(self.m, sock) for fd, sock in socks}
-        reported = {(id(sock), "poll", str(predicted[fd]), poll.bits(seen[fd])) for fd, sock in socks
-                    if predicted[fd] is not None} & self.divergent if self.divergent else set()
+        reported = set()            # differences already reported for this socket
+        if self.divergent:
+            reported = {(id(sock), "poll", str(predicted[fd]), poll.bits(seen[fd]))
+                        for fd, sock in socks if predicted[fd] is not None} & self.divergent
         late = [fd for fd, sock in socks if predicted[fd] is not None
                 and seen[fd] not in predicted[fd] and predicted[fd].settles is not None
                 and (id(sock), "poll", str(predicted[fd]), poll.bits(seen[fd])) not in reported]

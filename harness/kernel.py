@@ -65,14 +65,14 @@ class CffiBackend:
                 return -1, -ret
             return ret, 0
         self.raw = raw
+        batch = getattr(self._lib, "sockspec_batch", None)
+        if batch is None:               # an older build: Kernel.observe() goes call by call
+            return
         ffi = _sockspec_raw.ffi
-        batch = getattr(self._lib, "sockspec_batch", None)     # absent from an older build
 
         def prepare_batch(calls: list[tuple[int, list[int]]]):
             """[(nr, words)] as run_batch() takes them: 7 longs per call, and room for the
             answers."""
-            if batch is None:
-                return calls
             flat = array.array("l")
             for nr, words in calls:
                 flat.append(nr)
@@ -83,8 +83,6 @@ class CffiBackend:
 
         def run_batch(prepared) -> list[tuple[int, int]]:
             """The calls, in order, in one trip: [(ret, errno)] as raw() gives them."""
-            if batch is None:
-                return [raw(nr, *words) for nr, words in prepared]
             n, calls, rets, c_rets, _ = prepared
             batch(n, calls, c_rets)
             return [(-1, -ret) if -4096 < ret < 0 else (ret, 0) for ret in rets]
@@ -119,13 +117,6 @@ class CtypesBackend:
         ctypes.set_errno(0)
         ret = self._syscall(nr, a0, a1, a2, a3, a4, a5)
         return ret, (ctypes.get_errno() if ret == -1 else 0)
-
-    @staticmethod
-    def prepare_batch(calls: list[tuple[int, list[int]]]):
-        return calls
-
-    def run_batch(self, prepared) -> list[tuple[int, int]]:
-        return [self.raw(nr, *words) for nr, words in prepared]
 
     def compat(self, nr: int, a0=0, a1=0, a2=0, a3=0, a4=0, a5=0) -> tuple[int, int]:
         if not self.has_compat:
@@ -933,9 +924,11 @@ class Kernel:
 
     def _observe_plan(self, fd: int, wanted: list[tuple]) -> tuple:
         """observe()'s memory (one block, kept with the plan), its initial contents, the
-        syscalls and, per call, how its wrapper decodes the answer."""
+        syscalls and, per call, its wrapper's decoding of the answer (reading the copy of the
+        block observe() takes after the calls)."""
         fd = _c_int("fd", fd)
         template = bytearray()
+        after = _After()
 
         def place(data: bytes) -> int:              # 8-aligned, in the one block of memory
             offset = len(template)
@@ -943,54 +936,50 @@ class Kernel:
             template.extend(bytes(-len(template) % 8))
             return offset
 
-        steps = []              # (syscall name and args: an int or ("@", offset), decoder maker)
+        def view(offset: int, size: int) -> _AfterView:
+            return _AfterView(after, offset, size)
+
+        steps = []              # (syscall name and args: an int or ("@", offset), decoder)
         for item in wanted:
             kind = item[0]
             if kind == "fcntl":
-                steps.append((("fcntl", fd, _c_int("cmd", item[1]), 0), None))
+                steps.append((("fcntl", fd, _c_int("cmd", item[1]), 0), _as_is))
             elif kind == "getsockopt":
                 level, name, size = (_c_int("level", item[1]), _c_int("name", item[2]),
                                      _c_int("optlen", item[3]))
                 v = max(size, 4)
                 n, b = place(struct.pack("=i", size)), place(bytes(v))
                 steps.append((("getsockopt", fd, level, name, ("@", b), ("@", n)),
-                              lambda view, b=b, v=v, n=n: functools.partial(
-                                  self._getsockopt_result, vbuf=view(b, v), lbuf=view(n, 4))))
+                              functools.partial(self._getsockopt_result, vbuf=view(b, v),
+                                                lbuf=view(n, 4))))
             elif kind == "fstat":
                 b = place(bytes(256))
                 steps.append((("fstat", fd, ("@", b)),
-                              lambda view, b=b: functools.partial(self._fstat_result,
-                                                                  buf=view(b, 256))))
+                              functools.partial(self._fstat_result, buf=view(b, 256))))
             elif kind == "readlink_fd":
                 p, b = place(f"/proc/self/fd/{fd}".encode() + b"\0"), place(bytes(256))
                 steps.append((self._readlink_args(("@", p), ("@", b), 256),
-                              lambda view, b=b: functools.partial(self._readlink_result,
-                                                                  buf=view(b, 256))))
+                              functools.partial(self._readlink_result, buf=view(b, 256))))
             elif kind in ("getsockname", "getpeername"):
                 size = L.SOCKADDR_STORAGE_SIZE
                 n, a = place(struct.pack("=i", size)), place(bytes(size))
                 steps.append(((kind, fd, ("@", a), ("@", n)),
-                              lambda view, a=a, size=size, n=n: (
-                                  lambda r, abuf=view(a, size), lbuf=view(n, 4):
-                                  self._addr_result(r, abuf, lbuf, {}))))
+                              lambda r, abuf=view(a, size), lbuf=view(n, 4):
+                              self._addr_result(r, abuf, lbuf, {})))
             else:
                 raise ValueError(f"observe: unknown call {item!r}")
         block = mem.HeapAllocator().alloc(len(template))
-        after = _After()
-
-        def view(offset: int, size: int) -> _AfterView:
-            return _AfterView(after, offset, size)
 
         def word(arg):
             return block.addr + arg[1] if isinstance(arg, tuple) else arg
 
         calls = [(self.native_abi.nr(c[0]), self._words([word(a) for a in c[1:]])) for c, _ in steps]
-        # a backend without batches (a test's stand-in that only has raw()): one call at a time
+        # a backend without batches (ctypes, an older build, a test's stand-in that only has
+        # raw()): observe() issues the calls one at a time
         batched = hasattr(self.backend, "prepare_batch")
         if batched:
             calls = self.backend.prepare_batch(calls)
-        decoders = [_as_is if make is None else make(view) for _, make in steps]
-        return block, bytes(template), after, batched, calls, decoders
+        return block, bytes(template), after, batched, calls, [d for _, d in steps]
 
     def getpid(self) -> int:
         return self._native("getpid").ret

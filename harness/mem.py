@@ -137,9 +137,6 @@ class Buffer:
         ctypes.memmove(self.addr + offset, data, len(data))
 
 
-_ARRAYS: dict[int, type] = {}      # the ctypes array type of each buffer size, made once
-
-
 class HeapAllocator:
     """Buffers anywhere in the address space (the native 64-bit ABI). Every buffer stays
     alive until reset(): the kernel may still use a buffer only a pointer refers to."""
@@ -149,10 +146,7 @@ class HeapAllocator:
 
     def alloc(self, size: int, data: bytes = b"") -> Buffer:
         size = _checked_size(size)
-        array = _ARRAYS.get(size)
-        if array is None:
-            array = _ARRAYS[size] = ctypes.c_char * max(size, 1)
-        raw = array()                           # zero-filled, as create_string_buffer's
+        raw = ctypes.create_string_buffer(max(size, 1))
         self._live.append(raw)
         buf = Buffer(ctypes.addressof(raw), size, raw)
         if data:
