@@ -1,10 +1,11 @@
 """``sockspec explore``: random sequences of socket calls, each checked against the model.
 
-A Hypothesis rule-based state machine whose rules are the socket calls in scope (socket,
-socketpair, bind, listen, accept4, connect, send/sendto/recv/recvfrom with MSG_DONTWAIT,
-shutdown, getsockname, getpeername, close, setsockopt/getsockopt of int options). Arguments are
-drawn from valid and hostile values (bad fds, bad lengths, wrong families, invalid flags); the
-model's own state chooses plausible ones (an open fd from the bundle, an address a socket of the
+A Hypothesis rule-based state machine whose step makes one of the socket calls in scope
+(socket, socketpair, bind, listen, accept4, connect, send/sendto/recv/recvfrom with
+MSG_DONTWAIT, shutdown, getsockname, getpeername, close, setsockopt/getsockopt of int options;
+the table CALLS), each example making only some of them (swarm testing). Arguments are drawn
+from valid and hostile values (bad fds, bad lengths, wrong families, invalid flags); the
+model's own state chooses plausible ones (an fd the example opened, an address a socket of the
 model is bound to, a listener's address). Every step goes through a ``harness.check.Scenario``,
 the object the suite's ``sc`` fixture is, so each call is compared as in the suite: answer,
 write-backs, state probes, poll readiness, and SO_ERROR at the end (Scenario.finish()).
@@ -65,6 +66,36 @@ ADDR_CHOICES = ("fresh", "known", "known", "wildcard", "other-family", "null", "
                 "autobind")
 PAYLOADS = [b"x", b"hello", b"", b"\0" * 100]
 
+FD = "fd"          # an argument drawn from the fds this example opened (Machine.handles)
+# the calls a step makes, with the values each argument is drawn from, in the order a shrunk
+# example prefers them (the first call, and each list's first value, are where shrinking goes)
+CALLS = {
+    "socket": dict(kind=KINDS, flags=TYPE_FLAGS, protocol=[0] * 7 + [255]),
+    "socketpair": dict(type_=UNIX_TYPES, flags=TYPE_FLAGS,
+                       family=[L.AF_UNIX, L.AF_UNIX, L.AF_UNIX, L.AF_INET]),
+    "close": dict(fd=FD),
+    "bind": dict(fd=FD, choice=ADDR_CHOICES, pick=range(8), addrlen=ADDR_LENS),
+    "listen": dict(fd=FD, backlog=BACKLOGS),
+    "connect": dict(fd=FD, choice=ADDR_CHOICES, pick=range(8), addrlen=ADDR_LENS),
+    "accept4": dict(fd=FD, flags=ACCEPT_FLAGS, addr=[True, True, False]),
+    "send": dict(fd=FD, data=PAYLOADS, flags=SEND_FLAGS),
+    "sendto": dict(fd=FD, data=PAYLOADS, flags=SEND_FLAGS, choice=ADDR_CHOICES, pick=range(8)),
+    "recv": dict(fd=FD, size=RECV_SIZES, flags=RECV_FLAGS),
+    "recvfrom": dict(fd=FD, size=RECV_SIZES, flags=RECV_FLAGS, addrlen=[None, 0, 4, -1]),
+    "shutdown": dict(fd=FD, how=SHUT_HOWS),
+    "getsockname": dict(fd=FD, addrlen=[None, None, 0, 3, -1]),
+    "getpeername": dict(fd=FD, addrlen=[None, None, 0, 3, -1]),
+    "setsockopt": dict(fd=FD, opt=INT_OPTS, value=OPT_VALUES, optlen=OPT_LENS),
+    "getsockopt": dict(fd=FD, opt=READ_OPTS, optlen=GETOPT_LENS),
+    # rare: a call on a number no socket has
+    "bad_fd": dict(fd=BAD_FDS, call=["listen", "shutdown", "getsockname", "close", "accept4",
+                                      "recv"]),
+}
+# how often each call is drawn: every call three times in the table, bad_fd once
+CALL_TABLE = [name for name in CALLS for _ in range(1 if name == "bad_fd" else 3)]
+# the calls an example can make before it has an fd
+OPENERS = ("socket", "socketpair", "bad_fd")
+
 
 class UsageError(ValueError):
     """A bad explore input (one line, exit status 2)."""
@@ -120,15 +151,13 @@ SESSION: Session | None = None
 
 def _make_machine():
     from hypothesis import assume, strategies as st
-    from hypothesis.stateful import Bundle, RuleBasedStateMachine, multiple, precondition, rule
+    from hypothesis.stateful import RuleBasedStateMachine, initialize, rule
     from .check import Mismatch, ModelGap
     from . import session
     from .mem import NULL, SockaddrIn, SockaddrIn6, SockaddrUn
     from . import repro_c
 
     class Machine(RuleBasedStateMachine):
-        fds = Bundle("fds")
-
         def __init__(self):
             super().__init__()
             s = SESSION
@@ -142,6 +171,8 @@ def _make_machine():
             self.origins: dict[int, dict] = {}
             self.steps: list[tuple[str, dict]] = []
             self.names = 0
+            self.handles: list[int] = []       # every fd this example's calls returned
+            self.enabled = CALL_TABLE
             s.examples += 1
 
         # -- running one checked call ----------------------------------------------------
@@ -240,101 +271,107 @@ def _make_machine():
             return (SockaddrIn(0, "127.0.0.1") if family == L.AF_INET else SockaddrIn6(0, "::1")), None
 
         # -- the rules ----------------------------------------------------------------------
-        @rule(target=fds, kind=st.sampled_from(KINDS), flags=st.sampled_from(TYPE_FLAGS),
-              protocol=st.sampled_from([0] * 7 + [255]))
+        # Two draws a step: which call, and one integer its arguments are read from (digit by
+        # digit, Machine.arguments). Hypothesis' cost is per rule and per draw, and one rule per
+        # call with a draw per argument made the search cost more than the checked calls it
+        # ran (bench/explore_rate.py). Swarm testing (Groce et al., ISSTA 2012), which
+        # Hypothesis does over rules, is done over the calls: each example leaves some out.
+        @initialize(swarm=st.integers(0, 2**32 - 1))
+        def choose_calls(self, swarm):
+            """The calls this example makes: swarm 0 (where shrinking goes) leaves none out."""
+            if swarm:
+                rng = random.Random(swarm)
+                left_out = rng.random()
+                self.enabled = [c for c in CALL_TABLE if rng.random() >= left_out] or CALL_TABLE
+
+        @rule(call=st.integers(0, len(CALL_TABLE) - 1), args=st.integers(0, 2**32 - 1))
+        def step(self, call, args):
+            table = self.enabled if self.handles else \
+                [c for c in self.enabled if c in OPENERS] or list(OPENERS[:2])
+            name = table[call % len(table)]
+            getattr(self, name)(**self.arguments(name, args))
+
+        def arguments(self, name: str, code: int) -> dict:
+            """The arguments of call ``name``: a digit of ``code`` for each, in its list."""
+            kwargs = {}
+            for param, values in CALLS[name].items():
+                if values is FD:
+                    values = self.handles
+                code, i = divmod(code, len(values))
+                kwargs[param] = values[i]
+            return kwargs
+
+        # -- the calls (a step's, and replay()'s) ---------------------------------------------
         def socket(self, kind, flags, protocol):
             r = self._call("socket", dict(kind=kind, flags=flags, protocol=protocol),
                            "socket", kind[0], kind[1] | flags, protocol)
-            return r.ret if r is not None and r.ok else multiple()
+            if r is not None and r.ok:
+                self.handles.append(r.ret)
 
-        @rule(target=fds, type_=st.sampled_from(UNIX_TYPES), flags=st.sampled_from(TYPE_FLAGS),
-              family=st.sampled_from([L.AF_UNIX, L.AF_UNIX, L.AF_UNIX, L.AF_INET]))
         def socketpair(self, type_, flags, family):
             r = self._call("socketpair", dict(type_=type_, flags=flags, family=family),
                            "socketpair", family, type_ | flags, 0)
-            return multiple(*r.out["fds"]) if r is not None and r.ok else multiple()
+            if r is not None and r.ok:
+                self.handles.extend(r.out["fds"])
 
-        @rule(fd=fds, choice=st.sampled_from(ADDR_CHOICES), pick=st.integers(0, 7),
-              addrlen=st.sampled_from(ADDR_LENS))
         def bind(self, fd, choice, pick, addrlen):
             addr, origin = self.address(fd, choice, pick)
             self._call("bind", dict(fd=fd, choice=choice, pick=pick, addrlen=addrlen),
                        "bind", fd, addr, addrlen, origin=origin)
 
-        @rule(fd=fds, choice=st.sampled_from(ADDR_CHOICES), pick=st.integers(0, 7),
-              addrlen=st.sampled_from(ADDR_LENS))
         def connect(self, fd, choice, pick, addrlen):
             addr, origin = self.address(fd, choice, pick)
             self._call("connect", dict(fd=fd, choice=choice, pick=pick, addrlen=addrlen),
                        "connect", fd, addr, addrlen, origin=origin)
 
-        @rule(fd=fds, backlog=st.sampled_from(BACKLOGS))
         def listen(self, fd, backlog):
             self._call("listen", dict(fd=fd, backlog=backlog), "listen", fd, backlog)
 
-        @rule(target=fds, fd=fds, flags=st.sampled_from(ACCEPT_FLAGS),
-              addr=st.sampled_from([True, True, False]))
         def accept4(self, fd, flags, addr):
             sock = self.sc.m.sock(fd)
             if sock is not None and not sock.nonblock and not sock.accept_queue:
-                return multiple()            # it would block: explore keeps every call short
+                return                   # it would block: explore keeps every call short
             r = self._call("accept4", dict(fd=fd, flags=flags, addr=addr), "accept4", fd, flags, addr)
-            return r.ret if r is not None and r.ok else multiple()
+            if r is not None and r.ok:
+                self.handles.append(r.ret)
 
-        @rule(fd=fds, data=st.sampled_from(PAYLOADS), flags=st.sampled_from(SEND_FLAGS))
         def send(self, fd, data, flags):
             self._call("send", dict(fd=fd, data=data, flags=flags), "send", fd, data, flags)
 
-        @rule(fd=fds, data=st.sampled_from(PAYLOADS), flags=st.sampled_from(SEND_FLAGS),
-              choice=st.sampled_from(ADDR_CHOICES), pick=st.integers(0, 7))
         def sendto(self, fd, data, flags, choice, pick):
             addr, origin = self.address(fd, choice, pick)
             self._call("sendto", dict(fd=fd, data=data, flags=flags, choice=choice, pick=pick),
                        "sendto", fd, data, flags, addr, origin=origin)
 
-        @rule(fd=fds, size=st.sampled_from(RECV_SIZES), flags=st.sampled_from(RECV_FLAGS))
         def recv(self, fd, size, flags):
             self._call("recv", dict(fd=fd, size=size, flags=flags), "recv", fd, size, flags)
 
-        @rule(fd=fds, size=st.sampled_from(RECV_SIZES), flags=st.sampled_from(RECV_FLAGS),
-              addrlen=st.sampled_from([None, 0, 4, -1]))
         def recvfrom(self, fd, size, flags, addrlen):
             self._call("recvfrom", dict(fd=fd, size=size, flags=flags, addrlen=addrlen),
                        "recvfrom", fd, size, flags, True, addrlen)
 
-        @rule(fd=fds, how=st.sampled_from(SHUT_HOWS))
         def shutdown(self, fd, how):
             self._call("shutdown", dict(fd=fd, how=how), "shutdown", fd, how)
 
-        @rule(fd=fds, addrlen=st.sampled_from([None, None, 0, 3, -1]))
         def getsockname(self, fd, addrlen):
             self._call("getsockname", dict(fd=fd, addrlen=addrlen), "getsockname", fd, True, addrlen)
 
-        @rule(fd=fds, addrlen=st.sampled_from([None, None, 0, 3, -1]))
         def getpeername(self, fd, addrlen):
             self._call("getpeername", dict(fd=fd, addrlen=addrlen), "getpeername", fd, True, addrlen)
 
-        @rule(fd=fds, opt=st.sampled_from(INT_OPTS), value=st.sampled_from(OPT_VALUES),
-              optlen=st.sampled_from(OPT_LENS))
         def setsockopt(self, fd, opt, value, optlen):
             self._call("setsockopt", dict(fd=fd, opt=opt, value=value, optlen=optlen),
                        "setsockopt", fd, opt[0], opt[1], value, optlen)
 
-        @rule(fd=fds, opt=st.sampled_from(READ_OPTS), optlen=st.sampled_from(GETOPT_LENS))
         def getsockopt(self, fd, opt, optlen):
             self._call("getsockopt", dict(fd=fd, opt=opt, optlen=optlen),
                        "getsockopt", fd, opt[0], opt[1], optlen)
 
-        @rule(fd=fds)
         def close(self, fd):
             if self.sc.m.sock(fd) is None:
                 return          # closed already: its number may now be someone else's file
             self._call("close", dict(fd=fd), "close", fd)
 
-        # rare: a rule that is always applicable would be most of the calls of an example
-        @precondition(lambda self: len(self.steps) % 8 == 7)
-        @rule(fd=st.sampled_from(BAD_FDS), call=st.sampled_from(
-            ["listen", "shutdown", "getsockname", "close", "accept4", "recv"]))
         def bad_fd(self, fd, call):
             args = {"listen": (fd, 1), "shutdown": (fd, L.SHUT_RDWR), "getsockname": (fd,),
                     "close": (fd,), "accept4": (fd, L.SOCK_NONBLOCK), "recv": (fd, 8, L.MSG_DONTWAIT)}
