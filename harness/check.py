@@ -357,7 +357,7 @@ class Scenario:
         if not r.ok:
             return [f"ppoll over fds {fds} failed: {_fmt_result(r)}"], []
         seen = dict(r.out["revents"])
-        predicted = {fd: poll.readiness(self.m, sock) for fd, sock in socks}
+        predicted = dict(zip(fds, poll.readiness_all(self.m, [sock for _, sock in socks])))
         reported = set()            # differences already reported for this socket
         if self.divergent:
             reported = {(id(sock), "poll", str(predicted[fd]), poll.bits(seen[fd]))

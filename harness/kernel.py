@@ -271,6 +271,7 @@ class Kernel:
         self._guards: mem.GuardPool | None = None
         self._depth = 0
         self._observe_plans: dict[tuple, tuple] = {}
+        self._poll_plans: dict[tuple, tuple] = {}
 
     # ------------------------------------------------------------------ issuing
 
@@ -844,16 +845,25 @@ class Kernel:
         after each call), not a call under test."""
         if not fds:
             return Result(0, 0, {"revents": {}})
-        heap = mem.HeapAllocator()
-        table = b"".join(struct.pack("=ihh", _c_int("fd", fd), events, 0) for fd in fds)
-        pfds = heap.alloc(len(table), table)
-        ts = heap.alloc(16, struct.pack("=qq", timeout_ms // 1000, (timeout_ms % 1000) * 1_000_000))
-        r = self._native("ppoll", pfds, len(fds), ts, 0, 8)
+        # the pollfd table and timespec of this set of fds, kept: the checker polls the same
+        # sockets after call after call
+        key = (tuple(fds), events, timeout_ms)
+        plan = self._poll_plans.get(key)
+        if plan is None:
+            if len(self._poll_plans) >= 256:
+                self._poll_plans.clear()
+            table = b"".join(struct.pack("=ihh", _c_int("fd", fd), events, 0) for fd in fds)
+            table += struct.pack("=qq", timeout_ms // 1000, (timeout_ms % 1000) * 1_000_000)
+            plan = self._poll_plans[key] = (mem.HeapAllocator().alloc(len(table)), table,
+                                            struct.Struct("=" + "ihh" * len(fds)))
+        block, table, layout = plan
+        block.write(table)                       # revents cleared; ppoll rewrites the timespec
+        n = len(fds)
+        r = self._native("ppoll", block, n, block.addr + 8 * n, 0, 8)
         if not r.ok:
             return r
-        raw = pfds.read(len(table))
-        revents = {fd: struct.unpack_from("=ihh", raw, 8 * i)[2] & 0xFFFF for i, fd in enumerate(fds)}
-        return Result(r.ret, 0, {"revents": revents})
+        seen = layout.unpack(block.read(8 * n))[2::3]
+        return Result(r.ret, 0, {"revents": {fd: ev & 0xFFFF for fd, ev in zip(fds, seen)}})
 
     def ioctl_int(self, fd: int, request: int) -> Result:
         """ioctl(fd, request, &int) for requests that return an int (FIONREAD, SIOCOUTQ):

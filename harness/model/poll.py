@@ -204,13 +204,20 @@ class _Mask:
                          tuple(self.open_by), settles)
 
 
-def readiness(m, sock: Sock) -> Readiness | None:
-    """sock_poll() for this socket: the predicted revents, or None where not modelled."""
+def readiness_all(m, socks: list[Sock]) -> list[Readiness | None]:
+    """readiness() of each of ``socks`` (what unix senders have unread, counted once)."""
+    charges = unix_charges(m)
+    return [readiness(m, sock, charges) for sock in socks]
+
+
+def readiness(m, sock: Sock, charges: dict | None = None) -> Readiness | None:
+    """sock_poll() for this socket: the predicted revents, or None where not modelled.
+    ``charges``: unix_charges(m), when the caller has it."""
     from . import inet_connection_sock as icsk
     if sock.family == L.AF_UNIX:
         if sock.type == L.SOCK_STREAM:
-            return unix_poll(m, sock).done()
-        return unix_dgram_poll(m, sock).done()
+            return unix_poll(m, sock, charges).done()
+        return unix_dgram_poll(m, sock, charges).done()
     if sock.family in (L.AF_INET, L.AF_INET6):
         # what reaches an inet socket goes through the network softirq: it may come late
         table = icsk.table_of(sock)
@@ -279,28 +286,30 @@ def datagram_poll(m, sock: Sock, may_receive: bool = False) -> _Mask:
 
 # -- AF_UNIX
 
-def _unix_charge(m, sock: Sock) -> tuple[int, int]:
-    """(at least, at most) what the sender's skbs unread at receivers charge to its send
-    buffer (af_unix._outstanding's margin: the data, up to twice it plus overhead)."""
+def unix_charges(m) -> dict[int, tuple[int, int]]:
+    """id(sender) -> (at least, at most) what its skbs unread at receivers charge to its send
+    buffer (af_unix._outstanding's margin: the data, up to twice it plus overhead), for every
+    sender at once."""
     from .af_unix import UNIX_SKB_OVERHEAD
-    low = high = 0
+    charges: dict[int, tuple[int, int]] = {}
     socks = m.fds.socks()
     holders = socks + [e for other in socks for e in other.accept_queue]
     for s in holders:
         for skb in s.recv_queue:
-            if skb.sender is sock:
-                low += len(skb.data)
-                high += 2 * len(skb.data) + UNIX_SKB_OVERHEAD
-    return low, high
+            if skb.sender is not None:
+                low, high = charges.get(id(skb.sender), (0, 0))
+                charges[id(skb.sender)] = (low + len(skb.data),
+                                           high + 2 * len(skb.data) + UNIX_SKB_OVERHEAD)
+    return charges
 
 
-def _unix_writable(m, sock: Sock, mask: _Mask, why: Rule) -> None:
+def _unix_writable(m, sock: Sock, mask: _Mask, why: Rule, charges: dict | None) -> None:
     """unix_writable(): not a listener, and sk_wmem_alloc at most a quarter of sk_sndbuf."""
     from .af_unix import _sndbuf
     if sock.sk_state == "LISTEN":
         mask.note(why)
         return
-    low, high = _unix_charge(m, sock)
+    low, high = (charges if charges is not None else unix_charges(m)).get(id(sock), (0, 0))
     sndbuf = _sndbuf(m, sock)
     if 4 * (high + 1) <= sndbuf:
         mask.set(POLLOUT, why)
@@ -321,23 +330,23 @@ def _unix_common(mask: _Mask, sock: Sock, why: Rule) -> None:
         mask.set(POLLIN, why)
 
 
-def unix_poll(m, sock: Sock) -> _Mask:
+def unix_poll(m, sock: Sock, charges: dict | None = None) -> _Mask:
     mask = _Mask()
     mask.note(UNIX_STREAM)
     _unix_common(mask, sock, UNIX_STREAM)
     if sock.sk_state == "CLOSE":
         mask.set(POLLHUP, UNIX_STREAM)
-    _unix_writable(m, sock, mask, UNIX_STREAM)
+    _unix_writable(m, sock, mask, UNIX_STREAM, charges)
     return mask
 
 
-def unix_dgram_poll(m, sock: Sock) -> _Mask:
+def unix_dgram_poll(m, sock: Sock, charges: dict | None = None) -> _Mask:
     mask = _Mask()
     mask.note(UNIX_DGRAM)
     _unix_common(mask, sock, UNIX_DGRAM)
     if sock.type == L.SOCK_SEQPACKET and sock.sk_state == "CLOSE":
         mask.set(POLLHUP, UNIX_DGRAM)
-    _unix_writable(m, sock, mask, UNIX_DGRAM)
+    _unix_writable(m, sock, mask, UNIX_DGRAM, charges)
     other = sock.peer_sock
     if mask.value & POLLOUT and other is not None and other.peer_sock is not sock \
             and other.state != "closed":
