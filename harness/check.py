@@ -18,8 +18,10 @@ from .abi import linux as L
 from .kernel import Kernel, Result, errname
 from .mem import Ptr
 from .model import Call, Model, NotModelled
-from .model import writeback
+from .model import poll, writeback
+from .model.compat import decoded
 from .model.observe import expectations, process_expectations
+from .model.state import Sock
 from .model.rules import Outcome
 
 # Positions of fd arguments, so reproducers can name descriptors instead of numbers.
@@ -121,7 +123,6 @@ def probe(k: Kernel, fd: int, names: set[str]) -> dict:
 
 
 def touched_fds(call: Call, result: Result) -> list[int]:
-    from .model.compat import decoded
     call = decoded(call) or call          # a socketcall touches what its direct call does
     fds = []
     for i in FD_ARGS.get(call.name, ()):
@@ -170,8 +171,11 @@ def bounded(fn: Callable[[], Result], bound: float) -> tuple[Result, bool]:
     fired = _FIRED
     fired.clear()
     # Python installs its handlers without SA_RESTART (PyOS_setsig: SA_ONSTACK only), so the
-    # syscall gets EINTR; siginterrupt(2) would only say so again, at two more syscalls a call
-    signal.signal(signal.SIGALRM, _alarm_fired)
+    # syscall gets EINTR; siginterrupt(2) would only say so again, at two more syscalls a call.
+    # A caller that makes call after call (explore) installs _alarm_fired once, for all of them
+    ours = previous is _alarm_fired
+    if not ours:
+        signal.signal(signal.SIGALRM, _alarm_fired)
     outer, _ = signal.setitimer(signal.ITIMER_REAL, bound)
     outer_first = 0 < outer <= bound
     if outer_first:
@@ -186,7 +190,8 @@ def bounded(fn: Callable[[], Result], bound: float) -> tuple[Result, bool]:
         for _ in range(100):         # the handler runs at the interpreter's next check
             if fired or not expired:
                 break
-        signal.signal(signal.SIGALRM, previous)
+        if not ours:
+            signal.signal(signal.SIGALRM, previous)
         if outer_first and expired:
             # the per-test bound ran out during the call: its handler decides, as before
             if callable(previous):
@@ -327,7 +332,6 @@ class Scenario:
         """The fds whose state is compared after a call: those it touched, then the open fds of
         their peers and of the sockets accepted from a touched listener (a call on one end
         changes the other: data, shutdown, a reset)."""
-        from .model.state import Sock
         out = list(touched)
         related = []
         for fd in touched:
@@ -347,8 +351,6 @@ class Scenario:
         """poll() readiness of every socket of the scenario (one ppoll, zero timeout) against
         harness/model/poll.py; an inet socket may take a bounded while to get there
         (poll.inet_in_flight). Returns the problems and the rules that made the predictions."""
-        from .model import poll
-        from .model.state import Sock
         socks = sorted((fd, e.obj) for fd, e in self.m.fds.entries.items() if isinstance(e.obj, Sock))
         if not socks:
             return [], []
@@ -595,7 +597,6 @@ class Scenario:
     def basis(self, c: Call) -> dict:
         """What the verdict rested on: the kernel release and, for every rule of this syscall
         that depends on the kernel, whether it held and why (markers read, or the range)."""
-        from .model.compat import decoded
         from .model.rules import REGISTRY
         name = (decoded(c) or c).name
         version = self.m.version
@@ -664,7 +665,6 @@ class Scenario:
 
     def model_state(self) -> list[str]:
         """The model's sockets by fd (other files are counted, not listed)."""
-        from .model.state import Sock
         entries = self.m.fds.entries
         lines = [f"fd {fd}: {e.obj.describe()}{' (cloexec)' if e.cloexec else ''}"
                  for fd, e in sorted(entries.items()) if isinstance(e.obj, Sock)]
@@ -818,7 +818,6 @@ class Scenario:
 
     # -- cleanup ------------------------------------------------------------------------
     def created_fds(self) -> list[int]:
-        from .model.state import Sock
         return [fd for fd, e in self.m.fds.entries.items() if isinstance(e.obj, Sock)]
 
     def close_all(self) -> None:
@@ -884,7 +883,6 @@ def contradicted(profile, c: Call, result: Result) -> list[str]:
     facts: "CONFIG_IPV6=y (/proc/config.gz) but socket(AF_INET6, ...) answered EAFNOSUPPORT".
     The profile never changes its mind from a socket call's answer: this is a failure."""
     import errno as _errno
-    from .model.compat import decoded
     out = []
     inner = decoded(c) or c
     if result.errno == _errno.EAFNOSUPPORT and inner.name in ("socket", "socketpair") and inner.args:

@@ -433,12 +433,8 @@ def explore(session: Session, seed: int, max_examples: int | None, seconds: floa
             shrink_seconds: float = 30.0) -> tuple[Found | None, int]:
     """Run examples until one diverges, max_examples ran, or the time is up. Returns the
     divergence (shrunk, re-run once) or None, and the number of batches run."""
-    import hypothesis.core
-    from hypothesis import HealthCheck, Phase, settings
-    from hypothesis.database import DirectoryBasedExampleDatabase
-    from hypothesis.errors import Flaky
+    import signal
     from hypothesis.internal.conjecture import engine
-    from hypothesis.stateful import run_state_machine_as_test
     global SESSION
     from . import check
     # an inet socket's readiness may take this long to reach the model's (the checker's
@@ -450,6 +446,22 @@ def explore(session: Session, seed: int, max_examples: int | None, seconds: floa
     SESSION = session
     session.seed = seed
     Machine = _make_machine()
+    # the call bound's SIGALRM handler, installed once for every call of the run (check.bounded)
+    previous = signal.signal(signal.SIGALRM, check._alarm_fired)
+    try:
+        return _explore(session, Machine, seed, max_examples, seconds, database_dir,
+                        steps_per_example)
+    finally:
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _explore(session: Session, Machine, seed: int, max_examples: int | None,
+             seconds: float | None, database_dir: str | None, steps_per_example: int):
+    import hypothesis.core
+    from hypothesis import HealthCheck, Phase, settings
+    from hypothesis.database import DirectoryBasedExampleDatabase
+    from hypothesis.errors import Flaky
+    from hypothesis.stateful import run_state_machine_as_test
     db = DirectoryBasedExampleDatabase(database_dir) if database_dir else None
     batch = 0
     deadline = None if seconds is None else time.monotonic() + seconds

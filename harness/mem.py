@@ -6,6 +6,7 @@ can never run past the end of a Python-owned buffer.
 from __future__ import annotations
 
 import ctypes
+import functools
 import ipaddress
 import struct
 from dataclasses import dataclass
@@ -388,7 +389,11 @@ def encode_sockaddr(sa) -> bytes:
 
 def decode_sockaddr(data: bytes):
     """Decode the first ``addrlen`` bytes the kernel returned (already truncated to addrlen)."""
-    data = bytes(data)
+    return _decode_sockaddr(bytes(data))
+
+
+@functools.lru_cache(maxsize=4096)      # the addresses are frozen: one object serves each bytes
+def _decode_sockaddr(data: bytes):
     if len(data) < 2:
         return SockaddrRaw(data)
     family = struct.unpack_from("=H", data)[0]

@@ -217,13 +217,27 @@ class Task:
         return (self.pid, self.uids[0], self.gids[0])
 
 
+_ID_MAPS: dict[tuple, tuple] = {}
+
+
 def _id_map(name: str) -> tuple:
-    """/proc/self/uid_map or gid_map: (first id inside, count) per line."""
+    """/proc/self/uid_map or gid_map: (first id inside, count) per line. A map, once written,
+    never changes (user_namespaces(7): it may be written once), so it is read once per user
+    namespace; an empty one (not written yet) is read again."""
+    try:
+        key = (os.readlink("/proc/self/ns/user"), name)
+    except OSError:
+        key = None
+    if key in _ID_MAPS:
+        return _ID_MAPS[key]
     try:
         with open(f"/proc/self/{name}") as f:
-            return tuple((int(p[0]), int(p[2])) for p in (line.split() for line in f) if len(p) == 3)
+            ranges = tuple((int(p[0]), int(p[2])) for p in (line.split() for line in f) if len(p) == 3)
     except OSError:
         return ((0, 0xFFFFFFFF),)
+    if ranges and key is not None:
+        _ID_MAPS[key] = ranges
+    return ranges
 
 
 @dataclass

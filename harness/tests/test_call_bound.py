@@ -207,6 +207,25 @@ def test_bounded_outside_a_scenario(alarm_restored):
         k.close(b)
 
 
+def test_bounded_with_its_handler_installed_once(alarm_restored):
+    """explore installs the bound's handler for the whole run: bounded() then leaves it in
+    place, and a blocking call is still interrupted and reported."""
+    from harness.check import _alarm_fired
+    k = Kernel(load_backend())
+    a, b = k.socketpair(L.AF_UNIX, L.SOCK_DGRAM | L.SOCK_CLOEXEC, 0).out["fds"]
+    signal.signal(signal.SIGALRM, _alarm_fired)
+    try:
+        result, blocked = bounded(lambda: k.recv(a, 10), 0.2)
+        assert blocked and result.errno == E.EINTR
+        assert signal.getsignal(signal.SIGALRM) is _alarm_fired
+        result, blocked = bounded(lambda: k.recv(a, 10, L.MSG_DONTWAIT), 0.2)
+        assert not blocked and result.errno == E.EAGAIN
+        assert signal.setitimer(signal.ITIMER_REAL, 0) == (0.0, 0.0)     # nothing left armed
+    finally:
+        k.close(a)
+        k.close(b)
+
+
 def test_a_child_scenario_has_the_bound(prof, monkeypatch, alarm_restored):
     sc, records = make_scenario(prof, call_bound=0.3)
     a, _ = empty_pair(sc)
