@@ -146,6 +146,10 @@ def fmt_value(v) -> str:
 
 # --------------------------------------------------------------------------- the call bound
 
+try:            # the handler as it is, without signal.getsignal()'s conversion to an enum
+    from _signal import getsignal as _getsignal
+except ImportError:         # not CPython
+    _getsignal = signal.getsignal
 _FIRED: list[int] = []          # the SIGALRMs bounded()'s handler saw during the call
 
 
@@ -165,7 +169,7 @@ def bounded(fn: Callable[[], Result], bound: float) -> tuple[Result, bool]:
     ``bound <= 0``, fn() runs unbounded."""
     if bound <= 0 or threading.current_thread() is not threading.main_thread():
         return fn(), False
-    previous = signal.getsignal(signal.SIGALRM)
+    previous = _getsignal(signal.SIGALRM)
     if previous is None:                 # installed outside Python: leave it alone
         return fn(), False
     fired = _FIRED

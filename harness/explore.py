@@ -97,6 +97,11 @@ CALL_TABLE = [name for name in CALLS for _ in range(1 if name == "bad_fd" else 3
 OPENERS = ("socket", "socketpair", "bad_fd")
 
 
+# examples a batch (one run of the state machine, with a seed of its own from the run's seed):
+# the time box is looked at between batches
+BATCH = 100
+
+
 class UsageError(ValueError):
     """A bad explore input (one line, exit status 2)."""
 
@@ -467,7 +472,7 @@ def _explore(session: Session, Machine, seed: int, max_examples: int | None,
     deadline = None if seconds is None else time.monotonic() + seconds
     left = max_examples
     while True:
-        size = 100 if left is None else min(left, 100)
+        size = BATCH if left is None else min(left, BATCH)
         if size <= 0 or (deadline is not None and time.monotonic() >= deadline and batch):
             return None, batch
         # one reproducible seed per batch, derived from the run's seed. Hypothesis draws each
