@@ -429,6 +429,28 @@ def test_peer_closed_with_unread_data(sc, pair):
     sc.recv(a, 100, DW)
 
 
+@pytest.mark.parametrize("flags", [L.MSG_WAITALL, L.MSG_WAITALL | L.MSG_PEEK],
+                         ids=["waitall", "waitall-peek"])
+@pytest.mark.parametrize("pair", [BY_ID["tcp-accepted"], BY_ID["tcp6-accepted"],
+                                  BY_ID["unix-stream-socketpair"]], ids=lambda p: p.id)
+def test_peer_closed_with_unread_data_read_wanting_more(sc, pair, flags):
+    """As above, but the first read wants more than is queued (MSG_WAITALL): AF_UNIX consumes
+    the pending error after copying the data and returns the data, so the error is never
+    reported (recv.unix_sk_err_unreported), unless it only peeked (the peek stops at the last
+    skb first); TCP stops at the error and reports it next."""
+    a, b = connected(sc, pair)
+    sc.send(b, b"from-b")
+    sc.send(a, b"unread")
+    arrived(sc, pair, a)
+    arrived(sc, pair, b)
+    sc.close(b)
+    if pair.is_inet:
+        sc.wait(a, POLLERR)
+    sc.recv(a, 100, DW | flags)
+    sc.recv(a, 100, DW)
+    sc.recv(a, 100, DW)
+
+
 def test_seqpacket_send_after_reset(sc):
     """A seqpacket peer closed with data it never read: the next send reports ECONNRESET (the
     pending error comes first), then EPIPE."""

@@ -1004,6 +1004,15 @@ RECV_SK_ERR = rule(
     "queued data was read (a datagram receive reports it first).",
     "net/unix/af_unix.c unix_stream_read_generic(): err = sock_error(sk) when no skb; "
     "unix_release_sock(): skpair->sk_err = ECONNRESET")
+RECV_SK_ERR_UNREPORTED = rule(
+    "recv.unix_sk_err_unreported", "what was copied; the pending error consumed, not reported",
+    "A stream read that copied something and wants more (MSG_WAITALL) finds nothing more "
+    "queued and an error pending: sock_error() clears the error, and the call returns what it "
+    "copied, so the error is never reported (found by sockspec explore). MSG_PEEK leaves the "
+    "loop at the last skb, before that test, so a peek leaves the error pending.",
+    "net/unix/af_unix.c unix_stream_read_generic(): if (copied >= target) goto unlock; err = "
+    "sock_error(sk); if (err) goto unlock; ... return copied ? : err (MSG_PEEK: skb_peek_next() "
+    "NULL -> break); include/net/sock.h sock_error(): xchg(&sk->sk_err, 0)")
 RECV_DGRAM = rule(
     "recv.unix_dgram", "one datagram or record; the sender's name",
     "A unix datagram (or seqpacket) receive takes one skb whole: a short buffer gets its start "
@@ -1454,8 +1463,8 @@ class _Read:
             if skb is None:
                 if copied >= target:
                     return copied, written, name, 0
-                if sock.so_error:
-                    self.note(RECV_SK_ERR)
+                if sock.so_error:              # err = sock_error(sk): consumed either way
+                    self.note(RECV_SK_ERR_UNREPORTED if copied else RECV_SK_ERR)
                     return copied, written, name, sock.so_error
                 if sock.shutdown & RCV_SHUTDOWN:
                     return copied, written, name, 0
@@ -1533,6 +1542,12 @@ def unix_stream_recvmsg(m, sock, rmsg):
     if rmsg.flags & L.MSG_WAITALL:
         also += (RECV_WAITALL,)
     apply = read.commit(sock)
+    if RECV_SK_ERR_UNREPORTED in read.rules:
+        committed = apply
+
+        def apply(model, result):
+            committed(model, result)
+            sock.take_error()
     # where the kernels differ, the version's rule answers (the generic one comes along)
     ranged = [r for r in read.rules if r.since or r.until]
     if not copied and err:

@@ -637,6 +637,24 @@ def test_unix_stream_addresses():
     assert got.out["addrlen"].value == 0
 
 
+def test_unix_peer_closed_read_wanting_more():
+    """MSG_WAITALL wants more than the data queued before the reset: the read copies the data,
+    sock_error() then consumes the error, and the call returns the data; the error is never
+    reported. A peek leaves the loop at the last skb, before that: the error stays pending."""
+    d = Data()
+    a, b = d.pair(STREAM)
+    d.ok(None, "send", b, b"from-b")
+    d.ok(None, "send", a, b"unread")
+    d.call("close", b)
+    assert d.obj(a).so_error == E.ECONNRESET
+    got = d.ok(af_unix.RECV_STREAM, "recv", a, 100, DW | L.MSG_WAITALL | L.MSG_PEEK)
+    assert data(got) == b"from-b" and d.obj(a).so_error == E.ECONNRESET
+    got = d.ok(af_unix.RECV_STREAM, "recv", a, 100, DW | L.MSG_WAITALL)
+    assert data(got) == b"from-b" and af_unix.RECV_SK_ERR_UNREPORTED in got.rules
+    assert d.obj(a).so_error == 0
+    d.ok(af_unix.RECV_EOF, "recv", a, 100, DW)
+
+
 def test_unix_peer_closed():
     d = Data()
     a, b = d.pair(STREAM)
