@@ -410,12 +410,9 @@ def test_peer_closed(sc, pair):
     sc.recv(a, 10, DW)
 
 
-@pytest.mark.parametrize("pair", [BY_ID["tcp-accepted"], BY_ID["tcp6-accepted"],
-                                  BY_ID["unix-stream-socketpair"],
-                                  BY_ID["unix-seqpacket-accepted"]], ids=lambda p: p.id)
-def test_peer_closed_with_unread_data(sc, pair):
-    """The peer is closed while data it never read is queued: the data it sent is still read
-    here first, then ECONNRESET once, then 0 (TCP: the reset; AF_UNIX: sk_err)."""
+def peer_closed_with_unread_data(sc, pair) -> int:
+    """A connected pair, data sent both ways, then one end closed with the data sent to it
+    unread (a reset: TCP's RST, AF_UNIX's sk_err); returns the other end."""
     a, b = connected(sc, pair)
     sc.send(b, b"from-b")
     sc.send(a, b"unread")
@@ -424,6 +421,16 @@ def test_peer_closed_with_unread_data(sc, pair):
     sc.close(b)
     if pair.is_inet:
         sc.wait(a, POLLERR)
+    return a
+
+
+@pytest.mark.parametrize("pair", [BY_ID["tcp-accepted"], BY_ID["tcp6-accepted"],
+                                  BY_ID["unix-stream-socketpair"],
+                                  BY_ID["unix-seqpacket-accepted"]], ids=lambda p: p.id)
+def test_peer_closed_with_unread_data(sc, pair):
+    """The peer is closed while data it never read is queued: the data it sent is still read
+    here first, then ECONNRESET once, then 0 (TCP: the reset; AF_UNIX: sk_err)."""
+    a = peer_closed_with_unread_data(sc, pair)
     sc.recv(a, 100, DW)
     sc.recv(a, 100, DW)
     sc.recv(a, 100, DW)
@@ -438,14 +445,7 @@ def test_peer_closed_with_unread_data_read_wanting_more(sc, pair, flags):
     the pending error after copying the data and returns the data, so the error is never
     reported (recv.unix_sk_err_unreported), unless it only peeked (the peek stops at the last
     skb first); TCP stops at the error and reports it next."""
-    a, b = connected(sc, pair)
-    sc.send(b, b"from-b")
-    sc.send(a, b"unread")
-    arrived(sc, pair, a)
-    arrived(sc, pair, b)
-    sc.close(b)
-    if pair.is_inet:
-        sc.wait(a, POLLERR)
+    a = peer_closed_with_unread_data(sc, pair)
     sc.recv(a, 100, DW | flags)
     sc.recv(a, 100, DW)
     sc.recv(a, 100, DW)
