@@ -257,6 +257,22 @@ def test_connect_dgram(sc, kind):
 
 
 @pytest.mark.parametrize("kind", INET_DGRAM, ids=ids(INET_DGRAM))
+def test_connect_dgram_after_disconnecting_an_address_bind(sc, kind):
+    """Bound to an address with port 0 (the address is the user's, the port is not): AF_UNSPEC
+    gives the port back and keeps the address; the next connect gives it a new automatic port
+    on that address (found by sockspec explore, seed 13)."""
+    a, a_addr = bound(sc, kind)
+    fd = open_sock(sc, kind)
+    sc.bind(fd, kind.address(0))
+    sc.connect(fd, unspec())
+    sc.connect(fd, a_addr)
+    sc.connect(fd, unspec())
+    sc.connect(fd, _with_port(a_addr, 0))
+    for f in (fd, a):
+        sc.close(f)
+
+
+@pytest.mark.parametrize("kind", INET_DGRAM, ids=ids(INET_DGRAM))
 def test_connect_dgram_failure_keeps_port(sc, profile, kind):
     """A failing datagram connect of an unbound socket keeps the port it was given first."""
     needs_private_netns(profile, "an unreachable destination")

@@ -1287,13 +1287,15 @@ def inet_dgram_connect(m, sock, data: bytes, addrlen: int, flags: int):
 
 
 def _with_addr(ports_constraint, family, src):
-    """An autobind constraint (address 0.0.0.0 and a port) with the route's source address."""
+    """An autobind constraint (the socket's address, or the wildcard, and a port) with the
+    route's source address. A socket bound to an address whose port was given back (AF_UNSPEC
+    on a port the user did not bind: __udp_disconnect()) was autobound on that address."""
     inner = ports_constraint
 
     def test(sa):
         cls = SockaddrIn if family == L.AF_INET else SockaddrIn6
-        return type(sa) is cls and sa.addr == src and \
-            sockaddr(family, sa.port, "0.0.0.0" if family == L.AF_INET else "::") in inner
+        return type(sa) is cls and sa.addr == src and (
+            sa in inner or sockaddr(family, sa.port, "0.0.0.0" if family == L.AF_INET else "::") in inner)
     return Predicate(test, f"{src}:<the port of {inner}>")
 
 

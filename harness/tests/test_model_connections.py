@@ -617,6 +617,21 @@ def test_udp_connect():
             _in6(53, "ff02::1"))
 
 
+def test_udp_connect_after_disconnecting_an_address_bind():
+    """Bound to 127.0.0.1 with port 0: AF_UNSPEC gives the port back, keeps the address; the
+    next connect autobinds a free port on 127.0.0.1, which the prediction admits (it once
+    looked for the port on the wildcard address, and admitted nothing)."""
+    n = Net()
+    a = n.bound(L.AF_INET, DGRAM)
+    fd = n.new(L.AF_INET, DGRAM)
+    n.ok(None, "bind", fd, _in(0, "127.0.0.1"))
+    n.ok(af_inet.CONNECT_UNSPEC, "connect", fd, SockaddrRaw(b"\0\0"))
+    assert n.local(fd) == _in(0, "127.0.0.1") and not n.obj(fd).bound
+    n.ok(af_inet.CONNECT_DGRAM, "connect", fd, n.local(a))      # Net picks what it admits
+    lo, hi = n.m.net.port_range
+    assert n.local(fd).addr == "127.0.0.1" and lo <= n.local(fd).port <= hi
+
+
 # =========================================================================== unix
 
 def _un(path=None, abstract=None):
