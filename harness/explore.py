@@ -66,7 +66,7 @@ ADDR_CHOICES = ("fresh", "known", "known", "wildcard", "other-family", "null", "
                 "autobind")
 PAYLOADS = [b"x", b"hello", b"", b"\0" * 100]
 
-FD = "fd"          # an argument drawn from the fds this example opened (Machine.handles)
+FD = object()      # an argument drawn from the fds this example opened (Machine.handles)
 # the calls a step makes, with the values each argument is drawn from, in the order a shrunk
 # example prefers them (the first call, and each list's first value, are where shrinking goes)
 CALLS = {

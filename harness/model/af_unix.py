@@ -1078,15 +1078,23 @@ def _sndbuf(m, sock) -> int:
     return m.sysctl_int("net.core.wmem_default", 212992)
 
 
-def _outstanding(m, sock) -> int:
-    """About what the sender's skbs still charge to its send buffer (truesize of the skbs
-    unread at receivers: at most twice the data, plus overhead)."""
-    total = 0
-    for s in m.fds.socks() + [e for other in m.fds.socks() for e in other.accept_queue]:
+def unix_charges(m) -> dict[int, tuple[int, int]]:
+    """id(sender) -> (at least, at most) what its skbs unread at receivers charge to its send
+    buffer (their truesize: the data, up to twice it plus overhead), for every sender at once."""
+    charges: dict[int, tuple[int, int]] = {}
+    socks = m.fds.socks()
+    for s in socks + [e for other in socks for e in other.accept_queue]:
         for skb in s.recv_queue:
-            if skb.sender is sock:
-                total += 2 * len(skb.data) + UNIX_SKB_OVERHEAD
-    return total
+            if skb.sender is not None:
+                low, high = charges.get(id(skb.sender), (0, 0))
+                charges[id(skb.sender)] = (low + len(skb.data),
+                                           high + 2 * len(skb.data) + UNIX_SKB_OVERHEAD)
+    return charges
+
+
+def _outstanding(m, sock) -> int:
+    """About what the sender's skbs still charge to its send buffer (at most)."""
+    return unix_charges(m).get(id(sock), (0, 0))[1]
 
 
 def _room(m, sock, length: int) -> None:
@@ -1542,8 +1550,8 @@ def unix_stream_recvmsg(m, sock, rmsg):
     if rmsg.flags & L.MSG_WAITALL:
         also += (RECV_WAITALL,)
     apply = read.commit(sock)
-    if RECV_SK_ERR_UNREPORTED in read.rules:
-        committed = apply
+    if RECV_SK_ERR in read.rules or RECV_SK_ERR_UNREPORTED in read.rules:
+        committed = apply                       # the read reached sock_error(): consumed
 
         def apply(model, result):
             committed(model, result)
@@ -1558,11 +1566,7 @@ def unix_stream_recvmsg(m, sock, rmsg):
                 return _err(ranged[0], err, apply,
                             (RECV_EAGAIN,) + tuple(r for r in also if r is not ranged[0]))
             return _err(RECV_EAGAIN, err, apply, also)
-
-        def take(model, result):
-            apply(model, result)
-            sock.take_error()
-        return _err(RECV_SK_ERR, err, take, also)
+        return _err(RECV_SK_ERR, err, apply, also)
     rule_ = RECV_STREAM if copied or (rmsg.size == 0 and read.q) else RECV_EOF
     if ranged and copied:
         rule_, also = ranged[0], (rule_,) + tuple(r for r in also if r is not ranged[0])

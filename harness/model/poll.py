@@ -206,13 +206,14 @@ class _Mask:
 
 def readiness_all(m, socks: list[Sock]) -> list[Readiness | None]:
     """readiness() of each of ``socks`` (what unix senders have unread, counted once)."""
+    from .af_unix import unix_charges
     charges = unix_charges(m)
     return [readiness(m, sock, charges) for sock in socks]
 
 
 def readiness(m, sock: Sock, charges: dict | None = None) -> Readiness | None:
     """sock_poll() for this socket: the predicted revents, or None where not modelled.
-    ``charges``: unix_charges(m), when the caller has it."""
+    ``charges``: af_unix.unix_charges(m), when the caller has it."""
     from . import inet_connection_sock as icsk
     if sock.family == L.AF_UNIX:
         if sock.type == L.SOCK_STREAM:
@@ -286,26 +287,9 @@ def datagram_poll(m, sock: Sock, may_receive: bool = False) -> _Mask:
 
 # -- AF_UNIX
 
-def unix_charges(m) -> dict[int, tuple[int, int]]:
-    """id(sender) -> (at least, at most) what its skbs unread at receivers charge to its send
-    buffer (af_unix._outstanding's margin: the data, up to twice it plus overhead), for every
-    sender at once."""
-    from .af_unix import UNIX_SKB_OVERHEAD
-    charges: dict[int, tuple[int, int]] = {}
-    socks = m.fds.socks()
-    holders = socks + [e for other in socks for e in other.accept_queue]
-    for s in holders:
-        for skb in s.recv_queue:
-            if skb.sender is not None:
-                low, high = charges.get(id(skb.sender), (0, 0))
-                charges[id(skb.sender)] = (low + len(skb.data),
-                                           high + 2 * len(skb.data) + UNIX_SKB_OVERHEAD)
-    return charges
-
-
 def _unix_writable(m, sock: Sock, mask: _Mask, why: Rule, charges: dict | None) -> None:
     """unix_writable(): not a listener, and sk_wmem_alloc at most a quarter of sk_sndbuf."""
-    from .af_unix import _sndbuf
+    from .af_unix import _sndbuf, unix_charges
     if sock.sk_state == "LISTEN":
         mask.note(why)
         return
